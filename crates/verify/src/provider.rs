@@ -1,0 +1,52 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A webhook provider this receiver understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// SpotDraft contract lifecycle events (`X-SD-WEBHOOK-CONTENT-HASH`, HMAC-SHA512).
+    SpotDraft,
+    /// Subnoto e-signature envelope events (`X-Webhook-Signature`, HMAC-SHA256 with timestamp).
+    Subnoto,
+}
+
+impl Provider {
+    /// Every provider, in a stable order.
+    pub const ALL: [Provider; 2] = [Provider::SpotDraft, Provider::Subnoto];
+
+    /// The lowercase name used in URLs, configuration and ledger keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::SpotDraft => "spotdraft",
+            Provider::Subnoto => "subnoto",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The name given is not a provider this receiver knows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown provider (expected one of: spotdraft, subnoto)")]
+pub struct UnknownProvider;
+
+impl FromStr for Provider {
+    type Err = UnknownProvider;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("spotdraft") {
+            Ok(Provider::SpotDraft)
+        } else if s.eq_ignore_ascii_case("subnoto") {
+            Ok(Provider::Subnoto)
+        } else {
+            Err(UnknownProvider)
+        }
+    }
+}

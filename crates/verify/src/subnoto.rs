@@ -1,0 +1,261 @@
+//! Subnoto: `X-Webhook-Signature: t=<unix ms>,v1=<hex>`, where `v1` is the
+//! HMAC-SHA256 of `t:` + t + `:` + raw body, keyed with the secret's UTF-8 bytes.
+//! `X-Webhook-Id` names the subscription, not the delivery.
+
+use hmac::{Hmac, Mac};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+
+use crate::event::{field_str, object_field};
+use crate::secret::PreparedKey;
+use crate::{Event, Headers, ParseError, Provider, Signer, VerifyError};
+
+/// The signature header Subnoto sends.
+pub const SIGNATURE_HEADER: &str = "X-Webhook-Signature";
+/// The subscription id header Subnoto sends.
+pub const WEBHOOK_ID_HEADER: &str = "X-Webhook-Id";
+
+const SIGNATURE_BYTES: usize = 32;
+/// More `v1` entries than this is not a rotation, it is an attempt to make the
+/// receiver do work.
+const MAX_SIGNATURES: usize = 8;
+
+/// A parsed `X-Webhook-Signature` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureHeader<'a> {
+    /// `t` exactly as sent: the MAC covers these characters, not a re-rendering.
+    pub timestamp: &'a str,
+    /// `t` as Unix milliseconds.
+    pub timestamp_ms: i64,
+    /// Every `v1` value (a sender may list several during a rotation).
+    pub signatures: Vec<[u8; SIGNATURE_BYTES]>,
+}
+
+fn malformed(reason: &'static str) -> VerifyError {
+    VerifyError::MalformedHeader {
+        header: SIGNATURE_HEADER,
+        reason,
+    }
+}
+
+impl<'a> SignatureHeader<'a> {
+    /// Parses `t=<ms>,v1=<hex>[,v1=<hex>…]`. Unknown keys (future schemes) are
+    /// ignored; `t` and at least one `v1` are required.
+    pub fn parse(value: &'a str) -> Result<Self, VerifyError> {
+        let mut timestamp = None;
+        let mut signatures = Vec::new();
+        for part in value.split(',') {
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
+            }
+            let (key, val) = part
+                .split_once('=')
+                .ok_or_else(|| malformed("expected comma-separated key=value pairs"))?;
+            match key.trim() {
+                "t" => {
+                    if timestamp.is_some() {
+                        return Err(malformed("more than one t"));
+                    }
+                    timestamp = Some(val.trim());
+                }
+                "v1" => {
+                    if signatures.len() == MAX_SIGNATURES {
+                        return Err(malformed("too many v1 signatures"));
+                    }
+                    let val = val.trim();
+                    if val.len() != SIGNATURE_BYTES * 2 {
+                        return Err(malformed("v1 must be 64 hex characters (HMAC-SHA256)"));
+                    }
+                    let mut sig = [0u8; SIGNATURE_BYTES];
+                    hex::decode_to_slice(val, &mut sig)
+                        .map_err(|_| malformed("v1 is not hexadecimal"))?;
+                    signatures.push(sig);
+                }
+                _ => {}
+            }
+        }
+        let timestamp = timestamp.ok_or_else(|| malformed("no t= timestamp"))?;
+        if signatures.is_empty() {
+            return Err(malformed("no v1= signature"));
+        }
+        let timestamp_ms = parse_timestamp(timestamp)?;
+        Ok(SignatureHeader {
+            timestamp,
+            timestamp_ms,
+            signatures,
+        })
+    }
+}
+
+fn parse_timestamp(t: &str) -> Result<i64, VerifyError> {
+    if t.is_empty() || t.len() > 16 || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(VerifyError::BadTimestamp);
+    }
+    t.parse().map_err(|_| VerifyError::BadTimestamp)
+}
+
+fn mac_over(mut mac: Hmac<Sha256>, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
+    mac.update(b"t:");
+    mac.update(timestamp.as_bytes());
+    mac.update(b":");
+    mac.update(body);
+    mac
+}
+
+/// The `X-Webhook-Signature` value Subnoto would send for `body` at `timestamp_ms`.
+pub fn sign(secret: &str, timestamp_ms: i64, body: &[u8]) -> String {
+    let mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+    header_value(mac, timestamp_ms, body)
+}
+
+fn header_value(mac: Hmac<Sha256>, timestamp_ms: i64, body: &[u8]) -> String {
+    let t = timestamp_ms.to_string();
+    let sig = mac_over(mac, &t, body).finalize().into_bytes();
+    format!("t={t},v1={}", hex::encode(sig))
+}
+
+pub(crate) fn sign_prepared(key: &PreparedKey, timestamp_ms: i64, body: &[u8]) -> String {
+    let PreparedKey::Sha256(mac) = key else {
+        unreachable!("Subnoto secret sets hold SHA-256 keys")
+    };
+    header_value(mac.clone(), timestamp_ms, body)
+}
+
+pub(crate) fn verify<H: Headers + ?Sized>(
+    keys: &[PreparedKey],
+    headers: &H,
+    body: &[u8],
+    now_ms: i64,
+    tolerance_ms: u64,
+) -> Result<(), VerifyError> {
+    let value = headers
+        .header(SIGNATURE_HEADER)
+        .ok_or(VerifyError::MissingHeader(SIGNATURE_HEADER))?;
+    let header = SignatureHeader::parse(value)?;
+    let skew_ms = now_ms.saturating_sub(header.timestamp_ms);
+    if skew_ms.unsigned_abs() > tolerance_ms {
+        return Err(VerifyError::TimestampOutsideTolerance {
+            skew_ms,
+            tolerance_ms,
+        });
+    }
+    let mut matched = false;
+    for key in keys {
+        let PreparedKey::Sha256(mac) = key else {
+            continue;
+        };
+        let computed = mac_over(mac.clone(), header.timestamp, body);
+        for sig in &header.signatures {
+            // Constant-time comparison; every pair is tried.
+            matched |= computed.clone().verify_slice(sig).is_ok();
+        }
+    }
+    if matched {
+        Ok(())
+    } else {
+        Err(VerifyError::SignatureMismatch)
+    }
+}
+
+/// Normalises a Subnoto payload object into an [`Event`].
+pub(crate) fn parse(
+    root: &Map<String, Value>,
+    canonical_key: impl FnOnce() -> String,
+) -> Result<Event, ParseError> {
+    let event_type = field_str(root, "eventType")?
+        .ok_or(ParseError::MissingField("eventType"))?
+        .to_owned();
+    let key = match field_str(root, "eventUuid")? {
+        Some(uuid) if !uuid.is_empty() => uuid.to_owned(),
+        _ => canonical_key(),
+    };
+    let occurred_at_ms = match root.get("eventTime") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(n.as_i64().ok_or(ParseError::InvalidField {
+            field: "eventTime",
+            reason: "not an integer of Unix milliseconds",
+        })?),
+        Some(Value::String(s)) => Some(s.parse().map_err(|_| ParseError::InvalidField {
+            field: "eventTime",
+            reason: "not an integer of Unix milliseconds",
+        })?),
+        Some(_) => {
+            return Err(ParseError::InvalidField {
+                field: "eventTime",
+                reason: "not an integer of Unix milliseconds",
+            })
+        }
+    };
+    let data = object_field(root, "data")?;
+    let get = |name: &'static str| -> Result<Option<String>, ParseError> {
+        match data {
+            Some(d) => Ok(field_str(d, name)?.map(str::to_owned)),
+            None => Ok(None),
+        }
+    };
+    let signer = match data {
+        Some(d) if event_type == "ENVELOPE_SIGNED" => Signer::from_parts(
+            field_str(d, "recipientName")?,
+            field_str(d, "recipientEmail")?,
+        ),
+        _ => None,
+    };
+    Ok(Event {
+        provider: Provider::Subnoto,
+        key,
+        event_type,
+        subject: get("envelopeUuid")?,
+        occurred_at_ms,
+        status: None,
+        title: get("title")?.or(get("envelopeTitle")?),
+        reference: None,
+        external_metadata: None,
+        workspace: get("workspaceUuid")?,
+        document_id: get("documentUuid")?,
+        counterparty: None,
+        signer,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_header_forms() {
+        let sig = "ab".repeat(32);
+        let one = format!("t=1700000000000,v1={sig}");
+        let h = SignatureHeader::parse(&one).unwrap();
+        assert_eq!(h.timestamp_ms, 1_700_000_000_000);
+        assert_eq!(h.signatures.len(), 1);
+        let two = format!(" v1={sig} , t=5 ,v0=zz,v1={sig}");
+        let h = SignatureHeader::parse(&two).unwrap();
+        assert_eq!((h.timestamp, h.signatures.len()), ("5", 2));
+        for bad in [
+            "",
+            "garbage",
+            "t=1",
+            "t=1,v1=",
+            &format!("v1={sig}"),
+            &format!("t=1,t=2,v1={sig}"),
+            &format!("t=1,v1={}", "zz".repeat(32)),
+        ] {
+            assert!(
+                matches!(
+                    SignatureHeader::parse(bad),
+                    Err(VerifyError::MalformedHeader { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        for bad in ["abc", "-5", "1.5", "99999999999999999999"] {
+            assert_eq!(
+                SignatureHeader::parse(&format!("t={bad},v1={sig}")),
+                Err(VerifyError::BadTimestamp),
+                "{bad}"
+            );
+        }
+    }
+}

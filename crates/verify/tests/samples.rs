@@ -1,0 +1,304 @@
+//! Every sample in `shared/samples/` parses into the expected normalised event.
+//! Expected SpotDraft keys were computed independently (Python:
+//! `sha256(json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False))`).
+
+mod common;
+
+use verify::{BodyFormat, Event, Provider};
+
+fn sample(name: &str) -> Vec<u8> {
+    common::read_shared(&format!("samples/{name}"))
+}
+
+struct Expect {
+    file: &'static str,
+    key: &'static str,
+    event_type: &'static str,
+    subject: &'static str,
+    time_ms: i64,
+}
+
+const EXPECTED: &[Expect] = &[
+    Expect {
+        file: "spotdraft-contract-created.json",
+        key: "282f4ad14425b8d46e45f2de0a27608c5b3125149040a4b4c0f9cead7c825a52",
+        event_type: "CONTRACT_CREATED",
+        subject: "48213",
+        time_ms: 1795166043600,
+    },
+    Expect {
+        file: "spotdraft-contract-executed.json",
+        key: "be620a0363c8885a7a3b41f10ba330e4d45b4532ce37a1981c80c77a0e634826",
+        event_type: "CONTRACT_EXECUTED",
+        subject: "48213",
+        time_ms: 1795341731904,
+    },
+    Expect {
+        file: "spotdraft-contract-sent-to-counterparty.json",
+        key: "73af12465e2134c42996ac2b85cce2cdd2819434f86f47fd6795613a3adcf7f0",
+        event_type: "CONTRACT_SENT_TO_COUNTERPARTY",
+        subject: "48213",
+        time_ms: 1795275627118,
+    },
+    Expect {
+        file: "spotdraft-contract-signed.json",
+        key: "e17af4f710c4e9a9a11b6bcadbdab7c48088ca79290adee0f280b4fd732f3cd8",
+        event_type: "CONTRACT_SIGNED",
+        subject: "48213",
+        time_ms: 1795341520001,
+    },
+    Expect {
+        file: "spotdraft-express-template-unknown-kind.json",
+        key: "783ba938e694e03827650f034e3b83150e9f0f37201722e5592d61da8c98fa15",
+        event_type: "CONTRACT_KEY_POINTER_UPDATION",
+        subject: "51007",
+        time_ms: 1795334405000,
+    },
+    Expect {
+        file: "subnoto-envelope-completed-sparse.json",
+        key: "c75eefd830b70fce529defa50bb5b4a35863f1290473e945a9fe3413da1f3ec9",
+        event_type: "ENVELOPE_COMPLETED",
+        subject: "77aa88bb-99cc-4ddd-8eee-ff0011223344",
+        time_ms: 1795342000000,
+    },
+    Expect {
+        file: "subnoto-envelope-completed.json",
+        key: "f5a6c2d3-2e1b-4c7a-92ab-5e8f2d1c0b9a",
+        event_type: "ENVELOPE_COMPLETED",
+        subject: "e0d1c2b3-a495-4867-8f90-1a2b3c4d5e6f",
+        time_ms: 1795341900000,
+    },
+    Expect {
+        file: "subnoto-envelope-declined.json",
+        key: "3c4d5e6f-7081-4923-a4b5-c6d7e8f90a1b",
+        event_type: "ENVELOPE_DECLINED",
+        subject: "12345678-9abc-4def-8123-456789abcdef",
+        time_ms: 1795342100000,
+    },
+    Expect {
+        file: "subnoto-envelope-signed.json",
+        key: "0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b",
+        event_type: "ENVELOPE_SIGNED",
+        subject: "e0d1c2b3-a495-4867-8f90-1a2b3c4d5e6f",
+        time_ms: 1795341600000,
+    },
+];
+
+fn provider_of(file: &str) -> Provider {
+    file.split('-').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn every_sample_parses_to_the_expected_event() {
+    let on_disk = std::fs::read_dir(common::shared_dir().join("samples"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        on_disk,
+        EXPECTED.len(),
+        "a sample was added or removed: extend EXPECTED"
+    );
+    for e in EXPECTED {
+        let event = Event::parse(provider_of(e.file), BodyFormat::Json, &sample(e.file))
+            .unwrap_or_else(|err| panic!("{}: {err}", e.file));
+        assert_eq!(event.key, e.key, "{}", e.file);
+        assert_eq!(event.event_type, e.event_type, "{}", e.file);
+        assert_eq!(event.subject.as_deref(), Some(e.subject), "{}", e.file);
+        assert_eq!(event.occurred_at_ms, Some(e.time_ms), "{}", e.file);
+        assert_eq!(
+            event.ledger_key(),
+            format!("{}#{}", provider_of(e.file), e.key)
+        );
+    }
+}
+
+#[test]
+fn form_encoded_bodies_parse_like_json() {
+    for e in EXPECTED.iter().filter(|e| e.file.starts_with("subnoto")) {
+        let json = sample(e.file);
+        let form: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", std::str::from_utf8(&json).unwrap())
+            .finish();
+        let from_form = Event::parse(Provider::Subnoto, BodyFormat::Form, form.as_bytes()).unwrap();
+        let from_json = Event::parse(Provider::Subnoto, BodyFormat::Json, &json).unwrap();
+        assert_eq!(from_form, from_json, "{}", e.file);
+    }
+}
+
+#[test]
+fn status_sync_fields_are_extracted() {
+    let executed = Event::parse(
+        Provider::SpotDraft,
+        BodyFormat::Json,
+        &sample("spotdraft-contract-executed.json"),
+    )
+    .unwrap();
+    assert_eq!(executed.status.as_deref(), Some("EXECUTED"));
+    assert_eq!(
+        executed.title.as_deref(),
+        Some("Master Services Agreement - Acme Corp")
+    );
+    assert_eq!(executed.reference.as_deref(), Some("MSA-2026-0042"));
+    assert_eq!(executed.counterparty.as_deref(), Some("Acme Corp"));
+    assert_eq!(
+        executed
+            .external_metadata
+            .as_ref()
+            .and_then(|m| m.get("crm"))
+            .and_then(|v| v.as_str()),
+        Some("salesforce")
+    );
+
+    let signed = Event::parse(
+        Provider::SpotDraft,
+        BodyFormat::Json,
+        &sample("spotdraft-contract-signed.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        signed.signer.as_ref().and_then(|s| s.email.as_deref()),
+        Some("lena.fischer@acme.example")
+    );
+
+    let unknown = Event::parse(
+        Provider::SpotDraft,
+        BodyFormat::Json,
+        &sample("spotdraft-express-template-unknown-kind.json"),
+    )
+    .unwrap();
+    assert_eq!(unknown.title.as_deref(), Some("NDA – Müller & Søn GmbH"));
+
+    let envelope = Event::parse(
+        Provider::Subnoto,
+        BodyFormat::Json,
+        &sample("subnoto-envelope-signed.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        envelope.workspace.as_deref(),
+        Some("a1b2c3d4-e5f6-4789-9abc-def012345678")
+    );
+    assert_eq!(
+        envelope.signer.as_ref().and_then(|s| s.email.as_deref()),
+        Some("john.doe@example.com")
+    );
+    assert_eq!(
+        envelope.signer.as_ref().and_then(|s| s.name.as_deref()),
+        Some("John Doe")
+    );
+
+    let completed = Event::parse(
+        Provider::Subnoto,
+        BodyFormat::Json,
+        &sample("subnoto-envelope-completed.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        completed.document_id.as_deref(),
+        Some("d9c8b7a6-9584-4736-a2b1-c0d9e8f7a6b5")
+    );
+    assert_eq!(completed.signer, None);
+}
+
+#[test]
+fn key_ignores_key_order_and_whitespace() {
+    let a = br#"{"activity":"CONTRACT_SIGNED","contract_id":7,"activity_data":{"timestamp":"2026-01-01T00:00:00Z"}}"#;
+    let b = b"{ \"contract_id\" : 7 ,\n \"activity_data\": {\"timestamp\": \"2026-01-01T00:00:00Z\"}, \"activity\": \"CONTRACT_SIGNED\" }";
+    let ka = Event::parse(Provider::SpotDraft, BodyFormat::Json, a)
+        .unwrap()
+        .key;
+    let kb = Event::parse(Provider::SpotDraft, BodyFormat::Json, b)
+        .unwrap()
+        .key;
+    assert_eq!(ka, kb);
+    let c = br#"{"activity":"CONTRACT_SIGNED","contract_id":8,"activity_data":{"timestamp":"2026-01-01T00:00:00Z"}}"#;
+    assert_ne!(
+        ka,
+        Event::parse(Provider::SpotDraft, BodyFormat::Json, c)
+            .unwrap()
+            .key
+    );
+}
+
+#[test]
+fn integer_ids_beyond_2_pow_53_survive_exactly() {
+    for id in [
+        "9007199254740993",
+        "18446744073709551615",
+        "-9223372036854775808",
+    ] {
+        let body = format!(r#"{{"activity":"CONTRACT_CREATED","contract_id":{id}}}"#);
+        let event = Event::parse(Provider::SpotDraft, BodyFormat::Json, body.as_bytes()).unwrap();
+        assert_eq!(event.subject.as_deref(), Some(id));
+        // …and through the queue message's JSON round trip.
+        let back: Event = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        assert_eq!(back.subject.as_deref(), Some(id));
+    }
+    // Past 64 bits serde_json would round: refused rather than silently changed.
+    let body = br#"{"activity":"CONTRACT_CREATED","contract_id":123456789012345678901234567890}"#;
+    assert!(Event::parse(Provider::SpotDraft, BodyFormat::Json, body).is_err());
+}
+
+#[test]
+fn unreadable_bodies_get_their_own_errors() {
+    use verify::ParseError::*;
+    let sd = Provider::SpotDraft;
+    assert!(matches!(
+        Event::parse(sd, BodyFormat::Json, b"not json"),
+        Err(NotJson(_))
+    ));
+    assert_eq!(
+        Event::parse(sd, BodyFormat::Json, b"[1,2]"),
+        Err(NotAnObject)
+    );
+    assert_eq!(
+        Event::parse(sd, BodyFormat::Json, b"{}"),
+        Err(MissingField("activity"))
+    );
+    assert!(matches!(
+        Event::parse(
+            sd,
+            BodyFormat::Json,
+            br#"{"activity":"X","activity_data":{"timestamp":"soon"}}"#
+        ),
+        Err(InvalidField {
+            field: "activity_data.timestamp",
+            ..
+        })
+    ));
+    assert_eq!(
+        Event::parse(Provider::Subnoto, BodyFormat::Form, b"other=1"),
+        Err(MissingFormPayload)
+    );
+    assert_eq!(
+        Event::parse(Provider::Subnoto, BodyFormat::Json, b"{}"),
+        Err(MissingField("eventType"))
+    );
+    // Events without a subject are valid: subject is simply absent.
+    let e = Event::parse(
+        Provider::Subnoto,
+        BodyFormat::Json,
+        br#"{"eventType":"TEAM_UPDATED","eventTime":1}"#,
+    )
+    .unwrap();
+    assert_eq!(e.subject, None);
+}
+
+#[test]
+fn signed_non_json_verifies_then_fails_parsing() {
+    use verify::{Rejection, SecretSet, Verifier};
+    let verifier = Verifier::new(SecretSet::new(Provider::Subnoto, ["whsec_x"]).unwrap());
+    let body = b"\x00\xffnot json at all";
+    let headers = verifier.sign(body, 1_000_000, BodyFormat::Json);
+    assert!(verifier.verify(&headers, body, 1_000_000).is_ok());
+    assert!(matches!(
+        verifier.verify_and_parse(&headers, body, 1_000_000),
+        Err(Rejection::Parse(verify::ParseError::NotJson(_)))
+    ));
+    // Nothing of the body leaks into the message.
+    let msg = verifier
+        .verify_and_parse(&headers, body, 1_000_000)
+        .unwrap_err()
+        .to_string();
+    assert!(!msg.contains("not json at all"), "{msg}");
+}
