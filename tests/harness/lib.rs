@@ -1,1 +1,506 @@
+//! Test harness: moto (DynamoDB, SQS, Secrets Manager) in server mode on a free
+//! loopback port, uniquely named resources per test, signed requests, and real
+//! API Gateway v1 / v2 / function-URL events turned into `lambda_http` requests.
+//!
+//! moto comes from the project's virtualenv (`make venv`). When it is missing the
+//! harness panics with instructions: integration tests never skip.
 
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use base64::Engine;
+use lambda_http::Request;
+use serde_json::{json, Value};
+use store::{AwsClients, Config, SecretsSource};
+use verify::{BodyFormat, Provider, SecretSet, Verifier};
+
+/// The SpotDraft test key (base64), as in `shared/vectors`.
+pub const SPOTDRAFT_KEY: &str =
+    "c3BvdGRyYWZ0LXB1YmxpYy10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
+/// A second SpotDraft key, for rotation.
+pub const SPOTDRAFT_KEY_NEXT: &str = "bmV4dC1zcG90ZHJhZnQta2V5LTIyMjIyMjIyMjIyMjIyMjI=";
+/// The Subnoto test secret, as in `shared/vectors`.
+pub const SUBNOTO_SECRET: &str = "whsec_subnoto_public_test_secret_0001";
+/// A second Subnoto secret, for rotation.
+pub const SUBNOTO_SECRET_NEXT: &str = "whsec_subnoto_next_secret_0002";
+
+/// The secrets document for the test secrets.
+pub fn secrets_json() -> String {
+    json!({"spotdraft": [SPOTDRAFT_KEY], "subnoto": [SUBNOTO_SECRET]}).to_string()
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `../shared` beside the repository (or `CONTRACT_HOOKS_SHARED`); panics if absent.
+pub fn shared_dir() -> PathBuf {
+    let dir = std::env::var_os("CONTRACT_HOOKS_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared"));
+    assert!(
+        dir.join("samples").is_dir(),
+        "shared test data not found at {} (set CONTRACT_HOOKS_SHARED)",
+        dir.display()
+    );
+    dir
+}
+
+/// A provider sample's exact bytes.
+pub fn sample(name: &str) -> Vec<u8> {
+    let path = shared_dir().join("samples").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Every sample file name with its provider.
+pub fn samples() -> Vec<(Provider, String)> {
+    let mut names: Vec<String> = std::fs::read_dir(shared_dir().join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no samples found");
+    names
+        .into_iter()
+        .map(|n| (n.split('-').next().unwrap().parse().unwrap(), n))
+        .collect()
+}
+
+/// A running moto server.
+pub struct Moto {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    _child: Mutex<Child>,
+}
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("MOTO_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = repo_root().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "moto is not installed: run `make venv` (creates .venv with moto[server]) or set MOTO_PYTHON \
+         to a python that has moto[server]; integration tests need it and never skip"
+    );
+    venv
+}
+
+/// The process-wide moto server, started on first use on a free loopback port.
+/// It stops when this test process exits (it watches its standard input).
+pub fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("harness/moto_server.py");
+        let mut child = Command::new(python())
+            .arg(&script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start moto (see `make venv`)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("reading moto's port");
+        let port: u16 = line.trim().parse().unwrap_or_else(|_| {
+            panic!("moto did not start (printed {line:?}); is moto[server] installed in .venv?")
+        });
+        Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _child: Mutex::new(child),
+        }
+    })
+}
+
+/// SDK configuration pointing at `endpoint` with dummy credentials and the
+/// project's timeouts and retries.
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .timeout_config(AwsClients::timeouts())
+        .retry_config(AwsClients::retries())
+        .load()
+        .await
+}
+
+/// A fresh, uniquely named set of resources in moto.
+pub struct Stack {
+    /// Name prefix of every resource.
+    pub name: String,
+    /// Clients pointing at moto.
+    pub clients: AwsClients,
+    /// Ledger table name.
+    pub events_table: String,
+    /// Status table name.
+    pub status_table: String,
+    /// Queue URL.
+    pub queue_url: String,
+    /// Dead-letter queue URL.
+    pub dlq_url: String,
+}
+
+impl Stack {
+    /// Creates the tables and queues under a unique name.
+    pub async fn new() -> Stack {
+        let sdk = sdk_config_for(&moto().endpoint).await;
+        let clients = AwsClients::new(&sdk);
+        let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let events_table = format!("{name}-events");
+        let status_table = format!("{name}-status");
+        store::schema::create_ledger_table(&clients.dynamodb, &events_table)
+            .await
+            .unwrap();
+        store::schema::create_status_table(&clients.dynamodb, &status_table)
+            .await
+            .unwrap();
+        let (queue_url, dlq_url) =
+            store::schema::create_queues(&clients.sqs, &format!("{name}-queue"))
+                .await
+                .unwrap();
+        Stack {
+            name,
+            clients,
+            events_table,
+            status_table,
+            queue_url,
+            dlq_url,
+        }
+    }
+
+    /// The configuration the functions would read, plus `extra` variables.
+    pub fn config(&self, extra: &[(&str, &str)]) -> Config {
+        let mut vars: std::collections::HashMap<String, String> = [
+            ("EVENTS_TABLE", self.events_table.as_str()),
+            ("STATUS_TABLE", self.status_table.as_str()),
+            ("QUEUE_URL", self.queue_url.as_str()),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        if !extra.iter().any(|(k, _)| k.starts_with("WEBHOOK_SECRETS")) {
+            vars.insert("WEBHOOK_SECRETS".into(), secrets_json());
+        }
+        for (k, v) in extra {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        Config::from_lookup(|k| vars.get(k).cloned()).unwrap()
+    }
+
+    /// An ingest app over this stack.
+    pub async fn ingest(&self, extra: &[(&str, &str)]) -> ingest::App {
+        ingest::App::new(&self.config(extra), &self.clients)
+            .await
+            .unwrap()
+    }
+
+    /// The ledger of this stack.
+    pub fn ledger(&self) -> store::Ledger {
+        store::Ledger::new(
+            self.clients.dynamodb.clone(),
+            &self.events_table,
+            30,
+            30_000,
+        )
+    }
+
+    /// Number of ledger items (scan).
+    pub async fn ledger_count(&self) -> usize {
+        let out = self
+            .clients
+            .dynamodb
+            .scan()
+            .table_name(&self.events_table)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .send()
+            .await
+            .unwrap();
+        out.count() as usize
+    }
+
+    /// Messages currently visible on `queue_url` (moto's count is exact).
+    pub async fn queue_depth(&self, queue_url: &str) -> usize {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap();
+        let attrs = out.attributes.unwrap_or_default();
+        let get = |a: A| {
+            attrs
+                .get(&a)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+        };
+        get(A::ApproximateNumberOfMessages) + get(A::ApproximateNumberOfMessagesNotVisible)
+    }
+
+    /// Receives (and deletes) every message on the event queue.
+    pub async fn drain_queue(&self) -> Vec<store::QueueMessage> {
+        let mut out = Vec::new();
+        loop {
+            let batch = self
+                .clients
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .unwrap();
+            let messages = batch.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return out;
+            }
+            for m in messages {
+                out.push(store::QueueMessage::from_json(m.body().unwrap()).unwrap());
+                self.clients
+                    .sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Creates a Secrets Manager secret holding `json`; returns its ARN.
+    pub async fn create_secret(&self, json: &str) -> String {
+        self.clients
+            .secrets
+            .create_secret()
+            .name(format!("{}-webhook-secrets", self.name))
+            .secret_string(json)
+            .send()
+            .await
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Replaces the secret's value.
+    pub async fn put_secret(&self, arn: &str, json: &str) {
+        self.clients
+            .secrets
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(json)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// Secrets source for an ARN.
+pub fn arn_source(arn: &str) -> SecretsSource {
+    SecretsSource::SecretsManager { arn: arn.into() }
+}
+
+/// Milliseconds now.
+pub fn now_ms() -> i64 {
+    store::now_ms()
+}
+
+/// The headers `provider` would send for `body` signed with `secret` at `t_ms`.
+pub fn signed_headers(
+    provider: Provider,
+    secret: &str,
+    body: &[u8],
+    t_ms: i64,
+    format: BodyFormat,
+) -> Vec<(String, String)> {
+    let mut headers =
+        Verifier::new(SecretSet::new(provider, [secret]).unwrap()).sign(body, t_ms, format);
+    headers.push(("User-Agent".into(), format!("{provider}-webhooks/1.0")));
+    if provider == Provider::Subnoto {
+        headers.push((
+            "X-Webhook-Id".into(),
+            "6c1f3a52-9d0e-4b8e-a0c4-1f2e3d4c5b6a".into(),
+        ));
+    }
+    headers
+}
+
+/// The test secret of `provider`.
+pub fn secret_of(provider: Provider) -> &'static str {
+    match provider {
+        Provider::SpotDraft => SPOTDRAFT_KEY,
+        Provider::Subnoto => SUBNOTO_SECRET,
+    }
+}
+
+/// Form-encodes a JSON body as Subnoto does (`payload=<json>`).
+pub fn form_encode(json: &[u8]) -> Vec<u8> {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", std::str::from_utf8(json).unwrap())
+        .finish()
+        .into_bytes()
+}
+
+/// Which kind of Lambda event carries the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// API Gateway REST API (payload 1.0), stage `prod`.
+    ApiGatewayV1,
+    /// API Gateway HTTP API (payload 2.0), `$default` stage.
+    ApiGatewayV2,
+    /// Lambda function URL (payload 2.0).
+    FunctionUrl,
+}
+
+impl EventKind {
+    /// Every kind.
+    pub const ALL: [EventKind; 3] = [
+        EventKind::ApiGatewayV1,
+        EventKind::ApiGatewayV2,
+        EventKind::FunctionUrl,
+    ];
+}
+
+/// The Lambda event JSON for an HTTP request, as API Gateway or a function URL
+/// delivers it (header names lower-cased for payload 2.0; body base64-encoded
+/// when `base64` or when it is not UTF-8).
+pub fn http_event(
+    kind: EventKind,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    base64: bool,
+) -> Value {
+    let (body_value, is_b64) = match std::str::from_utf8(body) {
+        Ok(text) if !base64 => (Value::String(text.to_owned()), false),
+        _ => (
+            Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+            true,
+        ),
+    };
+    let body_value = if body.is_empty() && !is_b64 {
+        Value::Null
+    } else {
+        body_value
+    };
+    match kind {
+        EventKind::ApiGatewayV1 => {
+            let hdrs: serde_json::Map<String, Value> =
+                headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            let multi: serde_json::Map<String, Value> = headers
+                .iter()
+                .map(|(k, v)| (k.clone(), json!([v])))
+                .collect();
+            json!({
+                "resource": "/webhooks/{provider}",
+                "path": path,
+                "httpMethod": method,
+                "headers": hdrs,
+                "multiValueHeaders": multi,
+                "queryStringParameters": null,
+                "multiValueQueryStringParameters": null,
+                "pathParameters": {"provider": path.rsplit('/').next().unwrap_or("")},
+                "stageVariables": null,
+                "requestContext": {
+                    "accountId": "123456789012",
+                    "resourceId": "abc123",
+                    "stage": "prod",
+                    "requestId": uuid::Uuid::new_v4().to_string(),
+                    "requestTimeEpoch": now_ms(),
+                    "identity": {"sourceIp": "203.0.113.9", "userAgent": "test"},
+                    "resourcePath": "/webhooks/{provider}",
+                    "httpMethod": method,
+                    "apiId": "abcdef1234",
+                    "path": format!("/prod{path}"),
+                    "protocol": "HTTP/1.1"
+                },
+                "body": body_value,
+                "isBase64Encoded": is_b64
+            })
+        }
+        EventKind::ApiGatewayV2 | EventKind::FunctionUrl => {
+            let hdrs: serde_json::Map<String, Value> = headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), json!(v)))
+                .collect();
+            let domain = if kind == EventKind::FunctionUrl {
+                "abcdefghijklmnop.lambda-url.us-east-1.on.aws"
+            } else {
+                "abcdef1234.execute-api.us-east-1.amazonaws.com"
+            };
+            json!({
+                "version": "2.0",
+                "routeKey": if kind == EventKind::FunctionUrl { "$default".to_string() } else { "POST /webhooks/{provider}".to_string() },
+                "rawPath": path,
+                "rawQueryString": "",
+                "headers": hdrs,
+                "requestContext": {
+                    "accountId": "123456789012",
+                    "apiId": "abcdef1234",
+                    "domainName": domain,
+                    "domainPrefix": domain.split('.').next().unwrap(),
+                    "http": {
+                        "method": method,
+                        "path": path,
+                        "protocol": "HTTP/1.1",
+                        "sourceIp": "203.0.113.9",
+                        "userAgent": "test"
+                    },
+                    "requestId": uuid::Uuid::new_v4().to_string(),
+                    "routeKey": "$default",
+                    "stage": "$default",
+                    "time": "22/Nov/2026:10:00:00 +0000",
+                    "timeEpoch": now_ms()
+                },
+                "body": body_value,
+                "isBase64Encoded": is_b64
+            })
+        }
+    }
+}
+
+/// The `lambda_http` request for an event (the same parsing a deployed function does).
+pub fn request(event: &Value) -> Request {
+    lambda_http::request::from_str(&event.to_string()).expect("lambda_http parses the event")
+}
+
+/// A signed POST of `body` to `/webhooks/{provider}` as `kind` delivers it.
+pub fn signed_request(
+    kind: EventKind,
+    provider: Provider,
+    body: &[u8],
+    format: BodyFormat,
+) -> Request {
+    let headers = signed_headers(provider, secret_of(provider), body, now_ms(), format);
+    request(&http_event(
+        kind,
+        "POST",
+        &format!("/webhooks/{provider}"),
+        &headers,
+        body,
+        false,
+    ))
+}
+
+/// Status and parsed JSON body of a response.
+pub fn answer(response: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
+    (status, body)
+}

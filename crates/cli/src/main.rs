@@ -1,1 +1,58 @@
-fn main() {}
+//! `contract-hooks`: sign, verify and send test webhooks for SpotDraft and Subnoto.
+//!
+//! Exit codes: 0 success, 1 a signature did not verify or a request failed,
+//! 2 usage or configuration errors (bad arguments, unusable secrets, unreadable files).
+
+mod error;
+mod input;
+mod secrets;
+mod send;
+mod sign;
+mod signing;
+mod verify_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Sign, verify and send test webhooks the way SpotDraft and Subnoto do.
+#[derive(Debug, Parser)]
+#[command(name = "contract-hooks", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the headers a provider would send with a body.
+    Sign(sign::SignArgs),
+    /// Check a body and its headers against one or more secrets.
+    Verify(verify_cmd::VerifyArgs),
+    /// Sign a body and POST it to a receiver.
+    Send(send::SendArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sign(args) => sign::run(args),
+        Command::Verify(args) => verify_cmd::run(args),
+        Command::Send(args) => send::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => err.report(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

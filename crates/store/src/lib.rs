@@ -1,1 +1,29 @@
+//! The only crate that talks to AWS: the DynamoDB ledger (accept-once) and status
+//! table, the SQS queue message, webhook secrets (inline or Secrets Manager) and
+//! configuration from the environment.
+//!
+//! Clients are built once per cold start ([`AwsClients::new`]) and shared by the
+//! adapters; the domain types they carry come from the `verify` crate.
 
+mod aws;
+mod config;
+mod error;
+mod ledger;
+mod queue;
+pub mod schema;
+mod secrets;
+
+pub use aws::{AwsClients, CallCounter};
+pub use config::{Config, ConfigError, SecretsSource};
+pub use error::StoreError;
+pub use ledger::{Accepted, Ledger, LedgerEntry, NewEntry, Stored, ALLOWED_HEADERS};
+pub use queue::{Queue, QueueMessage, QUEUE_MESSAGE_VERSION};
+pub use secrets::{parse_secrets, SecretsError, SecretsHandle, Verifiers};
+
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

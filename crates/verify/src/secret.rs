@@ -43,8 +43,13 @@ impl SecretSet {
     {
         let mut keys = Vec::new();
         for (index, secret) in secrets.into_iter().enumerate() {
-            let secret = secret.as_ref().trim();
-            if secret.is_empty() {
+            // Subnoto secrets are used byte for byte; SpotDraft keys are base64,
+            // where surrounding whitespace is never part of the key.
+            let secret = match provider {
+                Provider::SpotDraft => secret.as_ref().trim(),
+                Provider::Subnoto => secret.as_ref(),
+            };
+            if secret.trim().is_empty() {
                 return Err(SecretError::EmptySecret { provider, index });
             }
             keys.push(match provider {

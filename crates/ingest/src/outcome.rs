@@ -1,0 +1,191 @@
+use std::time::Duration;
+
+use lambda_http::http::{header, StatusCode};
+use lambda_http::{Body, Response};
+use store::StoreError;
+use verify::{ParseError, Provider, VerifyError};
+
+/// What became of one request: decides the answer and the log line.
+#[derive(Debug)]
+pub enum Outcome {
+    /// New event stored and queued (202).
+    Accepted {
+        /// Provider.
+        provider: Provider,
+        /// Ledger key.
+        key: String,
+    },
+    /// Seen before (200); `requeued` when its lost enqueue was redone.
+    Duplicate {
+        /// Provider.
+        provider: Provider,
+        /// Ledger key.
+        key: String,
+        /// Whether this delivery put it on the queue again.
+        requeued: bool,
+    },
+    /// Signature missing, invalid or stale (401), or content type refused (415).
+    Unverified {
+        /// Provider.
+        provider: Provider,
+        /// Why.
+        err: VerifyError,
+    },
+    /// Signed but unreadable (400).
+    Unreadable {
+        /// Provider.
+        provider: Provider,
+        /// Why.
+        err: ParseError,
+    },
+    /// Body over the cap (413).
+    TooLarge {
+        /// Provider.
+        provider: Provider,
+        /// The cap.
+        limit: usize,
+    },
+    /// No secrets configured for this provider (404: the route is not enabled).
+    ProviderNotConfigured(Provider),
+    /// Unknown path or provider (404).
+    NotFound,
+    /// Not POST (405).
+    MethodNotAllowed,
+    /// DynamoDB or SQS failed (503): the retry is safe.
+    DependencyFailed {
+        /// Provider.
+        provider: Provider,
+        /// Ledger key.
+        key: String,
+        /// What failed.
+        err: StoreError,
+    },
+}
+
+impl Outcome {
+    /// The HTTP status for this outcome.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Outcome::Accepted { .. } => StatusCode::ACCEPTED,
+            Outcome::Duplicate { .. } => StatusCode::OK,
+            Outcome::Unverified {
+                err: VerifyError::UnsupportedContentType { .. },
+                ..
+            } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Outcome::Unverified { .. } => StatusCode::UNAUTHORIZED,
+            Outcome::Unreadable { .. } => StatusCode::BAD_REQUEST,
+            Outcome::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Outcome::ProviderNotConfigured(_) | Outcome::NotFound => StatusCode::NOT_FOUND,
+            Outcome::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Outcome::DependencyFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Accepted { .. } => "accepted",
+            Outcome::Duplicate {
+                requeued: false, ..
+            } => "duplicate",
+            Outcome::Duplicate { requeued: true, .. } => "requeued",
+            Outcome::Unverified { .. } => "unverified",
+            Outcome::Unreadable { .. } => "unreadable",
+            Outcome::TooLarge { .. } => "too_large",
+            Outcome::ProviderNotConfigured(_) => "provider_not_configured",
+            Outcome::NotFound => "not_found",
+            Outcome::MethodNotAllowed => "method_not_allowed",
+            Outcome::DependencyFailed { .. } => "dependency_failed",
+        }
+    }
+
+    fn provider(&self) -> Option<Provider> {
+        match self {
+            Outcome::Accepted { provider, .. }
+            | Outcome::Duplicate { provider, .. }
+            | Outcome::Unverified { provider, .. }
+            | Outcome::Unreadable { provider, .. }
+            | Outcome::TooLarge { provider, .. }
+            | Outcome::DependencyFailed { provider, .. }
+            | Outcome::ProviderNotConfigured(provider) => Some(*provider),
+            Outcome::NotFound | Outcome::MethodNotAllowed => None,
+        }
+    }
+
+    fn key(&self) -> Option<&str> {
+        match self {
+            Outcome::Accepted { key, .. }
+            | Outcome::Duplicate { key, .. }
+            | Outcome::DependencyFailed { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The reason shown to the caller and logged. Built from error variants that
+    /// name headers and fields, never their values, secrets or body content.
+    fn reason(&self) -> Option<String> {
+        match self {
+            Outcome::Unverified { err, .. } => Some(err.to_string()),
+            Outcome::Unreadable { err, .. } => Some(err.to_string()),
+            Outcome::TooLarge { limit, .. } => Some(format!("body larger than {limit} bytes")),
+            Outcome::ProviderNotConfigured(p) => Some(format!("provider {p} is not configured")),
+            Outcome::NotFound => Some("not found: POST /webhooks/{spotdraft|subnoto}".into()),
+            Outcome::MethodNotAllowed => Some("method not allowed: use POST".into()),
+            Outcome::DependencyFailed { .. } => Some("temporarily unavailable, retry later".into()),
+            Outcome::Accepted { .. } | Outcome::Duplicate { .. } => None,
+        }
+    }
+
+    /// The HTTP answer: short JSON, no secrets, no payload.
+    pub fn response(&self) -> Response<Body> {
+        let body = match (self, self.reason()) {
+            (Outcome::Accepted { key, .. }, _) => {
+                serde_json::json!({"status": "accepted", "key": key})
+            }
+            (Outcome::Duplicate { key, .. }, _) => {
+                serde_json::json!({"status": "duplicate", "key": key})
+            }
+            (_, reason) => serde_json::json!({"error": reason.unwrap_or_default()}),
+        };
+        let mut builder = Response::builder()
+            .status(self.status())
+            .header(header::CONTENT_TYPE, "application/json");
+        match self {
+            Outcome::MethodNotAllowed => builder = builder.header(header::ALLOW, "POST"),
+            Outcome::DependencyFailed { .. } => builder = builder.header(header::RETRY_AFTER, "5"),
+            _ => {}
+        }
+        builder
+            .body(Body::Text(body.to_string()))
+            .expect("static status and headers are valid")
+    }
+
+    /// One structured line per request: provider, key, outcome, status, latency,
+    /// AWS calls, and the reason for a rejection. Never body content, secrets,
+    /// signatures or personal data.
+    pub fn log(&self, latency: Duration, aws_calls: usize) {
+        let provider = self.provider().map(Provider::as_str).unwrap_or("-");
+        let key = self.key().unwrap_or("-");
+        let status = self.status().as_u16();
+        let latency_ms = latency.as_secs_f64() * 1000.0;
+        let outcome = self.name();
+        match self {
+            Outcome::DependencyFailed { err, .. } => tracing::error!(
+                provider, key, outcome, status, latency_ms, aws_calls, error = %err, "webhook"
+            ),
+            Outcome::Accepted { .. } | Outcome::Duplicate { .. } => {
+                tracing::info!(provider, key, outcome, status, latency_ms, aws_calls, "webhook")
+            }
+            _ => tracing::warn!(
+                provider,
+                key,
+                outcome,
+                status,
+                latency_ms,
+                aws_calls,
+                reason = self.reason().unwrap_or_default(),
+                "webhook"
+            ),
+        }
+    }
+}

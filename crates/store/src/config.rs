@@ -1,0 +1,189 @@
+use std::fmt;
+use std::time::Duration;
+
+/// Where the webhook secrets come from.
+#[derive(Clone)]
+pub enum SecretsSource {
+    /// `WEBHOOK_SECRETS`: the JSON document itself.
+    Inline(String),
+    /// `WEBHOOK_SECRETS_ARN`: a Secrets Manager secret holding the same JSON.
+    SecretsManager {
+        /// Secret ARN or name.
+        arn: String,
+    },
+}
+
+impl fmt::Debug for SecretsSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretsSource::Inline(_) => f.write_str("Inline(<redacted>)"),
+            SecretsSource::SecretsManager { arn } => {
+                f.debug_struct("SecretsManager").field("arn", arn).finish()
+            }
+        }
+    }
+}
+
+/// Function configuration, read once at cold start. Names are the design's and
+/// the template's; see README "Configuration".
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `EVENTS_TABLE`: the ledger.
+    pub events_table: String,
+    /// `STATUS_TABLE`: one item per contract / envelope.
+    pub status_table: String,
+    /// `QUEUE_URL`: the event queue.
+    pub queue_url: String,
+    /// `WEBHOOK_SECRETS` or `WEBHOOK_SECRETS_ARN` (ingest only).
+    pub secrets: Option<SecretsSource>,
+    /// `MAX_BODY_BYTES` (default 262144).
+    pub max_body_bytes: usize,
+    /// `SIGNATURE_TOLERANCE_SECONDS` (default 300), in ms.
+    pub tolerance_ms: u64,
+    /// `EVENT_RETENTION_DAYS` (default 30): ledger TTL and dedup window.
+    pub retention_days: u32,
+    /// `LEDGER_LEASE_SECONDS` (default 30): how long an accepted event's enqueue
+    /// lease lasts before a duplicate delivery may enqueue it again.
+    pub lease_ms: i64,
+    /// `SECRETS_REFRESH_SECONDS` (default 300): how often secrets from Secrets
+    /// Manager are re-read, so a rotation takes effect without a deploy.
+    pub secrets_refresh: Duration,
+}
+
+/// A setting is missing or malformed. The message names the variable, never a
+/// secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is unset or empty.
+    #[error("missing configuration: {0} must be set")]
+    Missing(&'static str),
+    /// A variable has a value that cannot be used.
+    #[error("invalid configuration: {name} {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        fn number<T: std::str::FromStr + PartialOrd + Default>(
+            value: Option<String>,
+            name: &'static str,
+            default: T,
+        ) -> Result<T, ConfigError> {
+            match value {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<T>() {
+                    Ok(n) if n > T::default() => Ok(n),
+                    _ => Err(ConfigError::Invalid {
+                        name,
+                        reason: "must be a positive integer",
+                    }),
+                },
+            }
+        }
+        let secrets = match (get("WEBHOOK_SECRETS"), get("WEBHOOK_SECRETS_ARN")) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    name: "WEBHOOK_SECRETS",
+                    reason: "and WEBHOOK_SECRETS_ARN are both set; set one",
+                })
+            }
+            (Some(json), None) => Some(SecretsSource::Inline(json)),
+            (None, Some(arn)) => Some(SecretsSource::SecretsManager { arn }),
+            (None, None) => None,
+        };
+        let tolerance_s: u64 = number(
+            get("SIGNATURE_TOLERANCE_SECONDS"),
+            "SIGNATURE_TOLERANCE_SECONDS",
+            300,
+        )?;
+        let lease_s: u32 = number(get("LEDGER_LEASE_SECONDS"), "LEDGER_LEASE_SECONDS", 30)?;
+        let refresh_s: u64 = number(
+            get("SECRETS_REFRESH_SECONDS"),
+            "SECRETS_REFRESH_SECONDS",
+            300,
+        )?;
+        Ok(Config {
+            events_table: required("EVENTS_TABLE")?,
+            status_table: required("STATUS_TABLE")?,
+            queue_url: required("QUEUE_URL")?,
+            secrets,
+            max_body_bytes: number(get("MAX_BODY_BYTES"), "MAX_BODY_BYTES", 262_144)?,
+            tolerance_ms: tolerance_s.saturating_mul(1000),
+            retention_days: number(get("EVENT_RETENTION_DAYS"), "EVENT_RETENTION_DAYS", 30)?,
+            lease_ms: i64::from(lease_s) * 1000,
+            secrets_refresh: Duration::from_secs(refresh_s),
+        })
+    }
+
+    /// The secrets source, required by the ingest function.
+    pub fn require_secrets(&self) -> Result<&SecretsSource, ConfigError> {
+        self.secrets.as_ref().ok_or(ConfigError::Missing(
+            "WEBHOOK_SECRETS or WEBHOOK_SECRETS_ARN",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("EVENTS_TABLE", "events"),
+        ("STATUS_TABLE", "status"),
+        ("QUEUE_URL", "http://q"),
+    ];
+
+    #[test]
+    fn defaults_apply() {
+        let c = Config::from_lookup(lookup(&BASE)).unwrap();
+        assert_eq!(c.max_body_bytes, 262_144);
+        assert_eq!(c.tolerance_ms, 300_000);
+        assert_eq!(c.retention_days, 30);
+        assert!(c.secrets.is_none());
+        assert!(c.require_secrets().is_err());
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let err = Config::from_lookup(lookup(&BASE[1..])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("EVENTS_TABLE"));
+        let mut pairs = BASE.to_vec();
+        pairs.push(("MAX_BODY_BYTES", "lots"));
+        let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+        assert!(err.to_string().contains("MAX_BODY_BYTES"), "{err}");
+        let mut pairs = BASE.to_vec();
+        pairs.push(("WEBHOOK_SECRETS", "{}"));
+        pairs.push(("WEBHOOK_SECRETS_ARN", "arn"));
+        assert!(Config::from_lookup(lookup(&pairs)).is_err());
+    }
+
+    #[test]
+    fn inline_secrets_are_not_shown() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("WEBHOOK_SECRETS", r#"{"subnoto":["whsec_hidden"]}"#));
+        let c = Config::from_lookup(lookup(&pairs)).unwrap();
+        assert!(!format!("{c:?}").contains("whsec_hidden"));
+    }
+}

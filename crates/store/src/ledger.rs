@@ -1,0 +1,454 @@
+//! The ledger: one DynamoDB item per accepted event, keyed `{provider}#{dedup key}`.
+//! A conditional put accepts each event once; a lease on the item says "an
+//! enqueue is in flight" so that a duplicate delivery re-enqueues only an event
+//! whose enqueue was lost (the processor is idempotent, a lost message is not).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use verify::Event;
+
+use crate::schema::{attr, status, PENDING_SHARDS};
+use crate::StoreError;
+
+/// Request headers kept with the stored body (lower-case names): enough to
+/// re-verify or debug a delivery; never `Authorization`, cookies or client IPs.
+pub const ALLOWED_HEADERS: &[&str] = &[
+    "content-type",
+    "user-agent",
+    "x-sd-webhook-content-hash",
+    "x-webhook-signature",
+    "x-webhook-id",
+];
+
+/// Bodies above this size are stored gzip-compressed (when that is smaller).
+const COMPRESS_ABOVE: usize = 1024;
+
+/// A verified event about to be accepted.
+#[derive(Debug)]
+pub struct NewEntry<'a> {
+    /// The normalised event (its ledger key is the item key).
+    pub event: &'a Event,
+    /// The raw body exactly as received; moved in, not copied.
+    pub body: Vec<u8>,
+    /// Allow-listed request headers (see [`ALLOWED_HEADERS`]).
+    pub headers: Vec<(String, String)>,
+    /// Receiver clock at arrival.
+    pub received_at_ms: i64,
+}
+
+/// The ledger state of an event that was already there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// `RECEIVED`, `PROCESSED` or `FAILED`.
+    pub status: String,
+    /// Until when an enqueue is considered in flight (ms); 0 when released.
+    pub lease_until_ms: i64,
+    /// How many times it has been put on the queue.
+    pub enqueue_attempts: u32,
+}
+
+impl Stored {
+    /// True when the event is not processed and nobody holds the enqueue lease:
+    /// the caller should take the lease and enqueue it again.
+    pub fn needs_enqueue(&self, now_ms: i64) -> bool {
+        self.status == status::RECEIVED && self.lease_until_ms <= now_ms
+    }
+}
+
+/// The outcome of [`Ledger::accept`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// First delivery: the item was written and this caller holds the lease.
+    New,
+    /// Seen before; what the failed condition returned.
+    Duplicate(Stored),
+}
+
+/// A ledger item as read back (tests, CLI, sweep).
+#[derive(Debug, Clone)]
+pub struct LedgerEntry {
+    /// `{provider}#{dedup key}`.
+    pub key: String,
+    /// See [`Stored::status`].
+    pub status: String,
+    /// The body exactly as received (decompressed).
+    pub body: Vec<u8>,
+    /// Stored headers.
+    pub headers: HashMap<String, String>,
+    /// Arrival time (ms).
+    pub received_at_ms: i64,
+    /// Lease end (ms).
+    pub lease_until_ms: i64,
+    /// Times enqueued.
+    pub enqueue_attempts: u32,
+    /// TTL (Unix seconds).
+    pub expires_at: i64,
+    /// Whether the item is in the sparse pending index.
+    pub pending: bool,
+    /// The normalised event.
+    pub event: Event,
+}
+
+/// The DynamoDB ledger table.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    retention_secs: i64,
+    lease_ms: i64,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Which of the sparse index's fixed shards an item goes to (FNV-1a of the key):
+/// spreads ingest writes over partitions instead of one hot key.
+pub(crate) fn pending_shard(key: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{:02}", h % PENDING_SHARDS)
+}
+
+impl Ledger {
+    /// The ledger in `table`, keeping items `retention_days` (TTL, dedup window),
+    /// with enqueue leases of `lease_ms`.
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        retention_days: u32,
+        lease_ms: i64,
+    ) -> Self {
+        Ledger {
+            client,
+            table: table.into(),
+            retention_secs: i64::from(retention_days) * 86_400,
+            lease_ms,
+        }
+    }
+
+    /// The enqueue lease length.
+    pub fn lease_ms(&self) -> i64 {
+        self.lease_ms
+    }
+
+    /// Writes the event if its key is new (one conditional `PutItem`). On a
+    /// duplicate, the stored state comes back from the failed condition itself
+    /// (`ReturnValuesOnConditionCheckFailure`), with no extra read. An item past
+    /// its TTL that DynamoDB has not deleted yet counts as new.
+    pub async fn accept(&self, entry: NewEntry<'_>) -> Result<Accepted, StoreError> {
+        let key = entry.event.ledger_key();
+        let now_s = entry.received_at_ms / 1000;
+        let (body, encoding) = encode_body(entry.body);
+        let event_json = serde_json::to_string(entry.event).map_err(|e| StoreError::Corrupt {
+            what: "event",
+            reason: e.to_string(),
+        })?;
+        let headers: HashMap<String, AttributeValue> =
+            entry.headers.into_iter().map(|(k, v)| (k, s(v))).collect();
+        let mut item = HashMap::from([
+            (attr::PK.to_owned(), s(&key)),
+            (attr::STATUS.to_owned(), s(status::RECEIVED)),
+            (attr::PROVIDER.to_owned(), s(entry.event.provider.as_str())),
+            (attr::EVENT_TYPE.to_owned(), s(&entry.event.event_type)),
+            (attr::EVENT.to_owned(), s(event_json)),
+            (attr::BODY.to_owned(), AttributeValue::B(Blob::new(body))),
+            (attr::BODY_ENCODING.to_owned(), s(encoding)),
+            (attr::HEADERS.to_owned(), AttributeValue::M(headers)),
+            (attr::RECEIVED_AT.to_owned(), n(entry.received_at_ms)),
+            (
+                attr::LEASE_UNTIL.to_owned(),
+                n(entry.received_at_ms + self.lease_ms),
+            ),
+            (attr::ENQUEUE_ATTEMPTS.to_owned(), n(1)),
+            (attr::EXPIRES_AT.to_owned(), n(now_s + self.retention_secs)),
+            (attr::PENDING_SHARD.to_owned(), s(pending_shard(&key))),
+        ]);
+        if let Some(subject) = &entry.event.subject {
+            item.insert(attr::SUBJECT.to_owned(), s(subject));
+        }
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk) OR #exp < :now")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#exp", attr::EXPIRES_AT)
+            .expression_attribute_values(":now", n(now_s))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Accepted::New),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let item = failed.item().ok_or_else(|| StoreError::Corrupt {
+                        what: "ledger condition failure",
+                        reason: "no item returned".into(),
+                    })?;
+                    Ok(Accepted::Duplicate(stored_from(item)?))
+                }
+                _ => Err(StoreError::aws("DynamoDB.PutItem", err)),
+            },
+        }
+    }
+
+    /// Takes the enqueue lease of an unprocessed item whose lease has run out,
+    /// compare-and-set on the lease value seen. `false` when someone else took it
+    /// first or the item was processed meanwhile.
+    pub async fn take_lease(
+        &self,
+        key: &str,
+        seen: &Stored,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(key))
+            .update_expression("SET #lease = :new, #attempts = #attempts + :one")
+            .condition_expression("#status = :received AND #lease = :seen")
+            .expression_attribute_names("#lease", attr::LEASE_UNTIL)
+            .expression_attribute_names("#attempts", attr::ENQUEUE_ATTEMPTS)
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_values(":new", n(now_ms + self.lease_ms))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":received", s(status::RECEIVED))
+            .expression_attribute_values(":seen", n(seen.lease_until_ms))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "DynamoDB.UpdateItem")
+    }
+
+    /// Ends this caller's lease early (after a failed enqueue) so the provider's
+    /// retry can enqueue at once. Best effort: if it fails, the lease simply runs
+    /// out.
+    pub async fn release_lease(&self, key: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(key))
+            .update_expression("SET #lease = :zero")
+            .condition_expression("#status = :received")
+            .expression_attribute_names("#lease", attr::LEASE_UNTIL)
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":received", s(status::RECEIVED))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "DynamoDB.UpdateItem")
+    }
+
+    /// Marks an event processed and takes it out of the pending index.
+    /// Idempotent; `false` when the item no longer exists.
+    pub async fn mark_processed(&self, key: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(key))
+            .update_expression("SET #status = :processed, #at = :now REMOVE #shard")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#at", attr::PROCESSED_AT)
+            .expression_attribute_names("#shard", attr::PENDING_SHARD)
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_values(":processed", s(status::PROCESSED))
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "DynamoDB.UpdateItem")
+    }
+
+    /// Reads one item (strongly consistent).
+    pub async fn get(&self, key: &str) -> Result<Option<LedgerEntry>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("DynamoDB.GetItem", e))?;
+        out.item().map(entry_from).transpose()
+    }
+}
+
+fn conditional<E>(
+    result: Result<(), aws_sdk_dynamodb::error::SdkError<UpdateItemError, E>>,
+    operation: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: std::fmt::Debug,
+{
+    match result {
+        Ok(()) => Ok(true),
+        Err(err) => match err.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
+            _ => Err(StoreError::aws(operation, err)),
+        },
+    }
+}
+
+fn encode_body(body: Vec<u8>) -> (Vec<u8>, &'static str) {
+    if body.len() > COMPRESS_ABOVE {
+        let mut enc = flate2::write::GzEncoder::new(
+            Vec::with_capacity(body.len() / 3),
+            flate2::Compression::fast(),
+        );
+        if enc.write_all(&body).is_ok() {
+            if let Ok(gz) = enc.finish() {
+                if gz.len() < body.len() {
+                    return (gz, "gzip");
+                }
+            }
+        }
+    }
+    (body, "identity")
+}
+
+fn decode_body(bytes: &[u8], encoding: &str) -> Result<Vec<u8>, StoreError> {
+    match encoding {
+        "identity" => Ok(bytes.to_vec()),
+        "gzip" => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(bytes)
+                .read_to_end(&mut out)
+                .map_err(|e| StoreError::Corrupt {
+                    what: "ledger body",
+                    reason: e.to_string(),
+                })?;
+            Ok(out)
+        }
+        other => Err(StoreError::Corrupt {
+            what: "ledger body",
+            reason: format!("unknown encoding {other:?}"),
+        }),
+    }
+}
+
+fn get_s<'a>(
+    item: &'a HashMap<String, AttributeValue>,
+    name: &'static str,
+) -> Result<&'a str, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or(StoreError::Corrupt {
+            what: "ledger item",
+            reason: format!("missing string {name}"),
+        })
+}
+
+fn get_n(item: &HashMap<String, AttributeValue>, name: &'static str) -> Result<i64, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or(StoreError::Corrupt {
+            what: "ledger item",
+            reason: format!("missing number {name}"),
+        })
+}
+
+fn stored_from(item: &HashMap<String, AttributeValue>) -> Result<Stored, StoreError> {
+    Ok(Stored {
+        status: get_s(item, attr::STATUS)?.to_owned(),
+        lease_until_ms: get_n(item, attr::LEASE_UNTIL).unwrap_or(0),
+        enqueue_attempts: get_n(item, attr::ENQUEUE_ATTEMPTS).unwrap_or(0) as u32,
+    })
+}
+
+pub(crate) fn entry_from(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<LedgerEntry, StoreError> {
+    let stored = stored_from(item)?;
+    let body = item
+        .get(attr::BODY)
+        .and_then(|v| v.as_b().ok())
+        .map(|b| b.as_ref())
+        .unwrap_or_default();
+    let body = decode_body(body, get_s(item, attr::BODY_ENCODING).unwrap_or("identity"))?;
+    let event =
+        serde_json::from_str(get_s(item, attr::EVENT)?).map_err(|e| StoreError::Corrupt {
+            what: "ledger event",
+            reason: e.to_string(),
+        })?;
+    let headers = item
+        .get(attr::HEADERS)
+        .and_then(|v| v.as_m().ok())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(LedgerEntry {
+        key: get_s(item, attr::PK)?.to_owned(),
+        status: stored.status,
+        body,
+        headers,
+        received_at_ms: get_n(item, attr::RECEIVED_AT)?,
+        lease_until_ms: stored.lease_until_ms,
+        enqueue_attempts: stored.enqueue_attempts,
+        expires_at: get_n(item, attr::EXPIRES_AT)?,
+        pending: item.contains_key(attr::PENDING_SHARD),
+        event,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_round_trip_through_encoding() {
+        for body in [
+            b"{}".to_vec(),
+            vec![b'a'; 10_000],
+            (0..=255u8).cycle().take(5000).collect(),
+        ] {
+            let (enc, how) = encode_body(body.clone());
+            assert_eq!(decode_body(&enc, how).unwrap(), body);
+        }
+        assert_eq!(encode_body(vec![b'a'; 10_000]).1, "gzip");
+        assert_eq!(encode_body(b"{}".to_vec()).1, "identity");
+    }
+
+    #[test]
+    fn shards_are_spread_and_stable() {
+        let shards: std::collections::HashSet<_> = (0..500)
+            .map(|i| pending_shard(&format!("subnoto#{i}")))
+            .collect();
+        assert_eq!(shards.len(), PENDING_SHARDS as usize);
+        assert_eq!(pending_shard("a#b"), pending_shard("a#b"));
+    }
+
+    #[test]
+    fn needs_enqueue_only_when_unprocessed_and_unleased() {
+        let st = |status: &str, lease| Stored {
+            status: status.into(),
+            lease_until_ms: lease,
+            enqueue_attempts: 1,
+        };
+        assert!(st(status::RECEIVED, 100).needs_enqueue(100));
+        assert!(!st(status::RECEIVED, 101).needs_enqueue(100));
+        assert!(!st(status::PROCESSED, 0).needs_enqueue(100));
+        assert!(!st(status::FAILED, 0).needs_enqueue(100));
+    }
+}

@@ -1,0 +1,186 @@
+//! Table, index and queue definitions shared by the code, the local stack and
+//! the tests (and checked against `template.yaml`).
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use crate::StoreError;
+
+/// Ledger and status item attribute names.
+pub mod attr {
+    /// Partition key of both tables.
+    pub const PK: &str = "pk";
+    /// Ledger status, see [`super::status`].
+    pub const STATUS: &str = "status";
+    /// Provider name.
+    pub const PROVIDER: &str = "provider";
+    /// Provider event type.
+    pub const EVENT_TYPE: &str = "event_type";
+    /// Subject (contract id / envelope uuid).
+    pub const SUBJECT: &str = "subject";
+    /// The normalised event as JSON.
+    pub const EVENT: &str = "event";
+    /// Raw body (binary).
+    pub const BODY: &str = "body";
+    /// `identity` or `gzip`.
+    pub const BODY_ENCODING: &str = "body_encoding";
+    /// Allow-listed request headers (map).
+    pub const HEADERS: &str = "headers";
+    /// Arrival time, ms (also the pending index sort key).
+    pub const RECEIVED_AT: &str = "received_at";
+    /// Enqueue lease end, ms.
+    pub const LEASE_UNTIL: &str = "lease_until";
+    /// Times put on the queue.
+    pub const ENQUEUE_ATTEMPTS: &str = "enqueue_attempts";
+    /// TTL attribute (Unix seconds).
+    pub const EXPIRES_AT: &str = "expires_at";
+    /// Sparse index partition key: present only while unprocessed.
+    pub const PENDING_SHARD: &str = "pending_shard";
+    /// When processing finished, ms.
+    pub const PROCESSED_AT: &str = "processed_at";
+}
+
+/// Ledger status values.
+pub mod status {
+    /// Accepted, not yet applied.
+    pub const RECEIVED: &str = "RECEIVED";
+    /// Applied to the status table.
+    pub const PROCESSED: &str = "PROCESSED";
+    /// Gave up after the sweep's attempts.
+    pub const FAILED: &str = "FAILED";
+}
+
+/// The sparse index the sweep queries for unprocessed events.
+pub const PENDING_INDEX: &str = "pending-index";
+/// Fixed shards of the pending index's partition key.
+pub const PENDING_SHARDS: u32 = 16;
+/// Receives before a message goes to the dead-letter queue.
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+/// Queue visibility timeout: six times the processor's 10 s timeout, as AWS advises.
+pub const VISIBILITY_TIMEOUT_SECS: u32 = 60;
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("key schema fields are set")
+}
+
+fn attribute(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(kind)
+        .build()
+        .expect("attribute fields are set")
+}
+
+/// Creates the ledger table: `pk` hash key, TTL on `expires_at`, and the sparse
+/// `pending-index` (`pending_shard`, `received_at`).
+pub async fn create_ledger_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Result<(), StoreError> {
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(PENDING_INDEX)
+        .key_schema(key(attr::PENDING_SHARD, KeyType::Hash))
+        .key_schema(key(attr::RECEIVED_AT, KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .expect("index fields are set");
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute(attr::PK, ScalarAttributeType::S))
+        .attribute_definitions(attribute(attr::PENDING_SHARD, ScalarAttributeType::S))
+        .attribute_definitions(attribute(attr::RECEIVED_AT, ScalarAttributeType::N))
+        .key_schema(key(attr::PK, KeyType::Hash))
+        .global_secondary_indexes(index)
+        .send()
+        .await
+        .map_err(|e| StoreError::aws("DynamoDB.CreateTable", e))?;
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(attr::EXPIRES_AT)
+                .enabled(true)
+                .build()
+                .expect("ttl fields are set"),
+        )
+        .send()
+        .await
+        .map_err(|e| StoreError::aws("DynamoDB.UpdateTimeToLive", e))?;
+    Ok(())
+}
+
+/// Creates the status table: `pk` (`{provider}#{subject}`) hash key.
+pub async fn create_status_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Result<(), StoreError> {
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute(attr::PK, ScalarAttributeType::S))
+        .key_schema(key(attr::PK, KeyType::Hash))
+        .send()
+        .await
+        .map_err(|e| StoreError::aws("DynamoDB.CreateTable", e))?;
+    Ok(())
+}
+
+/// Creates the event queue and its dead-letter queue (`{name}-dlq`); returns
+/// `(queue_url, dlq_url)`.
+pub async fn create_queues(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+) -> Result<(String, String), StoreError> {
+    let dlq_url = client
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .send()
+        .await
+        .map_err(|e| StoreError::aws("SQS.CreateQueue", e))?
+        .queue_url
+        .unwrap_or_default();
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| StoreError::aws("SQS.GetQueueAttributes", e))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .unwrap_or_default();
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": MAX_RECEIVE_COUNT,
+    });
+    let url = client
+        .create_queue()
+        .queue_name(name)
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            VISIBILITY_TIMEOUT_SECS.to_string(),
+        )
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await
+        .map_err(|e| StoreError::aws("SQS.CreateQueue", e))?
+        .queue_url
+        .unwrap_or_default();
+    Ok((url, dlq_url))
+}

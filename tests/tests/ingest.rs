@@ -1,0 +1,719 @@
+//! The ingest function's accept-once protocol against DynamoDB and SQS over the
+//! wire (moto on loopback), driven with real API Gateway v1, v2 and function-URL
+//! events.
+
+use integration_tests::*;
+use serde_json::Value;
+use verify::{BodyFormat, Event, Provider};
+
+async fn send(app: &ingest::App, request: lambda_http::Request) -> (u16, Value) {
+    answer(ingest::handle(app, request).await)
+}
+
+fn event_of(provider: Provider, body: &[u8], format: BodyFormat) -> Event {
+    Event::parse(provider, format, body).unwrap()
+}
+
+#[tokio::test]
+async fn every_sample_is_accepted_stored_exactly_and_queued_once() {
+    for kind in EventKind::ALL {
+        for format in [BodyFormat::Json, BodyFormat::Form] {
+            // A form body of an event is the same event (same dedup key) as its
+            // JSON body, so each combination gets its own stack.
+            let stack = Stack::new().await;
+            let app = stack.ingest(&[]).await;
+            let mut expected_keys = Vec::new();
+            for (provider, name) in samples() {
+                if format == BodyFormat::Form && provider != Provider::Subnoto {
+                    continue;
+                }
+                let json = sample(&name);
+                let body = match format {
+                    BodyFormat::Json => json.clone(),
+                    BodyFormat::Form => form_encode(&json),
+                };
+                let (status, answer) =
+                    send(&app, signed_request(kind, provider, &body, format)).await;
+                let key = event_of(provider, &json, BodyFormat::Json).ledger_key();
+                assert_eq!(status, 202, "{kind:?} {format:?} {name}: {answer}");
+                assert_eq!(answer["status"], "accepted");
+                assert_eq!(answer["key"], key.as_str());
+
+                let entry = stack
+                    .ledger()
+                    .get(&key)
+                    .await
+                    .unwrap()
+                    .expect("ledger item");
+                assert_eq!(entry.body, body, "{name}: stored bytes differ");
+                assert_eq!(entry.status, "RECEIVED");
+                assert!(entry.pending, "unprocessed items are in the pending index");
+                let sig_header = match provider {
+                    Provider::SpotDraft => "x-sd-webhook-content-hash",
+                    Provider::Subnoto => "x-webhook-signature",
+                };
+                assert!(
+                    entry.headers.contains_key(sig_header),
+                    "{:?}",
+                    entry.headers.keys()
+                );
+                assert!(entry.headers.contains_key("content-type"));
+                assert!(entry
+                    .headers
+                    .keys()
+                    .all(|h| store::ALLOWED_HEADERS.contains(&h.as_str())));
+                let ttl_days = (entry.expires_at - entry.received_at_ms / 1000) / 86_400;
+                assert_eq!(ttl_days, 30);
+                expected_keys.push(key);
+            }
+            let mut queued: Vec<String> = stack
+                .drain_queue()
+                .await
+                .into_iter()
+                .map(|m| {
+                    assert_eq!(m.v, store::QUEUE_MESSAGE_VERSION);
+                    assert_eq!(m.ledger_key, m.event.ledger_key());
+                    m.ledger_key
+                })
+                .collect();
+            queued.sort();
+            expected_keys.sort();
+            assert_eq!(
+                queued, expected_keys,
+                "{kind:?} {format:?}: each event queued once"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn base64_encoded_bodies_are_verified_on_the_decoded_bytes() {
+    let stack = Stack::new().await;
+    let app = stack.ingest(&[]).await;
+    for kind in EventKind::ALL {
+        let body = sample("subnoto-envelope-declined.json");
+        let body = form_encode(&body);
+        let headers = signed_headers(
+            Provider::Subnoto,
+            SUBNOTO_SECRET,
+            &body,
+            now_ms(),
+            BodyFormat::Form,
+        );
+        let event = http_event(kind, "POST", "/webhooks/subnoto", &headers, &body, true);
+        assert_eq!(event["isBase64Encoded"], true);
+        let (status, answer) = send(&app, request(&event)).await;
+        assert!(
+            status == 202 || status == 200,
+            "{kind:?}: {status} {answer}"
+        );
+    }
+    assert_eq!(stack.queue_depth(&stack.queue_url).await, 1);
+}
+
+#[tokio::test]
+async fn stage_prefixed_paths_are_routed() {
+    let stack = Stack::new().await;
+    let app = stack.ingest(&[]).await;
+    let body = sample("spotdraft-contract-signed.json");
+    let headers = signed_headers(
+        Provider::SpotDraft,
+        SPOTDRAFT_KEY,
+        &body,
+        now_ms(),
+        BodyFormat::Json,
+    );
+    let event = http_event(
+        EventKind::ApiGatewayV2,
+        "POST",
+        "/prod/webhooks/spotdraft",
+        &headers,
+        &body,
+        false,
+    );
+    let (status, _) = send(&app, request(&event)).await;
+    assert_eq!(status, 202);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_delivery_is_enqueued_once_sequentially_and_concurrently() {
+    let stack = Stack::new().await;
+    let app = std::sync::Arc::new(stack.ingest(&[]).await);
+
+    // Sequential: first 202, then 200 duplicate.
+    let body = sample("spotdraft-contract-executed.json");
+    let headers = signed_headers(
+        Provider::SpotDraft,
+        SPOTDRAFT_KEY,
+        &body,
+        now_ms(),
+        BodyFormat::Json,
+    );
+    let event = http_event(
+        EventKind::ApiGatewayV2,
+        "POST",
+        "/webhooks/spotdraft",
+        &headers,
+        &body,
+        false,
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let (status, answer) = send(&app, request(&event)).await;
+        if status == 200 {
+            assert_eq!(answer["status"], "duplicate");
+        }
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [202, 200, 200, 200, 200]);
+    assert_eq!(stack.queue_depth(&stack.queue_url).await, 1);
+
+    // Concurrent: 50 deliveries of a new event at once.
+    let body = sample("subnoto-envelope-signed.json");
+    let headers = signed_headers(
+        Provider::Subnoto,
+        SUBNOTO_SECRET,
+        &body,
+        now_ms(),
+        BodyFormat::Json,
+    );
+    let event = http_event(
+        EventKind::FunctionUrl,
+        "POST",
+        "/webhooks/subnoto",
+        &headers,
+        &body,
+        false,
+    );
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let app = app.clone();
+            let req = request(&event);
+            tokio::spawn(async move { send(&app, req).await.0 })
+        })
+        .collect();
+    let mut counts = std::collections::BTreeMap::new();
+    for t in tasks {
+        *counts.entry(t.await.unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(counts.get(&202), Some(&1), "{counts:?}");
+    assert_eq!(counts.get(&200), Some(&49), "{counts:?}");
+    assert_eq!(
+        stack.queue_depth(&stack.queue_url).await,
+        2,
+        "one message per event in total"
+    );
+    assert_eq!(stack.ledger_count().await, 2);
+}
+
+#[tokio::test]
+async fn sqs_failure_answers_503_and_the_providers_retry_enqueues() {
+    let stack = Stack::new().await;
+    let missing_queue = format!("{}/123456789012/{}-nowhere", moto().endpoint, stack.name);
+    let broken = stack.ingest(&[("QUEUE_URL", &missing_queue)]).await;
+    let body = sample("spotdraft-contract-created.json");
+    let headers = signed_headers(
+        Provider::SpotDraft,
+        SPOTDRAFT_KEY,
+        &body,
+        now_ms(),
+        BodyFormat::Json,
+    );
+    let event = http_event(
+        EventKind::ApiGatewayV1,
+        "POST",
+        "/webhooks/spotdraft",
+        &headers,
+        &body,
+        false,
+    );
+
+    let (status, answer) = send(&broken, request(&event)).await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer["error"].is_string());
+    let key = event_of(Provider::SpotDraft, &body, BodyFormat::Json).ledger_key();
+    let entry = stack
+        .ledger()
+        .get(&key)
+        .await
+        .unwrap()
+        .expect("the event is stored");
+    assert_eq!(entry.status, "RECEIVED");
+    assert_eq!(
+        entry.lease_until_ms, 0,
+        "the failed sender released its lease"
+    );
+    assert_eq!(stack.queue_depth(&stack.queue_url).await, 0);
+
+    // SQS is back: the provider's retry of the same delivery enqueues it.
+    let healthy = stack.ingest(&[]).await;
+    let (status, answer) = send(&healthy, request(&event)).await;
+    assert_eq!(status, 200, "{answer}");
+    let messages = stack.drain_queue().await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].ledger_key, key);
+    assert_eq!(
+        stack
+            .ledger()
+            .get(&key)
+            .await
+            .unwrap()
+            .unwrap()
+            .enqueue_attempts,
+        2
+    );
+
+    // A further retry inside the new lease does not enqueue again.
+    let (status, _) = send(&healthy, request(&event)).await;
+    assert_eq!(status, 200);
+    assert_eq!(stack.queue_depth(&stack.queue_url).await, 0);
+}
+
+#[tokio::test]
+async fn a_lost_enqueue_is_redone_by_the_next_duplicate_once_the_lease_runs_out() {
+    let stack = Stack::new().await;
+    let app = stack.ingest(&[("LEDGER_LEASE_SECONDS", "1")]).await;
+    let body = sample("subnoto-envelope-completed.json");
+    let event = event_of(Provider::Subnoto, &body, BodyFormat::Json);
+    let key = event.ledger_key();
+
+    // Simulate a crash between the ledger put and the queue send.
+    let ledger = store::Ledger::new(
+        stack.clients.dynamodb.clone(),
+        &stack.events_table,
+        30,
+        1000,
+    );
+    let accepted = ledger
+        .accept(store::NewEntry {
+            event: &event,
+            body: body.clone(),
+            headers: vec![],
+            received_at_ms: now_ms(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(accepted, store::Accepted::New);
+
+    let deliver = || {
+        signed_request(
+            EventKind::ApiGatewayV2,
+            Provider::Subnoto,
+            &body,
+            BodyFormat::Json,
+        )
+    };
+    // Inside the lease: someone may still be sending; not enqueued again.
+    let (status, answer) = send(&app, deliver()).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("duplicate"))
+    );
+    assert_eq!(stack.queue_depth(&stack.queue_url).await, 0);
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, _) = send(&app, deliver()).await;
+    assert_eq!(status, 200);
+    let messages = stack.drain_queue().await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "the lost event is enqueued by the duplicate"
+    );
+    assert_eq!(messages[0].event, event);
+
+    // Once processed, duplicates never enqueue again, lease or not.
+    ledger.mark_processed(&key, now_ms()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, _) = send(&app, deliver()).await;
+    assert_eq!(status, 200);
+    assert_eq!(stack.queue_depth(&stack.queue_url).await, 0);
+    let entry = stack.ledger().get(&key).await.unwrap().unwrap();
+    assert_eq!(entry.status, "PROCESSED");
+    assert!(!entry.pending, "processed items leave the pending index");
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_design_status_and_stores_nothing() {
+    let stack = Stack::new().await;
+    let app = stack.ingest(&[("MAX_BODY_BYTES", "4096")]).await;
+    let sd_body = sample("spotdraft-contract-signed.json");
+    let sn_body = sample("subnoto-envelope-signed.json");
+    let now = now_ms();
+    let sd =
+        |secret: &str| signed_headers(Provider::SpotDraft, secret, &sd_body, now, BodyFormat::Json);
+    let sn = |t: i64| {
+        signed_headers(
+            Provider::Subnoto,
+            SUBNOTO_SECRET,
+            &sn_body,
+            t,
+            BodyFormat::Json,
+        )
+    };
+    let without = |mut h: Vec<(String, String)>, name: &str| {
+        h.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        h
+    };
+    let replace = |mut h: Vec<(String, String)>, name: &str, value: &str| {
+        for (k, v) in h.iter_mut() {
+            if k.eq_ignore_ascii_case(name) {
+                *v = value.to_owned();
+            }
+        }
+        h
+    };
+    let mut tampered = sd_body.clone();
+    tampered[20] ^= 1;
+    let big = vec![b' '; 5000];
+    let not_json = b"this is signed but not JSON".to_vec();
+    let other_key = "b3RoZXIta2V5LW5vdC10aGUtY29uZmlndXJlZC1vbmU=";
+
+    // (case, expected status, method, path, headers, body)
+    type Case<'a> = (
+        &'a str,
+        u16,
+        &'a str,
+        &'a str,
+        Vec<(String, String)>,
+        Vec<u8>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "missing signature",
+            401,
+            "POST",
+            "/webhooks/spotdraft",
+            without(sd(SPOTDRAFT_KEY), "X-SD-WEBHOOK-CONTENT-HASH"),
+            sd_body.clone(),
+        ),
+        (
+            "invalid signature",
+            401,
+            "POST",
+            "/webhooks/spotdraft",
+            sd(SPOTDRAFT_KEY),
+            tampered,
+        ),
+        (
+            "wrong secret",
+            401,
+            "POST",
+            "/webhooks/spotdraft",
+            sd(other_key),
+            sd_body.clone(),
+        ),
+        (
+            "stale timestamp",
+            401,
+            "POST",
+            "/webhooks/subnoto",
+            sn(now - 301_000),
+            sn_body.clone(),
+        ),
+        (
+            "future timestamp",
+            401,
+            "POST",
+            "/webhooks/subnoto",
+            sn(now + 301_000),
+            sn_body.clone(),
+        ),
+        (
+            "malformed signature header",
+            401,
+            "POST",
+            "/webhooks/subnoto",
+            replace(sn(now), "X-Webhook-Signature", "garbage"),
+            sn_body.clone(),
+        ),
+        (
+            "unknown provider",
+            404,
+            "POST",
+            "/webhooks/docusign",
+            sd(SPOTDRAFT_KEY),
+            sd_body.clone(),
+        ),
+        (
+            "unknown path",
+            404,
+            "POST",
+            "/hooks",
+            sd(SPOTDRAFT_KEY),
+            sd_body.clone(),
+        ),
+        ("GET", 405, "GET", "/webhooks/spotdraft", vec![], vec![]),
+        (
+            "oversized body",
+            413,
+            "POST",
+            "/webhooks/spotdraft",
+            signed_headers(
+                Provider::SpotDraft,
+                SPOTDRAFT_KEY,
+                &big,
+                now,
+                BodyFormat::Json,
+            ),
+            big.clone(),
+        ),
+        (
+            "unsupported content type",
+            415,
+            "POST",
+            "/webhooks/spotdraft",
+            replace(sd(SPOTDRAFT_KEY), "Content-Type", "text/plain"),
+            sd_body.clone(),
+        ),
+        (
+            "form body to spotdraft",
+            415,
+            "POST",
+            "/webhooks/spotdraft",
+            replace(
+                sd(SPOTDRAFT_KEY),
+                "Content-Type",
+                "application/x-www-form-urlencoded",
+            ),
+            sd_body.clone(),
+        ),
+        (
+            "signed but not JSON",
+            400,
+            "POST",
+            "/webhooks/subnoto",
+            signed_headers(
+                Provider::Subnoto,
+                SUBNOTO_SECRET,
+                &not_json,
+                now,
+                BodyFormat::Json,
+            ),
+            not_json.clone(),
+        ),
+        (
+            "signed JSON missing the event type",
+            400,
+            "POST",
+            "/webhooks/subnoto",
+            signed_headers(
+                Provider::Subnoto,
+                SUBNOTO_SECRET,
+                b"{}",
+                now,
+                BodyFormat::Json,
+            ),
+            b"{}".to_vec(),
+        ),
+    ];
+    for (name, expected, method, path, headers, body) in cases {
+        for kind in EventKind::ALL {
+            let (status, answer) = send(
+                &app,
+                request(&http_event(kind, method, path, &headers, &body, false)),
+            )
+            .await;
+            assert_eq!(status, expected, "{name} via {kind:?}: {answer}");
+            let error = answer["error"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: no error in {answer}"));
+            assert!(!error.is_empty());
+            for secret in [SPOTDRAFT_KEY, SUBNOTO_SECRET] {
+                assert!(
+                    !answer.to_string().contains(secret),
+                    "{name} echoes a secret"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        stack.ledger_count().await,
+        0,
+        "nothing stored for rejected requests"
+    );
+    assert_eq!(
+        stack.queue_depth(&stack.queue_url).await,
+        0,
+        "nothing queued"
+    );
+}
+
+#[tokio::test]
+async fn a_new_event_costs_two_aws_calls_and_a_duplicate_one() {
+    let stack = Stack::new().await;
+    let app = stack.ingest(&[]).await;
+    let body = sample("spotdraft-contract-sent-to-counterparty.json");
+    let make = || {
+        signed_request(
+            EventKind::ApiGatewayV2,
+            Provider::SpotDraft,
+            &body,
+            BodyFormat::Json,
+        )
+    };
+    let before = app.calls.get();
+    assert_eq!(send(&app, make()).await.0, 202);
+    assert_eq!(app.calls.get() - before, 2, "PutItem + SendMessage");
+    let before = app.calls.get();
+    assert_eq!(send(&app, make()).await.0, 200);
+    assert_eq!(
+        app.calls.get() - before,
+        1,
+        "the failed condition returns the item: no extra read"
+    );
+    let before = app.calls.get();
+    let mut bad = sample("spotdraft-contract-sent-to-counterparty.json");
+    bad[5] ^= 1;
+    let headers = signed_headers(
+        Provider::SpotDraft,
+        SPOTDRAFT_KEY,
+        &body,
+        now_ms(),
+        BodyFormat::Json,
+    );
+    let (status, _) = send(
+        &app,
+        request(&http_event(
+            EventKind::ApiGatewayV2,
+            "POST",
+            "/webhooks/spotdraft",
+            &headers,
+            &bad,
+            false,
+        )),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        app.calls.get() - before,
+        0,
+        "forged requests cost no AWS call"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_rotated_in_secrets_manager_is_honoured_after_the_refresh_interval() {
+    let stack = Stack::new().await;
+    let doc =
+        |sd: &[&str], sn: &[&str]| serde_json::json!({"spotdraft": sd, "subnoto": sn}).to_string();
+    let arn = stack
+        .create_secret(&doc(&[SPOTDRAFT_KEY], &[SUBNOTO_SECRET]))
+        .await;
+    let app = stack
+        .ingest(&[
+            ("WEBHOOK_SECRETS_ARN", &arn),
+            ("SECRETS_REFRESH_SECONDS", "1"),
+        ])
+        .await;
+
+    let deliver = |secret: &str, sample_name: &str| {
+        let body = sample(sample_name);
+        let headers = signed_headers(Provider::Subnoto, secret, &body, now_ms(), BodyFormat::Json);
+        request(&http_event(
+            EventKind::ApiGatewayV2,
+            "POST",
+            "/webhooks/subnoto",
+            &headers,
+            &body,
+            false,
+        ))
+    };
+    assert_eq!(
+        send(
+            &app,
+            deliver(SUBNOTO_SECRET, "subnoto-envelope-signed.json")
+        )
+        .await
+        .0,
+        202
+    );
+    assert_eq!(
+        send(
+            &app,
+            deliver(SUBNOTO_SECRET_NEXT, "subnoto-envelope-completed.json")
+        )
+        .await
+        .0,
+        401
+    );
+
+    // Rotate: the new secret is current, the old one still listed.
+    stack
+        .put_secret(
+            &arn,
+            &doc(&[SPOTDRAFT_KEY], &[SUBNOTO_SECRET_NEXT, SUBNOTO_SECRET]),
+        )
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (status, _) = send(
+            &app,
+            deliver(SUBNOTO_SECRET_NEXT, "subnoto-envelope-completed.json"),
+        )
+        .await;
+        if status == 202 {
+            break;
+        }
+        assert_eq!(status, 401);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rotation not picked up without a restart"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // The previous secret keeps verifying while it is listed.
+    assert_eq!(
+        send(
+            &app,
+            deliver(SUBNOTO_SECRET, "subnoto-envelope-declined.json")
+        )
+        .await
+        .0,
+        202
+    );
+
+    // Drop the old secret: after the next refresh it no longer verifies.
+    stack
+        .put_secret(&arn, &doc(&[SPOTDRAFT_KEY], &[SUBNOTO_SECRET_NEXT]))
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (status, _) = send(
+            &app,
+            deliver(SUBNOTO_SECRET, "subnoto-envelope-completed-sparse.json"),
+        )
+        .await;
+        if status == 401 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retired secret still accepted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_cold_start_without_usable_secrets_fails_loudly() {
+    let stack = Stack::new().await;
+    let missing = format!(
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:{}-absent",
+        stack.name
+    );
+    let err = ingest::App::new(
+        &stack.config(&[("WEBHOOK_SECRETS_ARN", &missing)]),
+        &stack.clients,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("GetSecretValue"), "{err}");
+    let err = ingest::App::new(
+        &stack.config(&[("WEBHOOK_SECRETS", r#"{"spotdraft":["%%%"]}"#)]),
+        &stack.clients,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("base64"), "{err}");
+}
