@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell sha256sum requirements-dev.txt | cut -c1-12
 export PATH := $(VENV)/bin:$(PATH)
 export MOTO_SERVER_BIN := $(VENV)/bin/moto_server
 
-.PHONY: help venv build test lint fmt bench clean
+.PHONY: help venv dev build test lint fmt bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -24,6 +24,9 @@ $(STAMP): requirements-dev.txt
 	touch $@
 
 venv: $(STAMP) ## Create .venv with moto (local AWS), cargo-lambda and cfn-lint
+
+dev: venv ## Run the whole pipeline locally: moto, both functions, queue poller, sweep (Ctrl-C stops)
+	cargo run -q -p contract-hooks -- dev
 
 build: ## Build every crate (debug)
 	cargo build --workspace

@@ -3,12 +3,16 @@
 //! Exit codes: 0 success, 1 a signature did not verify or a request failed,
 //! 2 usage or configuration errors (bad arguments, unusable secrets, unreadable files).
 
+mod dev;
+mod devenv;
 mod error;
+mod events;
 mod input;
 mod secrets;
 mod send;
 mod sign;
 mod signing;
+mod status;
 mod verify_cmd;
 
 use std::process::ExitCode;
@@ -31,6 +35,12 @@ enum Command {
     Verify(verify_cmd::VerifyArgs),
     /// Sign a body and POST it to a receiver.
     Send(send::SendArgs),
+    /// Run the whole pipeline locally (moto, both functions, queue poller, sweep).
+    Dev(dev::DevArgs),
+    /// Show the synced status of a contract or envelope.
+    Status(status::StatusArgs),
+    /// Write Lambda test events (API Gateway, SQS, schedule) and env.json for both functions.
+    Events(events::EventsArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +49,9 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Send(args) => send::run(args),
+        Command::Dev(args) => dev::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Events(args) => events::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,8 +2,11 @@ use std::time::Duration;
 
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
-use store::StoreError;
+use store::{Metrics, StoreError};
 use verify::{ParseError, Provider, VerifyError};
+
+/// The function name in metrics.
+pub const FUNCTION: &str = "ingest";
 
 /// What became of one request: decides the answer and the log line.
 #[derive(Debug)]
@@ -160,14 +163,42 @@ impl Outcome {
             .expect("static status and headers are valid")
     }
 
+    /// The request's CloudWatch metrics (`Function` = `ingest`): `accepted`,
+    /// `duplicate` (plus `requeued` when its lost enqueue was redone),
+    /// `dependency_failed`, or `rejected`, which is also published per
+    /// `Reason` (the outcome name: `unverified`, `unreadable`, `too_large`, …).
+    pub fn metrics(&self) -> Metrics {
+        let mut metrics = match self {
+            Outcome::Accepted { .. }
+            | Outcome::Duplicate { .. }
+            | Outcome::DependencyFailed { .. } => Metrics::new(FUNCTION),
+            _ => Metrics::new(FUNCTION).dimension("Reason", self.name()),
+        };
+        match self {
+            Outcome::Accepted { .. } => metrics.count("accepted", 1),
+            Outcome::Duplicate { requeued, .. } => metrics
+                .count("duplicate", 1)
+                .count("requeued", u64::from(*requeued)),
+            Outcome::DependencyFailed { .. } => metrics.count("dependency_failed", 1),
+            _ => metrics.count("rejected", 1),
+        };
+        metrics
+    }
+
     /// One structured line per request: provider, key, outcome, status, latency,
     /// AWS calls, and the reason for a rejection. Never body content, secrets,
-    /// signatures or personal data.
+    /// signatures or personal data. Then the request's metrics as one CloudWatch
+    /// EMF line on stdout.
     pub fn log(&self, latency: Duration, aws_calls: usize) {
+        self.log_line(latency, aws_calls);
+        self.metrics().emit();
+    }
+
+    fn log_line(&self, latency: Duration, aws_calls: usize) {
         let provider = self.provider().map(Provider::as_str).unwrap_or("-");
         let key = self.key().unwrap_or("-");
         let status = self.status().as_u16();
-        let latency_ms = latency.as_secs_f64() * 1000.0;
+        let latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3;
         let outcome = self.name();
         match self {
             Outcome::DependencyFailed { err, .. } => tracing::error!(
@@ -186,6 +217,110 @@ impl Outcome {
                 reason = self.reason().unwrap_or_default(),
                 "webhook"
             ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn emf(outcome: &Outcome) -> serde_json::Value {
+        outcome.metrics().to_emf(1_700_000_000_000)
+    }
+
+    fn metric_names(doc: &serde_json::Value) -> Vec<&str> {
+        doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn outcomes_count_as_the_design_metrics() {
+        let key = || "subnoto#k".to_string();
+        let accepted = emf(&Outcome::Accepted {
+            provider: Provider::Subnoto,
+            key: key(),
+        });
+        assert_eq!(metric_names(&accepted), ["accepted"]);
+        assert_eq!(accepted["accepted"], 1);
+        assert_eq!(accepted["Function"], "ingest");
+        assert_eq!(
+            accepted["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "ContractHooks"
+        );
+        assert_eq!(
+            accepted["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Function"]])
+        );
+
+        let requeued = emf(&Outcome::Duplicate {
+            provider: Provider::Subnoto,
+            key: key(),
+            requeued: true,
+        });
+        assert_eq!(
+            (
+                requeued["duplicate"].as_u64(),
+                requeued["requeued"].as_u64()
+            ),
+            (Some(1), Some(1))
+        );
+        let duplicate = emf(&Outcome::Duplicate {
+            provider: Provider::Subnoto,
+            key: key(),
+            requeued: false,
+        });
+        assert_eq!(
+            (
+                duplicate["duplicate"].as_u64(),
+                duplicate["requeued"].as_u64()
+            ),
+            (Some(1), Some(0))
+        );
+
+        let failed = emf(&Outcome::DependencyFailed {
+            provider: Provider::SpotDraft,
+            key: key(),
+            err: StoreError::Corrupt {
+                what: "x",
+                reason: "y".into(),
+            },
+        });
+        assert_eq!(metric_names(&failed), ["dependency_failed"]);
+    }
+
+    #[test]
+    fn rejections_carry_their_reason_dimension() {
+        for (outcome, reason) in [
+            (
+                Outcome::Unverified {
+                    provider: Provider::Subnoto,
+                    err: VerifyError::SignatureMismatch,
+                },
+                "unverified",
+            ),
+            (
+                Outcome::TooLarge {
+                    provider: Provider::SpotDraft,
+                    limit: 10,
+                },
+                "too_large",
+            ),
+            (Outcome::NotFound, "not_found"),
+            (Outcome::MethodNotAllowed, "method_not_allowed"),
+        ] {
+            let doc = emf(&outcome);
+            assert_eq!(metric_names(&doc), ["rejected"], "{reason}");
+            assert_eq!(doc["rejected"], 1);
+            assert_eq!(doc["Reason"], reason);
+            assert_eq!(
+                doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+                serde_json::json!([["Function"], ["Function", "Reason"]])
+            );
         }
     }
 }

@@ -1,0 +1,376 @@
+//! `contract-hooks dev`: the whole pipeline on this machine.
+//!
+//! moto (DynamoDB, SQS, Secrets Manager) on loopback with the same tables, index,
+//! queue and secret the template creates; both functions under `cargo lambda
+//! watch` (the Lambda Runtime API a deployed function uses), ingest reachable
+//! over HTTP; an event-source-mapping loop that feeds SQS batches to the
+//! processor and honours partial batch failures; and the sweep on a timer.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::devenv;
+use crate::error::CliError;
+
+/// The moto launcher shared with the test harness.
+const MOTO_SERVER_PY: &str = include_str!("../../../tests/harness/moto_server.py");
+
+/// Public test secrets (the ones in `shared/vectors`): never use them in AWS.
+pub const DEV_SPOTDRAFT_KEY: &str =
+    "c3BvdGRyYWZ0LXB1YmxpYy10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
+/// See [`DEV_SPOTDRAFT_KEY`].
+pub const DEV_SUBNOTO_SECRET: &str = "whsec_subnoto_public_test_secret_0001";
+
+/// Run the local stack: emulator, both functions, queue poller and sweep.
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// Port of the local AWS emulator (moto).
+    #[arg(long, default_value_t = 4566)]
+    moto_port: u16,
+    /// Port where cargo-lambda serves the functions.
+    #[arg(long, default_value_t = 9000)]
+    port: u16,
+    /// Folder for the environment file and dev secrets.
+    #[arg(long, default_value = ".dev")]
+    state_dir: PathBuf,
+    /// Seconds between sweeps of unprocessed events.
+    #[arg(long, default_value_t = 60)]
+    sweep_every: u64,
+    /// Python that has moto[server] (`make venv` makes one).
+    #[arg(long, env = "MOTO_PYTHON", default_value = ".venv/bin/python")]
+    python: PathBuf,
+    /// The cargo-lambda executable [default: .venv/bin/cargo-lambda, else from PATH].
+    #[arg(long, env = "CARGO_LAMBDA")]
+    cargo_lambda: Option<PathBuf>,
+    /// Stop after this many seconds (for scripted runs); 0 runs until Ctrl-C.
+    #[arg(long, default_value_t = 0)]
+    stop_after: u64,
+}
+
+/// Runs `dev`.
+pub fn run(args: DevArgs) -> Result<ExitCode, CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failed(anyhow!("cannot start runtime: {e}")))?;
+    runtime.block_on(run_async(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn start_moto(args: &DevArgs) -> anyhow::Result<(Child, String)> {
+    if !args.python.exists() {
+        return Err(anyhow!(
+            "{} not found: run `make venv` (or `make dev`, which does) to install moto",
+            args.python.display()
+        ));
+    }
+    let mut child = Command::new(&args.python)
+        .arg("-c")
+        .arg(MOTO_SERVER_PY)
+        .arg(args.moto_port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting moto")?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .await?;
+    let port: u16 = line.trim().parse().map_err(|_| {
+        anyhow!(
+            "moto did not start on port {} (in use? try --moto-port)",
+            args.moto_port
+        )
+    })?;
+    Ok((child, format!("http://127.0.0.1:{port}")))
+}
+
+async fn run_async(args: DevArgs) -> anyhow::Result<()> {
+    let (_moto, endpoint) = start_moto(&args).await?;
+    std::fs::create_dir_all(&args.state_dir)?;
+
+    let mut vars = BTreeMap::from([
+        ("AWS_ENDPOINT_URL".to_string(), endpoint.clone()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+        ("RUST_LOG".into(), "info".into()),
+    ]);
+    let sdk = devenv::sdk_config(&vars).await;
+    let clients = store::AwsClients::new(&sdk);
+
+    let events_table = "contract-hooks-events";
+    let status_table = "contract-hooks-status";
+    store::schema::create_ledger_table(&clients.dynamodb, events_table).await?;
+    store::schema::create_status_table(&clients.dynamodb, status_table).await?;
+    let (queue_url, dlq_url) =
+        store::schema::create_queues(&clients.sqs, "contract-hooks-events").await?;
+    let secrets = json!({"spotdraft": [DEV_SPOTDRAFT_KEY], "subnoto": [DEV_SUBNOTO_SECRET]});
+    let secret_arn = clients
+        .secrets
+        .create_secret()
+        .name("contract-hooks/webhook-secrets")
+        .secret_string(secrets.to_string())
+        .send()
+        .await
+        .context("creating the webhook secret")?
+        .arn
+        .unwrap_or_default();
+    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:contract-hooks-events";
+
+    vars.extend([
+        ("EVENTS_TABLE".to_string(), events_table.to_string()),
+        ("STATUS_TABLE".into(), status_table.into()),
+        ("QUEUE_URL".into(), queue_url.clone()),
+        ("DLQ_URL".into(), dlq_url.clone()),
+        ("WEBHOOK_SECRETS_ARN".into(), secret_arn),
+        ("SECRETS_REFRESH_SECONDS".into(), "30".into()),
+        ("SWEEP_AFTER_SECONDS".into(), "60".into()),
+    ]);
+    let env_file = args.state_dir.join("env");
+    devenv::write_env_file(&env_file, &vars).map_err(|e| anyhow!("{e:?}"))?;
+    std::fs::write(
+        args.state_dir.join("spotdraft.key"),
+        format!("{DEV_SPOTDRAFT_KEY}\n"),
+    )?;
+    std::fs::write(
+        args.state_dir.join("subnoto.secret"),
+        format!("{DEV_SUBNOTO_SECRET}\n"),
+    )?;
+
+    let cargo_lambda = args.cargo_lambda.clone().unwrap_or_else(|| {
+        let venv = PathBuf::from(".venv/bin/cargo-lambda");
+        if venv.exists() {
+            venv
+        } else {
+            PathBuf::from("cargo-lambda")
+        }
+    });
+    let mut watch = Command::new(&cargo_lambda)
+        .args(["lambda", "watch", "--env-file"])
+        .arg(&env_file)
+        .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
+        .arg(args.port.to_string())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "starting {} lambda watch (make venv installs it)",
+                cargo_lambda.display()
+            )
+        })?;
+    wait_for_port(args.port, &mut watch).await?;
+
+    let base = format!("http://127.0.0.1:{}", args.port);
+    println!(
+        "\ncontract-hooks is running locally.\n\n\
+         Webhook URLs (POST):\n  {base}/lambda-url/ingest/webhooks/spotdraft\n  {base}/lambda-url/ingest/webhooks/subnoto\n\n\
+         Send a signed sample:\n  \
+         cargo run -q -p contract-hooks -- send --provider spotdraft --secret-file {state}/spotdraft.key \\\n    \
+         --url {base}/lambda-url/ingest/webhooks/spotdraft samples/spotdraft-contract-executed.json\n\n\
+         See the synced status:\n  cargo run -q -p contract-hooks -- status spotdraft 48213\n\n\
+         AWS emulator: {endpoint} (settings in {env})\nCtrl-C stops everything.\n",
+        state = args.state_dir.display(),
+        env = env_file.display(),
+    );
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    let invoke_url = format!("{base}/2015-03-31/functions/processor/invocations");
+    let mut sweep = tokio::time::interval(Duration::from_secs(args.sweep_every.max(1)));
+    sweep.tick().await;
+    let stop = async {
+        if args.stop_after > 0 {
+            tokio::time::sleep(Duration::from_secs(args.stop_after)).await;
+        } else {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    };
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            status = watch.wait() => return Err(anyhow!("cargo lambda watch exited: {status:?}")),
+            _ = sweep.tick() => {
+                let event = scheduled_event();
+                match http.post(&invoke_url).json(&event).send().await {
+                    Ok(r) => eprintln!("sweep: {}", r.text().await.unwrap_or_default()),
+                    Err(e) => eprintln!("sweep failed: {e}"),
+                }
+            }
+            polled = poll_once(&clients.sqs, &http, &queue_url, queue_arn, &invoke_url) => {
+                if let Err(e) = polled {
+                    eprintln!("queue poller: {e:#}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+    println!("stopping…");
+    let _ = watch.kill().await;
+    Ok(())
+}
+
+async fn wait_for_port(port: u16, watch: &mut Child) -> anyhow::Result<()> {
+    for _ in 0..600 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        if let Some(status) = watch.try_wait()? {
+            return Err(anyhow!("cargo lambda watch exited early: {status}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(anyhow!("cargo lambda watch did not listen on port {port}"))
+}
+
+/// One round of Lambda's SQS event source mapping: receive up to 10 messages,
+/// invoke the processor with them, delete those not reported as failures.
+/// Failed ones become visible again after the visibility timeout and reach the
+/// DLQ after the queue's max receive count.
+async fn poll_once(
+    sqs: &aws_sdk_sqs::Client,
+    http: &reqwest::Client,
+    queue_url: &str,
+    queue_arn: &str,
+    invoke_url: &str,
+) -> anyhow::Result<()> {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        // moto answers at once; a short sleep stands in for long polling, which
+        // would outlast the SDK's 2 s attempt timeout.
+        .wait_time_seconds(0)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .message_attribute_names("All")
+        .send()
+        .await?;
+    let messages = received.messages.unwrap_or_default();
+    if messages.is_empty() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        return Ok(());
+    }
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let attributes: serde_json::Map<String, Value> = m
+                .attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), json!(v)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let message_attributes: serde_json::Map<String, Value> = m
+                .message_attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| {
+                            (
+                                k.clone(),
+                                json!({
+                                    "stringValue": v.string_value(),
+                                    "stringListValues": [],
+                                    "binaryListValues": [],
+                                    "dataType": v.data_type(),
+                                }),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": attributes,
+                "messageAttributes": message_attributes,
+                "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    let response = http
+        .post(invoke_url)
+        .json(&json!({"Records": records}))
+        .send()
+        .await?;
+    let ok = response.status().is_success();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !ok || body.get("errorType").is_some() {
+        eprintln!(
+            "processor invocation failed; {} messages return after the visibility timeout",
+            messages.len()
+        );
+        return Ok(());
+    }
+    let failed: Vec<&str> = body["batchItemFailures"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .filter_map(|i| i["itemIdentifier"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let done: Vec<DeleteMessageBatchRequestEntry> = messages
+        .iter()
+        .filter(|m| !failed.contains(&m.message_id().unwrap_or_default()))
+        .enumerate()
+        .filter_map(|(i, m)| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(m.receipt_handle()?)
+                .build()
+                .ok()
+        })
+        .collect();
+    eprintln!(
+        "processor: {} processed, {} failed (retried after the visibility timeout)",
+        done.len(),
+        failed.len()
+    );
+    if !done.is_empty() {
+        sqs.delete_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(done))
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+/// The EventBridge scheduled event the sweep rule sends.
+pub fn scheduled_event() -> Value {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    json!({
+        "version": "0",
+        "id": format!("{:x}", now.unix_timestamp_nanos()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/contract-hooks-sweep"],
+        "detail": {}
+    })
+}
