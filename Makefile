@@ -32,11 +32,21 @@ build: ## Build every crate (debug)
 	cargo build --workspace
 
 test: venv ## Run every test: unit, property, CLI and integration (moto on loopback)
+	# The Lambda runtime test serves the functions with `cargo lambda watch`, which runs
+	# `cargo run --bin NAME`; building each binary the same way first keeps compilation
+	# out of the invocations.
+	cargo build --bin ingest
+	cargo build --bin processor
 	cargo test --workspace
 
-lint: ## cargo fmt --check and clippy with warnings as errors
+lint: venv ## cargo fmt --check, clippy with warnings as errors, cfn-lint template.yaml
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cfn-lint template.yaml
+
+.PHONY: events
+events: ## Regenerate events/ for sam local / cargo lambda invoke (Subnoto signatures expire in 5 minutes)
+	cargo run -q -p contract-hooks -- events --out events --samples samples
 
 fmt: ## Format the code
 	cargo fmt --all

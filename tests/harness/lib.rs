@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use lambda_http::Request;
 use serde_json::{json, Value};
@@ -282,6 +283,80 @@ impl Stack {
         }
     }
 
+    /// Receives (and deletes) every message on the event queue, bodies as sent.
+    pub async fn drain_queue_raw(&self) -> Vec<RawMessage> {
+        let mut out = Vec::new();
+        loop {
+            let batch = self
+                .clients
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .unwrap();
+            let messages = batch.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return out;
+            }
+            for m in messages {
+                out.push(RawMessage {
+                    message_id: m.message_id().unwrap().to_owned(),
+                    body: m.body().unwrap().to_owned(),
+                });
+                self.clients
+                    .sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// A processor app over this stack, plus `extra` variables.
+    pub fn processor(&self, extra: &[(&str, &str)]) -> processor::App {
+        processor::App::new(&self.config(extra), &self.clients)
+    }
+
+    /// Every status item by key (scan), string sets sorted so that items
+    /// compare by content.
+    pub async fn status_items(
+        &self,
+    ) -> std::collections::BTreeMap<String, std::collections::HashMap<String, AttributeValue>> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .clients
+                .dynamodb
+                .scan()
+                .table_name(&self.status_table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            for mut item in page.items.unwrap_or_default() {
+                for value in item.values_mut() {
+                    if let AttributeValue::Ss(set) = value {
+                        set.sort();
+                    }
+                }
+                let pk = item["pk"].as_s().unwrap().clone();
+                out.insert(pk, item);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return out;
+            }
+        }
+    }
+
     /// Creates a Secrets Manager secret holding `json`; returns its ARN.
     pub async fn create_secret(&self, json: &str) -> String {
         self.clients
@@ -308,6 +383,64 @@ impl Stack {
             .await
             .unwrap();
     }
+}
+
+/// A queue message as received, before parsing.
+#[derive(Debug, Clone)]
+pub struct RawMessage {
+    /// SQS message id.
+    pub message_id: String,
+    /// The body exactly as ingest sent it.
+    pub body: String,
+}
+
+/// One record of an SQS event source mapping batch, as Lambda delivers it.
+/// `body: None` leaves the body out.
+pub fn sqs_record(message_id: &str, body: Option<&str>, receive_count: u32) -> Value {
+    let mut record = json!({
+        "messageId": message_id,
+        "receiptHandle": format!("rh-{message_id}"),
+        "attributes": {
+            "ApproximateReceiveCount": receive_count.to_string(),
+            "SentTimestamp": now_ms().to_string(),
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": now_ms().to_string()
+        },
+        "messageAttributes": {},
+        "md5OfBody": "0",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:contract-hooks-events",
+        "awsRegion": "us-east-1"
+    });
+    if let Some(body) = body {
+        record["body"] = json!(body);
+    }
+    record
+}
+
+/// An SQS batch event of `records` (see [`sqs_record`]), as JSON.
+pub fn sqs_event_json(records: Vec<Value>) -> Value {
+    json!({ "Records": records })
+}
+
+/// An SQS batch event of `records`, parsed as the function's runtime does.
+pub fn sqs_event(records: Vec<Value>) -> aws_lambda_events::event::sqs::SqsEvent {
+    serde_json::from_value(sqs_event_json(records)).expect("a valid SQS event")
+}
+
+/// The EventBridge event a `rate(...)` schedule delivers.
+pub fn scheduled_event() -> Value {
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-22T10:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/contract-hooks-sweep"],
+        "detail": {}
+    })
 }
 
 /// Secrets source for an ARN.

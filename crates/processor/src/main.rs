@@ -1,1 +1,40 @@
-fn main() {}
+//! `processor` Lambda: thin main that builds config and clients once per cold
+//! start and hands each invocation (SQS batch or scheduled sweep) to
+//! [`processor::handle`].
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .init();
+
+    let config = store::Config::from_env()?;
+    let sdk = store::AwsClients::load_sdk_config().await;
+    let clients = store::AwsClients::new(&sdk);
+    let app = processor::App::new(&config, &clients);
+    tracing::info!(
+        events_table = %config.events_table,
+        status_table = %config.status_table,
+        sweep_after_ms = config.sweep_after_ms,
+        sweep_max_attempts = config.sweep_max_attempts,
+        "processor ready"
+    );
+
+    let app = &app;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        processor::handle(app, event.payload)
+            .await
+            .map_err(Error::from)
+    }))
+    .await
+}

@@ -48,6 +48,12 @@ pub struct Config {
     /// `SECRETS_REFRESH_SECONDS` (default 300): how often secrets from Secrets
     /// Manager are re-read, so a rotation takes effect without a deploy.
     pub secrets_refresh: Duration,
+    /// `SWEEP_AFTER_SECONDS` (default 300), in ms: how long an accepted event
+    /// may stay unprocessed before the sweep re-enqueues it.
+    pub sweep_after_ms: i64,
+    /// `SWEEP_MAX_ATTEMPTS` (default 5): enqueues (the first included) after
+    /// which the sweep marks an unprocessed event `FAILED`.
+    pub sweep_max_attempts: u32,
 }
 
 /// A setting is missing or malformed. The message names the variable, never a
@@ -115,6 +121,7 @@ impl Config {
             "SECRETS_REFRESH_SECONDS",
             300,
         )?;
+        let sweep_after_s: u32 = number(get("SWEEP_AFTER_SECONDS"), "SWEEP_AFTER_SECONDS", 300)?;
         Ok(Config {
             events_table: required("EVENTS_TABLE")?,
             status_table: required("STATUS_TABLE")?,
@@ -125,6 +132,8 @@ impl Config {
             retention_days: number(get("EVENT_RETENTION_DAYS"), "EVENT_RETENTION_DAYS", 30)?,
             lease_ms: i64::from(lease_s) * 1000,
             secrets_refresh: Duration::from_secs(refresh_s),
+            sweep_after_ms: i64::from(sweep_after_s) * 1000,
+            sweep_max_attempts: number(get("SWEEP_MAX_ATTEMPTS"), "SWEEP_MAX_ATTEMPTS", 5)?,
         })
     }
 
@@ -163,6 +172,30 @@ mod tests {
         assert_eq!(c.retention_days, 30);
         assert!(c.secrets.is_none());
         assert!(c.require_secrets().is_err());
+        assert_eq!(c.sweep_after_ms, 300_000);
+        assert_eq!(c.sweep_max_attempts, 5);
+    }
+
+    #[test]
+    fn sweep_settings_are_read_and_checked() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("SWEEP_AFTER_SECONDS", "1"));
+        pairs.push(("SWEEP_MAX_ATTEMPTS", " 2 "));
+        let c = Config::from_lookup(lookup(&pairs)).unwrap();
+        assert_eq!(c.sweep_after_ms, 1000);
+        assert_eq!(c.sweep_max_attempts, 2);
+        for (name, bad) in [
+            ("SWEEP_AFTER_SECONDS", "0"),
+            ("SWEEP_AFTER_SECONDS", "-5"),
+            ("SWEEP_AFTER_SECONDS", "soon"),
+            ("SWEEP_MAX_ATTEMPTS", "0"),
+            ("SWEEP_MAX_ATTEMPTS", "1.5"),
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.push((name, bad));
+            let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}={bad}: {err}");
+        }
     }
 
     #[test]

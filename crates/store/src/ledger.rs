@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use verify::Event;
 
-use crate::schema::{attr, status, PENDING_SHARDS};
+use crate::schema::{attr, status, PENDING_INDEX, PENDING_SHARDS};
 use crate::StoreError;
 
 /// Request headers kept with the stored body (lower-case names): enough to
@@ -94,6 +94,31 @@ pub struct LedgerEntry {
     pub event: Event,
 }
 
+/// An unprocessed item as the sweep sees it through the sparse pending index
+/// (which projects what is needed here, see
+/// [`crate::schema::PENDING_INDEX_ATTRIBUTES`]). The index is eventually
+/// consistent: act on it only through conditional writes.
+#[derive(Debug, Clone)]
+pub struct PendingEntry {
+    /// `{provider}#{dedup key}`.
+    pub key: String,
+    /// Arrival time (ms).
+    pub received_at_ms: i64,
+    /// Status, lease and attempts as the index saw them.
+    pub stored: Stored,
+    event_json: String,
+}
+
+impl PendingEntry {
+    /// The stored normalised event (to rebuild its queue message).
+    pub fn event(&self) -> Result<Event, StoreError> {
+        serde_json::from_str(&self.event_json).map_err(|e| StoreError::Corrupt {
+            what: "ledger event",
+            reason: format!("{e}"),
+        })
+    }
+}
+
 /// The DynamoDB ledger table.
 #[derive(Debug, Clone)]
 pub struct Ledger {
@@ -119,7 +144,12 @@ pub(crate) fn pending_shard(key: &str) -> String {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
-    format!("{:02}", h % PENDING_SHARDS)
+    shard_name(h % PENDING_SHARDS)
+}
+
+/// The partition key value of shard number `shard`.
+fn shard_name(shard: u32) -> String {
+    format!("{shard:02}")
 }
 
 impl Ledger {
@@ -275,6 +305,68 @@ impl Ledger {
         conditional(result.map(|_| ()), "DynamoDB.UpdateItem")
     }
 
+    /// Gives up on an unprocessed event: status `FAILED`, out of the pending
+    /// index. `false` when it is no longer `RECEIVED` (processed or failed
+    /// meanwhile) or does not exist.
+    pub async fn mark_failed(&self, key: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(key))
+            .update_expression("SET #status = :failed, #at = :now REMOVE #shard")
+            .condition_expression("#status = :received")
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#at", attr::FAILED_AT)
+            .expression_attribute_names("#shard", attr::PENDING_SHARD)
+            .expression_attribute_values(":failed", s(status::FAILED))
+            .expression_attribute_values(":received", s(status::RECEIVED))
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "DynamoDB.UpdateItem")
+    }
+
+    /// Up to `max_items` unprocessed items of pending-index shard `shard`
+    /// (`0..PENDING_SHARDS`) that arrived before `received_before_ms`, oldest
+    /// first. A `Query` on the sparse index, never a scan.
+    pub async fn pending(
+        &self,
+        shard: u32,
+        received_before_ms: i64,
+        max_items: usize,
+    ) -> Result<Vec<PendingEntry>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        while out.len() < max_items {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(PENDING_INDEX)
+                .key_condition_expression("#shard = :shard AND #received < :before")
+                .expression_attribute_names("#shard", attr::PENDING_SHARD)
+                .expression_attribute_names("#received", attr::RECEIVED_AT)
+                .expression_attribute_values(":shard", s(shard_name(shard)))
+                .expression_attribute_values(":before", n(received_before_ms))
+                .scan_index_forward(true)
+                .limit(i32::try_from(max_items - out.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::aws("DynamoDB.Query", e))?;
+            for item in page.items() {
+                out.push(pending_from(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        out.truncate(max_items);
+        Ok(out)
+    }
+
     /// Reads one item (strongly consistent).
     pub async fn get(&self, key: &str) -> Result<Option<LedgerEntry>, StoreError> {
         let out = self
@@ -374,6 +466,15 @@ fn stored_from(item: &HashMap<String, AttributeValue>) -> Result<Stored, StoreEr
     })
 }
 
+fn pending_from(item: &HashMap<String, AttributeValue>) -> Result<PendingEntry, StoreError> {
+    Ok(PendingEntry {
+        key: get_s(item, attr::PK)?.to_owned(),
+        received_at_ms: get_n(item, attr::RECEIVED_AT)?,
+        stored: stored_from(item)?,
+        event_json: get_s(item, attr::EVENT)?.to_owned(),
+    })
+}
+
 pub(crate) fn entry_from(
     item: &HashMap<String, AttributeValue>,
 ) -> Result<LedgerEntry, StoreError> {
@@ -437,6 +538,54 @@ mod tests {
             .collect();
         assert_eq!(shards.len(), PENDING_SHARDS as usize);
         assert_eq!(pending_shard("a#b"), pending_shard("a#b"));
+    }
+
+    #[test]
+    fn pending_entries_read_the_index_projection() {
+        let event = r#"{"provider":"subnoto","key":"k","event_type":"ENVELOPE_SENT"}"#;
+        let mut item = HashMap::from([
+            (attr::PK.to_owned(), s("subnoto#k")),
+            (attr::PENDING_SHARD.to_owned(), s("07")),
+            (attr::RECEIVED_AT.to_owned(), n(1000)),
+            (attr::STATUS.to_owned(), s(status::RECEIVED)),
+            (attr::LEASE_UNTIL.to_owned(), n(31_000)),
+            (attr::ENQUEUE_ATTEMPTS.to_owned(), n(2)),
+            (attr::EVENT.to_owned(), s(event)),
+        ]);
+        let entry = pending_from(&item).unwrap();
+        assert_eq!(
+            (entry.key.as_str(), entry.received_at_ms),
+            ("subnoto#k", 1000)
+        );
+        assert_eq!(
+            entry.stored,
+            Stored {
+                status: status::RECEIVED.into(),
+                lease_until_ms: 31_000,
+                enqueue_attempts: 2,
+            }
+        );
+        assert_eq!(entry.event().unwrap().ledger_key(), "subnoto#k");
+        item.insert(attr::EVENT.to_owned(), s("{broken"));
+        assert!(matches!(
+            pending_from(&item).unwrap().event(),
+            Err(StoreError::Corrupt { .. })
+        ));
+        // Every attribute read here is projected into the index.
+        for name in [
+            attr::STATUS,
+            attr::LEASE_UNTIL,
+            attr::ENQUEUE_ATTEMPTS,
+            attr::EVENT,
+        ] {
+            assert!(
+                crate::schema::PENDING_INDEX_ATTRIBUTES.contains(&name),
+                "{name}"
+            );
+        }
+        item.remove(attr::EVENT);
+        assert!(pending_from(&item).is_err());
+        assert_eq!(shard_name(7), "07");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The only crate that talks to AWS: the DynamoDB ledger (accept-once) and status
 //! table, the SQS queue message, webhook secrets (inline or Secrets Manager) and
-//! configuration from the environment.
+//! configuration from the environment. The pure rules of the status sync live
+//! in [`sync`], the CloudWatch metric lines in [`metrics`].
 //!
 //! Clients are built once per cold start ([`AwsClients::new`]) and shared by the
 //! adapters; the domain types they carry come from the `verify` crate.
@@ -9,16 +10,21 @@ mod aws;
 mod config;
 mod error;
 mod ledger;
+pub mod metrics;
 mod queue;
 pub mod schema;
 mod secrets;
+mod status_table;
+pub mod sync;
 
 pub use aws::{AwsClients, CallCounter};
 pub use config::{Config, ConfigError, SecretsSource};
 pub use error::StoreError;
-pub use ledger::{Accepted, Ledger, LedgerEntry, NewEntry, Stored, ALLOWED_HEADERS};
+pub use ledger::{Accepted, Ledger, LedgerEntry, NewEntry, PendingEntry, Stored, ALLOWED_HEADERS};
+pub use metrics::Metrics;
 pub use queue::{Queue, QueueMessage, QUEUE_MESSAGE_VERSION};
 pub use secrets::{parse_secrets, SecretsError, SecretsHandle, Verifiers};
+pub use status_table::{Applied, StatusItem, StatusTable};
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> i64 {

@@ -41,6 +41,34 @@ pub mod attr {
     pub const PENDING_SHARD: &str = "pending_shard";
     /// When processing finished, ms.
     pub const PROCESSED_AT: &str = "processed_at";
+    /// When the sweep gave up on the event, ms.
+    pub const FAILED_AT: &str = "failed_at";
+
+    /// Status item: last applied event type.
+    pub const LAST_EVENT_TYPE: &str = "last_event_type";
+    /// Status item: provider event time of the winning event, ms (the queue
+    /// message's arrival time when the event carries none).
+    pub const EVENT_TIME: &str = "event_time";
+    /// Status item: dedup key of the winning event (the rank's tie-breaker).
+    pub const LAST_EVENT_KEY: &str = "last_event_key";
+    /// Status item: the winning event's rank class (see `store::sync::Rank`).
+    pub const RANK_CLASS: &str = "rank_class";
+    /// Status item: when the winning event was applied, ms.
+    pub const UPDATED_AT: &str = "updated_at";
+    /// Status item: contract or envelope title.
+    pub const TITLE: &str = "title";
+    /// Status item: SpotDraft contract reference id.
+    pub const REFERENCE: &str = "reference";
+    /// Status item: SpotDraft external metadata, canonical JSON text.
+    pub const EXTERNAL_METADATA: &str = "external_metadata";
+    /// Status item: Subnoto workspace uuid.
+    pub const WORKSPACE: &str = "workspace";
+    /// Status item: Subnoto document uuid.
+    pub const DOCUMENT_ID: &str = "document_id";
+    /// Status item: first counterparty's organisation (SpotDraft).
+    pub const COUNTERPARTY: &str = "counterparty";
+    /// Status item: string set of signer identities seen so far.
+    pub const SIGNERS: &str = "signers";
 }
 
 /// Ledger status values.
@@ -57,6 +85,14 @@ pub mod status {
 pub const PENDING_INDEX: &str = "pending-index";
 /// Fixed shards of the pending index's partition key.
 pub const PENDING_SHARDS: u32 = 16;
+/// Non-key attributes projected into the pending index: what the sweep needs to
+/// re-enqueue or give up on an item without reading the table.
+pub const PENDING_INDEX_ATTRIBUTES: [&str; 4] = [
+    attr::EVENT,
+    attr::ENQUEUE_ATTEMPTS,
+    attr::LEASE_UNTIL,
+    attr::STATUS,
+];
 /// Receives before a message goes to the dead-letter queue.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
 /// Queue visibility timeout: six times the processor's 10 s timeout, as AWS advises.
@@ -79,7 +115,8 @@ fn attribute(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
 }
 
 /// Creates the ledger table: `pk` hash key, TTL on `expires_at`, and the sparse
-/// `pending-index` (`pending_shard`, `received_at`).
+/// `pending-index` (`pending_shard`, `received_at`, projecting
+/// [`PENDING_INDEX_ATTRIBUTES`]).
 pub async fn create_ledger_table(
     client: &aws_sdk_dynamodb::Client,
     name: &str,
@@ -90,7 +127,8 @@ pub async fn create_ledger_table(
         .key_schema(key(attr::RECEIVED_AT, KeyType::Range))
         .projection(
             Projection::builder()
-                .projection_type(ProjectionType::KeysOnly)
+                .projection_type(ProjectionType::Include)
+                .set_non_key_attributes(Some(PENDING_INDEX_ATTRIBUTES.map(str::to_owned).to_vec()))
                 .build(),
         )
         .build()

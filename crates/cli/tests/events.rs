@@ -1,0 +1,307 @@
+//! `contract-hooks events`: what it writes, that the signed events verify with
+//! the test secrets at generation time, that output is deterministic apart from
+//! timestamps, and that a rerun replaces what an earlier run wrote.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use base64::Engine;
+use common::{cli, shared_dir};
+use serde_json::Value;
+use verify::{Provider, SecretSet, Verifier};
+
+/// The public test secrets the generator signs with (tests/harness's too).
+const SPOTDRAFT_KEY: &str =
+    "c3BvdGRyYWZ0LXB1YmxpYy10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
+const SUBNOTO_SECRET: &str = "whsec_subnoto_public_test_secret_0001";
+const T: i64 = 1_795_341_731_904;
+
+fn generate(out: &Path, t_ms: i64) {
+    cli()
+        .args(["events", "--out"])
+        .arg(out)
+        .arg("--samples")
+        .arg(shared_dir().join("samples"))
+        .args(["--timestamp-ms", &t_ms.to_string()])
+        .assert()
+        .success();
+}
+
+/// Every file under `dir`, relative path → contents.
+fn tree(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn body_of(event: &Value) -> Vec<u8> {
+    match &event["body"] {
+        Value::Null => Vec::new(),
+        Value::String(s) if event["isBase64Encoded"] == true => {
+            base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+        }
+        Value::String(s) => s.clone().into_bytes(),
+        other => panic!("body is {other}"),
+    }
+}
+
+fn headers_of(event: &Value) -> Vec<(String, String)> {
+    event["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn verifier(provider: Provider) -> Verifier {
+    let secret = match provider {
+        Provider::SpotDraft => SPOTDRAFT_KEY,
+        Provider::Subnoto => SUBNOTO_SECRET,
+    };
+    Verifier::new(SecretSet::new(provider, [secret]).unwrap())
+}
+
+#[test]
+fn events_cover_every_sample_and_verify_as_the_manifest_says() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), T);
+    let files = tree(dir.path());
+    let manifest: Value = serde_json::from_str(&files["expected.json"]).unwrap();
+    let expected = manifest["events"].as_object().unwrap();
+    let listed: BTreeSet<&str> = expected.keys().map(String::as_str).collect();
+    let written: BTreeSet<&str> = files
+        .keys()
+        .map(String::as_str)
+        .filter(|f| f.starts_with("ingest/") || f.starts_with("processor/"))
+        .collect();
+    assert_eq!(
+        listed, written,
+        "the manifest lists exactly the event files"
+    );
+
+    let mut samples: Vec<String> = std::fs::read_dir(shared_dir().join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    samples.sort();
+    for name in &samples {
+        let stem = name.trim_end_matches(".json");
+        let provider: Provider = stem.split('-').next().unwrap().parse().unwrap();
+        let mut forms = vec![""];
+        if provider == Provider::Subnoto {
+            forms.push("-form");
+        }
+        for form in forms {
+            for api in ["apigw-v1", "apigw-v2"] {
+                let file = format!("ingest/{api}-{stem}{form}.json");
+                assert_eq!(expected[&file]["statusCode"], 202, "{file}");
+            }
+        }
+    }
+
+    for (file, want) in expected {
+        let event: Value = serde_json::from_str(&files[file]).unwrap();
+        if let Some(status) = want["statusCode"].as_u64() {
+            assert_eq!(want["function"], "IngestFunction");
+            let v2 = event["version"] == "2.0";
+            assert_eq!(v2, file.contains("apigw-v2"), "{file}");
+            let path = if v2 {
+                event["rawPath"].as_str()
+            } else {
+                event["path"].as_str()
+            }
+            .unwrap();
+            let Some(provider) = path
+                .rsplit('/')
+                .next()
+                .and_then(|p| p.parse::<Provider>().ok())
+            else {
+                assert_eq!(status, 404, "{file}");
+                continue;
+            };
+            let verdict =
+                verifier(provider).verify_and_parse(&headers_of(&event), &body_of(&event), T);
+            match status {
+                202 => {
+                    let parsed = verdict.unwrap_or_else(|e| panic!("{file}: {e}"));
+                    assert_eq!(want["ledger_key"], parsed.ledger_key(), "{file}");
+                }
+                401 => assert!(
+                    matches!(verdict, Err(verify::Rejection::Verify(_))),
+                    "{file}: {verdict:?}"
+                ),
+                415 => assert!(
+                    matches!(
+                        verdict,
+                        Err(verify::Rejection::Verify(
+                            verify::VerifyError::UnsupportedContentType { .. }
+                        ))
+                    ),
+                    "{file}: {verdict:?}"
+                ),
+                400 => assert!(
+                    matches!(verdict, Err(verify::Rejection::Parse(_))),
+                    "{file}: {verdict:?}"
+                ),
+                405 => assert_eq!(event["httpMethod"], "GET", "{file}"),
+                other => panic!("{file}: unexpected status {other}"),
+            }
+        } else if let Some(failures) = want["batchItemFailures"].as_array() {
+            let records = event["Records"].as_array().unwrap();
+            assert!(!records.is_empty() && records.len() <= 10, "{file}");
+            let ids: BTreeSet<&str> = records
+                .iter()
+                .map(|r| r["messageId"].as_str().unwrap())
+                .collect();
+            assert_eq!(ids.len(), records.len(), "{file}: message ids are unique");
+            for f in failures {
+                assert!(
+                    ids.contains(f["itemIdentifier"].as_str().unwrap()),
+                    "{file}"
+                );
+            }
+            for r in records {
+                assert_eq!(r["eventSource"], "aws:sqs");
+                let failing = failures
+                    .iter()
+                    .any(|f| f["itemIdentifier"] == r["messageId"]);
+                let body: Result<Value, _> = serde_json::from_str(r["body"].as_str().unwrap());
+                let good = body.as_ref().is_ok_and(|b| {
+                    b["v"] == 1
+                        && b["ledger_key"]
+                            == format!(
+                                "{}#{}",
+                                b["event"]["provider"].as_str().unwrap_or(""),
+                                b["event"]["key"].as_str().unwrap_or("")
+                            )
+                });
+                assert_eq!(failing, !good, "{file}: {}", r["body"]);
+            }
+        } else {
+            assert_eq!(want["sweep"], true, "{file}");
+            assert_eq!(event["source"], "aws.events");
+            assert_eq!(event["detail-type"], "Scheduled Event");
+        }
+    }
+
+    let env: Value = serde_json::from_str(&files["env.json"]).unwrap();
+    let secrets: Value =
+        serde_json::from_str(env["IngestFunction"]["WEBHOOK_SECRETS"].as_str().unwrap()).unwrap();
+    assert_eq!(secrets["spotdraft"][0], SPOTDRAFT_KEY);
+    assert_eq!(secrets["subnoto"][0], SUBNOTO_SECRET);
+}
+
+/// Drops what changes with the generation time.
+fn normalise(value: &mut Value) {
+    const VOLATILE: [&str; 10] = [
+        "requestTimeEpoch",
+        "requestTime",
+        "timeEpoch",
+        "time",
+        "SentTimestamp",
+        "ApproximateFirstReceiveTimestamp",
+        "x-amzn-trace-id",
+        "x-webhook-signature",
+        "md5OfBody",
+        "received_at_ms",
+    ];
+    match value {
+        Value::Object(map) => {
+            map.retain(|k, _| !VOLATILE.iter().any(|v| v.eq_ignore_ascii_case(k)));
+            for (k, v) in map.iter_mut() {
+                if k == "body" {
+                    if let Some(mut inner) = v
+                        .as_str()
+                        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+                    {
+                        normalise(&mut inner);
+                        *v = inner;
+                    }
+                }
+                normalise(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalise),
+        _ => {}
+    }
+}
+
+#[test]
+fn output_is_deterministic_apart_from_timestamps_and_reruns_replace_it() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    generate(a.path(), T);
+    generate(b.path(), T);
+    assert_eq!(tree(a.path()), tree(b.path()), "same time, same bytes");
+
+    let c = tempfile::tempdir().unwrap();
+    generate(c.path(), T + 3_600_000);
+    let (first, later) = (tree(a.path()), tree(c.path()));
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        later.keys().collect::<Vec<_>>()
+    );
+    let mut differing = 0;
+    for (file, text) in &first {
+        if *text != later[file] {
+            differing += 1;
+        }
+        let mut x: Value = serde_json::from_str(text).unwrap();
+        let mut y: Value = serde_json::from_str(&later[file]).unwrap();
+        normalise(&mut x);
+        normalise(&mut y);
+        assert_eq!(x, y, "{file} differs in more than its timestamps");
+    }
+    assert!(differing > 0, "timestamps do change");
+
+    // A rerun removes files the previous run's manifest listed and this one
+    // does not write; anything else in the directory is left alone.
+    let dir = a.path();
+    let stale = dir.join("ingest/apigw-v2-retired-sample.json");
+    std::fs::write(&stale, "{}").unwrap();
+    let mine = dir.join("ingest/my-own-event.json");
+    std::fs::write(&mine, "{}").unwrap();
+    let manifest_path = dir.join("expected.json");
+    let mut manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    manifest["events"]["ingest/apigw-v2-retired-sample.json"] =
+        serde_json::json!({"statusCode": 202});
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    generate(dir, T);
+    assert!(
+        !stale.exists(),
+        "a file the last manifest listed is removed"
+    );
+    assert!(mine.exists(), "files the generator never wrote are kept");
+}
+
+#[test]
+fn a_missing_samples_directory_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    cli()
+        .args(["events", "--out"])
+        .arg(dir.path())
+        .args(["--samples", "/nonexistent/samples"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--samples"));
+}

@@ -1,0 +1,413 @@
+//! The status table: one item per subject (`{provider}#{subject}`) holding the
+//! state of the highest-ranked event seen for it (see [`crate::sync`]), plus the
+//! signers seen so far whatever their order.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use verify::{canonical_json, Event, Provider};
+
+use crate::schema::attr;
+use crate::sync::StatusUpdate;
+use crate::StoreError;
+
+/// What [`StatusTable::apply`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The event outranked the stored state and is now the subject's state.
+    Updated,
+    /// The stored state is from a higher-ranked event (or this very event):
+    /// only its signer and fields still unknown were added.
+    Superseded,
+    /// The event names no subject; nothing to apply.
+    NoSubject,
+}
+
+impl Applied {
+    /// Short name for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Applied::Updated => "updated",
+            Applied::Superseded => "superseded",
+            Applied::NoSubject => "no_subject",
+        }
+    }
+}
+
+/// A status item as read back (tests, CLI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusItem {
+    /// Provider.
+    pub provider: String,
+    /// Contract id or envelope uuid.
+    pub subject: String,
+    /// Current status; absent while only status-less events were seen.
+    pub status: Option<String>,
+    /// Event type of the winning event.
+    pub last_event_type: String,
+    /// Its provider time (or arrival time), ms.
+    pub event_time_ms: i64,
+    /// Its dedup key.
+    pub last_event_key: String,
+    /// Its rank class.
+    pub rank_class: u8,
+    /// When it was applied, ms.
+    pub updated_at_ms: i64,
+    /// Title.
+    pub title: Option<String>,
+    /// SpotDraft contract reference id.
+    pub reference: Option<String>,
+    /// SpotDraft external metadata.
+    pub external_metadata: Option<serde_json::Value>,
+    /// Subnoto workspace uuid.
+    pub workspace: Option<String>,
+    /// Subnoto document uuid.
+    pub document_id: Option<String>,
+    /// First counterparty (SpotDraft).
+    pub counterparty: Option<String>,
+    /// Identities (email, else name) of everyone seen signing.
+    pub signers: BTreeSet<String>,
+}
+
+/// The DynamoDB status table.
+#[derive(Debug, Clone)]
+pub struct StatusTable {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// Collects an update expression's clauses, names and values.
+#[derive(Default)]
+struct Expr {
+    set: Vec<String>,
+    add: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expr {
+    fn name(&mut self, attribute: &'static str) -> String {
+        let placeholder = format!("#{attribute}");
+        self.names.insert(placeholder.clone(), attribute.to_owned());
+        placeholder
+    }
+
+    fn value(&mut self, attribute: &'static str, value: AttributeValue) -> String {
+        let placeholder = format!(":{attribute}");
+        self.values.insert(placeholder.clone(), value);
+        placeholder
+    }
+
+    fn set(&mut self, attribute: &'static str, value: AttributeValue) {
+        let (n, v) = (self.name(attribute), self.value(attribute, value));
+        self.set.push(format!("{n} = {v}"));
+    }
+
+    fn set_if_absent(&mut self, attribute: &'static str, value: AttributeValue) {
+        let (n, v) = (self.name(attribute), self.value(attribute, value));
+        self.set.push(format!("{n} = if_not_exists({n}, {v})"));
+    }
+
+    fn add(&mut self, attribute: &'static str, value: AttributeValue) {
+        let (n, v) = (self.name(attribute), self.value(attribute, value));
+        self.add.push(format!("{n} {v}"));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.add.is_empty()
+    }
+
+    fn update_expression(&self) -> String {
+        let mut out = String::new();
+        if !self.set.is_empty() {
+            out.push_str("SET ");
+            out.push_str(&self.set.join(", "));
+        }
+        if !self.add.is_empty() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str("ADD ");
+            out.push_str(&self.add.join(", "));
+        }
+        out
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// The descriptive fields an event carries, as attribute values.
+fn fields(event: &Event) -> Vec<(&'static str, AttributeValue)> {
+    let mut out = Vec::new();
+    let mut push = |name, value: &Option<String>| {
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+            out.push((name, s(v)));
+        }
+    };
+    push(attr::TITLE, &event.title);
+    push(attr::REFERENCE, &event.reference);
+    push(attr::WORKSPACE, &event.workspace);
+    push(attr::DOCUMENT_ID, &event.document_id);
+    push(attr::COUNTERPARTY, &event.counterparty);
+    if let Some(meta) = &event.external_metadata {
+        out.push((attr::EXTERNAL_METADATA, s(canonical_json(meta))));
+    }
+    out
+}
+
+/// The signer's identity (as [`verify::Signer::identity`]: the email, else the
+/// name; blank values do not count) as a one-element string set.
+fn signer_set(event: &Event) -> Option<AttributeValue> {
+    let signer = event.signer.as_ref()?;
+    let present = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let identity = present(&signer.email).or_else(|| present(&signer.name))?;
+    Some(AttributeValue::Ss(vec![identity]))
+}
+
+impl StatusTable {
+    /// The status table `table`.
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        StatusTable {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The item key of a subject: `{provider}#{subject}`.
+    pub fn key(provider: Provider, subject: &str) -> String {
+        format!("{provider}#{subject}")
+    }
+
+    /// Applies one event to its subject's item. `fallback_time_ms` (the queue
+    /// message's arrival time) ranks an event that carries no provider time.
+    ///
+    /// One conditional `UpdateItem` writes the event's status, type, time, key,
+    /// rank and present fields (never erasing a known field with an absent one)
+    /// and adds its signer, if the event outranks what is stored. When it does
+    /// not, a second, unconditional `UpdateItem` adds the signer and fills fields
+    /// still unknown (`if_not_exists`); it is skipped when the event has neither.
+    /// Applying the same event again changes nothing.
+    pub async fn apply(&self, event: &Event, fallback_time_ms: i64) -> Result<Applied, StoreError> {
+        let Some(subject) = event.subject.as_deref().filter(|s| !s.is_empty()) else {
+            return Ok(Applied::NoSubject);
+        };
+        let key = Self::key(event.provider, subject);
+        let update = StatusUpdate::of(event, fallback_time_ms);
+        let signers = signer_set(event);
+        let fields = fields(event);
+
+        let mut expr = Expr::default();
+        expr.set(attr::PROVIDER, s(event.provider.as_str()));
+        expr.set(attr::SUBJECT, s(subject));
+        expr.set(attr::RANK_CLASS, n(update.rank.class));
+        expr.set(attr::EVENT_TIME, n(update.rank.time_ms));
+        expr.set(attr::LAST_EVENT_KEY, s(&update.rank.key));
+        expr.set(attr::LAST_EVENT_TYPE, s(&event.event_type));
+        expr.set(attr::UPDATED_AT, n(crate::now_ms()));
+        if let Some(status) = &update.status {
+            // A status-less event wins only over status-less events (its class
+            // is lowest), so there is never a status for it to erase.
+            expr.set(attr::STATUS, s(status));
+        }
+        for (name, value) in &fields {
+            expr.set(name, value.clone());
+        }
+        if let Some(set) = &signers {
+            expr.add(attr::SIGNERS, set.clone());
+        }
+        let pk = expr.name(attr::PK);
+        let (rc, t, k) = (
+            expr.name(attr::RANK_CLASS),
+            expr.name(attr::EVENT_TIME),
+            expr.name(attr::LAST_EVENT_KEY),
+        );
+        let (vc, vt, vk) = (
+            format!(":{}", attr::RANK_CLASS),
+            format!(":{}", attr::EVENT_TIME),
+            format!(":{}", attr::LAST_EVENT_KEY),
+        );
+        let condition = format!(
+            "attribute_not_exists({pk}) OR attribute_not_exists({rc}) OR {rc} < {vc} \
+             OR ({rc} = {vc} AND ({t} < {vt} OR ({t} = {vt} AND {k} < {vk})))"
+        );
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(&key))
+            .update_expression(expr.update_expression())
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => return Ok(Applied::Updated),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => {}
+                _ => return Err(StoreError::aws("DynamoDB.UpdateItem", err)),
+            },
+        }
+
+        // Superseded: keep what only this event knows.
+        let mut fill = Expr::default();
+        for (name, value) in fields {
+            fill.set_if_absent(name, value);
+        }
+        if let Some(set) = signers {
+            fill.add(attr::SIGNERS, set);
+        }
+        if !fill.is_empty() {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key(attr::PK, s(&key))
+                .update_expression(fill.update_expression())
+                .set_expression_attribute_names(Some(fill.names))
+                .set_expression_attribute_values(Some(fill.values))
+                .send()
+                .await
+                .map_err(|e| StoreError::aws("DynamoDB.UpdateItem", e))?;
+        }
+        Ok(Applied::Superseded)
+    }
+
+    /// Reads a subject's item (strongly consistent).
+    pub async fn get(
+        &self,
+        provider: Provider,
+        subject: &str,
+    ) -> Result<Option<StatusItem>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(Self::key(provider, subject)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("DynamoDB.GetItem", e))?;
+        out.item().map(item_from).transpose()
+    }
+}
+
+fn corrupt(reason: String) -> StoreError {
+    StoreError::Corrupt {
+        what: "status item",
+        reason,
+    }
+}
+
+fn opt_s(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn req_s(item: &HashMap<String, AttributeValue>, name: &str) -> Result<String, StoreError> {
+    opt_s(item, name).ok_or_else(|| corrupt(format!("missing string {name}")))
+}
+
+fn req_n(item: &HashMap<String, AttributeValue>, name: &str) -> Result<i64, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| corrupt(format!("missing number {name}")))
+}
+
+fn item_from(item: &HashMap<String, AttributeValue>) -> Result<StatusItem, StoreError> {
+    let external_metadata = opt_s(item, attr::EXTERNAL_METADATA)
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| corrupt(format!("external_metadata is not JSON: {e}")))?;
+    let signers = item
+        .get(attr::SIGNERS)
+        .and_then(|v| v.as_ss().ok())
+        .map(|set| set.iter().cloned().collect())
+        .unwrap_or_default();
+    Ok(StatusItem {
+        provider: req_s(item, attr::PROVIDER)?,
+        subject: req_s(item, attr::SUBJECT)?,
+        status: opt_s(item, attr::STATUS),
+        last_event_type: req_s(item, attr::LAST_EVENT_TYPE)?,
+        event_time_ms: req_n(item, attr::EVENT_TIME)?,
+        last_event_key: req_s(item, attr::LAST_EVENT_KEY)?,
+        rank_class: u8::try_from(req_n(item, attr::RANK_CLASS)?)
+            .map_err(|_| corrupt("rank_class out of range".into()))?,
+        updated_at_ms: req_n(item, attr::UPDATED_AT)?,
+        title: opt_s(item, attr::TITLE),
+        reference: opt_s(item, attr::REFERENCE),
+        external_metadata,
+        workspace: opt_s(item, attr::WORKSPACE),
+        document_id: opt_s(item, attr::DOCUMENT_ID),
+        counterparty: opt_s(item, attr::COUNTERPARTY),
+        signers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expressions_name_every_placeholder_once() {
+        let mut e = Expr::default();
+        e.set(attr::STATUS, s("SENT"));
+        e.set_if_absent(attr::TITLE, s("t"));
+        e.add(attr::SIGNERS, AttributeValue::Ss(vec!["a".into()]));
+        assert_eq!(
+            e.update_expression(),
+            "SET #status = :status, #title = if_not_exists(#title, :title) ADD #signers :signers"
+        );
+        assert_eq!(e.names.len(), 3);
+        assert_eq!(e.values.len(), 3);
+        let mut only_add = Expr::default();
+        only_add.add(attr::SIGNERS, AttributeValue::Ss(vec!["a".into()]));
+        assert_eq!(only_add.update_expression(), "ADD #signers :signers");
+        assert!(Expr::default().is_empty());
+    }
+
+    #[test]
+    fn absent_and_empty_fields_are_not_written() {
+        let mut event: Event = serde_json::from_value(serde_json::json!({
+            "provider": "spotdraft", "key": "k", "event_type": "CONTRACT_SIGNED",
+            "title": "", "reference": "R-1", "external_metadata": {"b": 1, "a": 2},
+            "signer": {"name": "N", "email": " "}
+        }))
+        .unwrap();
+        let names: Vec<_> = fields(&event).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, [attr::REFERENCE, attr::EXTERNAL_METADATA]);
+        assert_eq!(
+            fields(&event)[1].1,
+            s(r#"{"a":2,"b":1}"#),
+            "metadata is stored as canonical JSON"
+        );
+        // The email is preferred; a blank one falls back to the name.
+        assert_eq!(
+            signer_set(&event),
+            Some(AttributeValue::Ss(vec!["N".into()]))
+        );
+        event.signer.as_mut().unwrap().name = None;
+        assert_eq!(signer_set(&event), None);
+        event.signer.as_mut().unwrap().email = Some("x@example.com".into());
+        assert_eq!(
+            signer_set(&event),
+            Some(AttributeValue::Ss(vec!["x@example.com".into()]))
+        );
+    }
+}

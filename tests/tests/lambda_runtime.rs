@@ -1,0 +1,304 @@
+//! Both functions under `cargo lambda watch` (the Lambda Runtime API a deployed
+//! function uses), invoked with `cargo lambda invoke` and API Gateway / SQS
+//! events, against moto.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use integration_tests::*;
+use serde_json::{json, Value};
+use verify::{BodyFormat, Provider};
+
+fn cargo_lambda() -> PathBuf {
+    let venv = repo_root().join(".venv/bin/cargo-lambda");
+    assert!(
+        venv.exists(),
+        "cargo-lambda is not installed: run `make venv` (the tests never skip)"
+    );
+    venv
+}
+
+/// `cargo lambda watch` on a free port, killed when dropped.
+struct Watch {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_watch(env_file: &Path) -> Watch {
+    let port = free_port();
+    let child = Command::new(cargo_lambda())
+        .args(["lambda", "watch", "--ignore-changes", "--env-file"])
+        .arg(env_file)
+        .args([
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+        ])
+        .current_dir(repo_root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting cargo lambda watch");
+    let watch = Watch { child, port };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "cargo lambda watch did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    watch
+}
+
+/// `cargo lambda invoke FUNCTION --data-file F`; returns the function's JSON answer.
+fn invoke(watch: &Watch, function: &str, event: &Value, dir: &Path) -> Value {
+    let file = dir.join(format!("{function}-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&file, event.to_string()).unwrap();
+    let out = Command::new(cargo_lambda())
+        .args([
+            "lambda",
+            "invoke",
+            function,
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &watch.port.to_string(),
+            "--output-format",
+            "json",
+            "--data-file",
+        ])
+        .arg(&file)
+        .current_dir(repo_root())
+        .output()
+        .expect("running cargo lambda invoke");
+    assert!(
+        out.status.success(),
+        "cargo lambda invoke {function} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{function} answered {stdout:?}: {e}"))
+}
+
+fn write_env(stack: &Stack, dir: &Path) -> PathBuf {
+    let vars = [
+        ("AWS_ENDPOINT_URL", moto().endpoint.clone()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("EVENTS_TABLE", stack.events_table.clone()),
+        ("STATUS_TABLE", stack.status_table.clone()),
+        ("QUEUE_URL", stack.queue_url.clone()),
+        ("WEBHOOK_SECRETS", secrets_json()),
+    ];
+    let text: String = vars.iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();
+    let path = dir.join("env");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sqs_event(stack: &Stack, bodies: &[(String, String)]) -> Value {
+    let records: Vec<Value> = bodies
+        .iter()
+        .map(|(id, body)| {
+            json!({
+                "messageId": id,
+                "receiptHandle": format!("rh-{id}"),
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": now_ms().to_string(), "SenderId": "AIDAEXAMPLE", "ApproximateFirstReceiveTimestamp": now_ms().to_string()},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{}-queue", stack.name),
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+#[test]
+fn both_functions_answer_through_the_lambda_runtime_api() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stack = runtime.block_on(Stack::new());
+    let dir = tempfile_dir();
+    let env = write_env(&stack, &dir);
+    let watch = start_watch(&env);
+
+    // Ingest: real API Gateway v1 and v2 events for signed samples, and bad input.
+    let cases: Vec<(Value, u16)> = vec![
+        (
+            signed_event(
+                EventKind::ApiGatewayV2,
+                Provider::SpotDraft,
+                "spotdraft-contract-executed.json",
+                BodyFormat::Json,
+            ),
+            202,
+        ),
+        (
+            signed_event(
+                EventKind::ApiGatewayV1,
+                Provider::Subnoto,
+                "subnoto-envelope-signed.json",
+                BodyFormat::Json,
+            ),
+            202,
+        ),
+        (
+            signed_event(
+                EventKind::FunctionUrl,
+                Provider::Subnoto,
+                "subnoto-envelope-completed.json",
+                BodyFormat::Form,
+            ),
+            202,
+        ),
+        (
+            signed_event(
+                EventKind::ApiGatewayV2,
+                Provider::SpotDraft,
+                "spotdraft-contract-executed.json",
+                BodyFormat::Json,
+            ),
+            200,
+        ),
+        (tampered_event(), 401),
+        (
+            http_event(
+                EventKind::ApiGatewayV2,
+                "POST",
+                "/webhooks/docusign",
+                &[],
+                b"{}",
+                false,
+            ),
+            404,
+        ),
+        (
+            http_event(
+                EventKind::ApiGatewayV2,
+                "GET",
+                "/webhooks/subnoto",
+                &[],
+                b"",
+                false,
+            ),
+            405,
+        ),
+    ];
+    for (event, expected) in &cases {
+        let answer = invoke(&watch, "ingest", event, &dir);
+        assert_eq!(answer["statusCode"], *expected, "{answer}");
+    }
+
+    // Processor: the messages ingest queued, as an SQS batch, plus one malformed record.
+    let mut bodies: Vec<(String, String)> = runtime
+        .block_on(stack.drain_queue())
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| (format!("m{i}"), serde_json::to_string(&m).unwrap()))
+        .collect();
+    assert_eq!(bodies.len(), 3, "three new events were queued");
+    bodies.push(("bad".into(), "not a queue message".into()));
+    let answer = invoke(&watch, "processor", &sqs_event(&stack, &bodies), &dir);
+    let failures: Vec<&str> = answer["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no batchItemFailures in {answer}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(failures, ["bad"], "only the malformed record fails");
+
+    let status = runtime.block_on(async {
+        stack
+            .clients
+            .dynamodb
+            .get_item()
+            .table_name(&stack.status_table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S("spotdraft#48213".into()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    });
+    let status = status.expect("the contract's status item exists");
+    assert_eq!(status["status"].as_s().unwrap(), "EXECUTED");
+
+    // The scheduled sweep runs through the same function.
+    let sweep = json!({
+        "version": "0", "id": "sweep-1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/sweep"], "detail": {}
+    });
+    let answer = invoke(&watch, "processor", &sweep, &dir);
+    assert!(answer.is_object(), "sweep answered {answer}");
+    drop(watch);
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("contract-hooks-lambda-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn signed_event(kind: EventKind, provider: Provider, name: &str, format: BodyFormat) -> Value {
+    let json = sample(name);
+    let body = match format {
+        BodyFormat::Json => json,
+        BodyFormat::Form => form_encode(&json),
+    };
+    let headers = signed_headers(provider, secret_of(provider), &body, now_ms(), format);
+    http_event(
+        kind,
+        "POST",
+        &format!("/webhooks/{provider}"),
+        &headers,
+        &body,
+        false,
+    )
+}
+
+fn tampered_event() -> Value {
+    let body = sample("spotdraft-contract-signed.json");
+    let headers = signed_headers(
+        Provider::SpotDraft,
+        SPOTDRAFT_KEY,
+        &body,
+        now_ms(),
+        BodyFormat::Json,
+    );
+    let mut tampered = body.clone();
+    tampered[10] ^= 1;
+    http_event(
+        EventKind::ApiGatewayV2,
+        "POST",
+        "/webhooks/spotdraft",
+        &headers,
+        &tampered,
+        false,
+    )
+}
