@@ -26,6 +26,10 @@ $(STAMP): requirements-dev.txt
 venv: $(STAMP) ## Create .venv with moto (local AWS), cargo-lambda and cfn-lint
 
 dev: venv ## Run the whole pipeline locally: moto, both functions, queue poller, sweep (Ctrl-C stops)
+	# Build both functions the way `cargo lambda watch` runs them, so the first
+	# webhook is not held up by compilation.
+	cargo build --bin ingest
+	cargo build --bin processor
 	cargo run -q -p contract-hooks -- dev
 
 build: ## Build every crate (debug)
