@@ -5,16 +5,7 @@ use lambda_http::{run, service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
-        .init();
+    store::init_json_logs();
 
     let config = store::Config::from_env()?;
     let sdk = store::AwsClients::load_sdk_config().await;
