@@ -173,6 +173,16 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
     wait_for_port(args.port, &mut watch).await?;
 
     let base = format!("http://127.0.0.1:{}", args.port);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    // cargo-lambda builds a function on its first invocation; do that now (a GET
+    // answers 405 without touching AWS) so the first webhook is not held up.
+    eprintln!("building and starting the ingest function…");
+    http.get(format!("{base}/lambda-url/ingest/webhooks/spotdraft"))
+        .send()
+        .await
+        .context("warming up the ingest function")?;
     println!(
         "\ncontract-hooks is running locally.\n\n\
          Webhook URLs (POST):\n  {base}/lambda-url/ingest/webhooks/spotdraft\n  {base}/lambda-url/ingest/webhooks/subnoto\n\n\
@@ -185,9 +195,6 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         env = env_file.display(),
     );
 
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(600))
-        .build()?;
     let invoke_url = format!("{base}/2015-03-31/functions/processor/invocations");
     let mut sweep = tokio::time::interval(Duration::from_secs(args.sweep_every.max(1)));
     sweep.tick().await;
