@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell sha256sum requirements-dev.txt | cut -c1-12
 export PATH := $(VENV)/bin:$(PATH)
 export MOTO_SERVER_BIN := $(VENV)/bin/moto_server
 
-.PHONY: help venv dev build test lint fmt bench clean
+.PHONY: help venv dev build test lint fmt bench package deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -58,6 +58,18 @@ fmt: ## Format the code
 bench: ## Verification micro-benchmarks (criterion)
 	cargo bench -p verify
 
+package: venv ## Cross-build the arm64 Lambda packages: target/lambda/{ingest,processor}/bootstrap.zip
+	rustup target add aarch64-unknown-linux-gnu
+	$(VENV)/bin/pip install --quiet -r requirements-package.txt
+	cargo lambda build --release --arm64 --bin ingest --bin processor --output-format zip
+	@for f in ingest processor; do ls -l $(or $(CARGO_TARGET_DIR),target)/lambda/$$f/bootstrap.zip; done
+
+deploy: ## sam build + sam deploy --guided (needs the SAM CLI and AWS credentials)
+	@command -v sam >/dev/null || { echo "error: the SAM CLI is not installed: pip install aws-sam-cli" >&2; exit 1; }
+	sam build --beta-features
+	sam deploy --guided
+
 clean: ## Remove build output and the virtualenv
 	cargo clean
 	rm -rf $(VENV)
+
