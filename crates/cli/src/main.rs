@@ -1,17 +1,21 @@
-//! `contract-hooks`: sign, verify and send test webhooks for SpotDraft and Subnoto.
+//! `contract-hooks`: sign, verify and send test webhooks for SpotDraft and Subnoto;
+//! manage SpotDraft subscriptions; replay, redrive and list failed events.
 //!
 //! Exit codes: 0 success, 1 a signature did not verify or a request failed,
 //! 2 usage or configuration errors (bad arguments, unusable secrets, unreadable files).
 
+mod common;
 mod dev;
 mod devenv;
 mod error;
 mod events;
 mod input;
+mod ops;
 mod secrets;
 mod send;
 mod sign;
 mod signing;
+mod spotdraft;
 mod status;
 mod verify_cmd;
 
@@ -19,7 +23,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Sign, verify and send test webhooks the way SpotDraft and Subnoto do.
+/// Sign, verify and send test webhooks the way SpotDraft and Subnoto do, and operate a
+/// contract-hooks deployment.
 #[derive(Debug, Parser)]
 #[command(name = "contract-hooks", version, propagate_version = true)]
 struct Cli {
@@ -41,6 +46,14 @@ enum Command {
     Status(status::StatusArgs),
     /// Write Lambda test events (API Gateway, SQS, schedule) and env.json for both functions.
     Events(events::EventsArgs),
+    /// SpotDraft webhook subscriptions and the workspace HMAC key.
+    Spotdraft(spotdraft::SpotdraftArgs),
+    /// Re-enqueue stored events from the ledger (the processor is idempotent).
+    Replay(ops::ReplayArgs),
+    /// Move dead-letter queue messages back to the event queue.
+    Redrive(ops::RedriveArgs),
+    /// List ledger events marked FAILED.
+    Failed(ops::FailedArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +65,10 @@ fn main() -> ExitCode {
         Command::Dev(args) => dev::run(args),
         Command::Status(args) => status::run(args),
         Command::Events(args) => events::run(args),
+        Command::Spotdraft(args) => spotdraft::run(args),
+        Command::Replay(args) => ops::replay(args),
+        Command::Redrive(args) => ops::redrive(args),
+        Command::Failed(args) => ops::failed_cmd(args),
     };
     match result {
         Ok(code) => code,

@@ -174,6 +174,16 @@ impl Ledger {
         self.lease_ms
     }
 
+    /// The DynamoDB client (for the operator listings in `ops`).
+    pub(crate) fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     /// Writes the event if its key is new (one conditional `PutItem`). On a
     /// duplicate, the stored state comes back from the failed condition itself
     /// (`ReturnValuesOnConditionCheckFailure`), with no extra read. An item past

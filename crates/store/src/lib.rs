@@ -12,6 +12,7 @@ mod error;
 mod ledger;
 mod logging;
 pub mod metrics;
+pub mod ops;
 mod queue;
 pub mod schema;
 mod secrets;
