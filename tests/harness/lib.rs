@@ -4,6 +4,12 @@
 //!
 //! moto comes from the project's virtualenv (`make venv`). When it is missing the
 //! harness panics with instructions: integration tests never skip.
+//!
+//! [`faults`] puts a fault-injecting proxy between the functions and moto;
+//! [`child`] runs part of a test in a process of its own (crash, log capture).
+
+pub mod child;
+pub mod faults;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -15,7 +21,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use lambda_http::Request;
 use serde_json::{json, Value};
-use store::{AwsClients, Config, SecretsSource};
+use store::{AwsClients, CallCounter, Config, SecretsSource};
 use verify::{BodyFormat, Provider, SecretSet, Verifier};
 
 /// The SpotDraft test key (base64), as in `shared/vectors`.
@@ -76,7 +82,8 @@ pub fn samples() -> Vec<(Provider, String)> {
 pub struct Moto {
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
-    _child: Mutex<Child>,
+    /// The server process (none when the parent process owns it).
+    _child: Option<Mutex<Child>>,
 }
 
 fn python() -> PathBuf {
@@ -93,10 +100,17 @@ fn python() -> PathBuf {
 }
 
 /// The process-wide moto server, started on first use on a free loopback port.
-/// It stops when this test process exits (it watches its standard input).
+/// It stops when this test process exits (it watches its standard input). A
+/// child process ([`child`]) uses its parent's instead.
 pub fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| {
+        if let Ok(endpoint) = std::env::var(child::MOTO_ENDPOINT_ENV) {
+            return Moto {
+                endpoint,
+                _child: None,
+            };
+        }
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("harness/moto_server.py");
         let mut child = Command::new(python())
             .arg(&script)
@@ -114,7 +128,7 @@ pub fn moto() -> &'static Moto {
         });
         Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
-            _child: Mutex::new(child),
+            _child: Some(Mutex::new(child)),
         }
     })
 }
@@ -132,6 +146,47 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
         .retry_config(AwsClients::retries())
         .load()
         .await
+}
+
+/// Clients for a function under test whose AWS traffic goes to `endpoint`
+/// (typically a [`faults::FaultProxy`]): the project's timeouts and retries
+/// ([`sdk_config_for`]) and a call counter, built as [`AwsClients::new`] does,
+/// plus a retry partition of their own. The SDK's standard retry quota (a token
+/// bucket) is process-wide per partition; a Lambda sandbox has its own process,
+/// so without this, faults injected by one test would drain the retry quota of
+/// the next and make its retry counts depend on test order.
+pub async fn clients_via(endpoint: &str) -> AwsClients {
+    use aws_sdk_dynamodb::config::retry::RetryPartition;
+    let sdk = sdk_config_for(endpoint).await;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let partition = |service: &str| RetryPartition::new(format!("{service}-{id}"));
+    let calls = CallCounter::default();
+    AwsClients {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .retry_partition(partition("dynamodb"))
+                .interceptor(calls.clone())
+                .build(),
+        ),
+        sqs: aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&sdk)
+                .retry_partition(partition("sqs"))
+                .interceptor(calls.clone())
+                .build(),
+        ),
+        secrets: aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&sdk)
+                .retry_partition(partition("secretsmanager"))
+                .interceptor(calls.clone())
+                .build(),
+        ),
+        calls,
+    }
+}
+
+/// Prints one line of figures for `RELIABILITY.md` (seen with `--nocapture`).
+pub fn figures(case: &str, figures: Value) {
+    eprintln!("RELIABILITY {}", json!({"case": case, "figures": figures}));
 }
 
 /// A fresh, uniquely named set of resources in moto.
@@ -202,6 +257,21 @@ impl Stack {
         ingest::App::new(&self.config(extra), &self.clients)
             .await
             .unwrap()
+    }
+
+    /// An ingest app over this stack using `clients` (e.g. [`clients_via`] a
+    /// fault proxy); the error is the one the function's init would fail with.
+    pub async fn ingest_with(
+        &self,
+        clients: &AwsClients,
+        extra: &[(&str, &str)],
+    ) -> Result<ingest::App, ingest::InitError> {
+        ingest::App::new(&self.config(extra), clients).await
+    }
+
+    /// A processor app over this stack using `clients`.
+    pub fn processor_with(&self, clients: &AwsClients, extra: &[(&str, &str)]) -> processor::App {
+        processor::App::new(&self.config(extra), clients)
     }
 
     /// The ledger of this stack.

@@ -4,6 +4,8 @@
 //! SQS send → 202. Every non-2xx answer leaves state from which the provider's
 //! retry succeeds; a 2xx means the event is durably stored and queued.
 
+#[cfg(feature = "failpoints")]
+pub mod failpoint;
 mod outcome;
 mod route;
 
@@ -140,10 +142,14 @@ pub async fn accept(
     };
     match app.ledger.accept(entry).await {
         Err(err) => Outcome::DependencyFailed { provider, key, err },
-        Ok(Accepted::New) => match enqueue(app, event, received_at_ms).await {
-            Ok(()) => Outcome::Accepted { provider, key },
-            Err(err) => Outcome::DependencyFailed { provider, key, err },
-        },
+        Ok(Accepted::New) => {
+            #[cfg(feature = "failpoints")]
+            failpoint::hit(failpoint::AFTER_LEDGER_PUT);
+            match enqueue(app, event, received_at_ms).await {
+                Ok(()) => Outcome::Accepted { provider, key },
+                Err(err) => Outcome::DependencyFailed { provider, key, err },
+            }
+        }
         Ok(Accepted::Duplicate(stored)) => {
             let now = store::now_ms();
             if !stored.needs_enqueue(now) {
