@@ -775,15 +775,14 @@ async fn a_slow_send_that_lands_after_the_503_only_duplicates_messages_which_app
 // ------------------------------------------------------------------ lost answers
 
 #[tokio::test]
-async fn a_put_applied_but_unanswered_is_recovered_by_the_sweep() {
+async fn a_put_applied_but_unanswered_is_recognised_as_our_own_write() {
     let rig = Rig::new().await;
-    // A lease long enough that the SDK's retry (backoff up to 1 s) always finds
-    // it running, short enough to wait out here.
     let app = rig.ingest(&[("LEDGER_LEASE_SECONDS", "3")]).await;
-    let processor = rig.processor(&[("SWEEP_AFTER_SECONDS", "1")]);
+    let processor = rig.processor(&[]);
     let delivery = Delivery::fresh();
     // DynamoDB applies the put; its answer is lost. The SDK retries the put,
-    // which now fails its condition on the item this very request wrote.
+    // which fails its condition on the item this very request wrote: the
+    // returned item carries this request's write id, so it is a new event.
     let rule = rig.proxy.fail(
         Call::new(target::PUT_ITEM).on_table(&rig.stack.events_table),
         Fault::ResetAfterForward,
@@ -792,14 +791,10 @@ async fn a_put_applied_but_unanswered_is_recovered_by_the_sweep() {
     let started = Instant::now();
     let (status, answer) = rig.send(&app, &delivery).await;
     assert_eq!(rig.proxy.hits(rule), 1);
-    // Known limitation: ingest cannot tell its own write from an earlier
-    // delivery's, so it answers "duplicate" without enqueueing (the lease it
-    // wrote is still running). The provider will not retry a 200: recovery is
-    // the sweep's. (Were `Ledger::accept` to recognise its own item, this
-    // would be a 202 and this assertion would change.)
     assert_eq!(
         (status, answer["status"].as_str()),
-        (200, Some("duplicate"))
+        (202, Some("accepted")),
+        "the retried put found its own item"
     );
     let entry = rig
         .stack
@@ -812,14 +807,19 @@ async fn a_put_applied_but_unanswered_is_recovered_by_the_sweep() {
         (entry.status.as_str(), entry.enqueue_attempts),
         ("RECEIVED", 1)
     );
-    assert!(entry.lease_until_ms > 0 && entry.pending);
-    assert_eq!(rig.stack.queue_depth(&rig.stack.queue_url).await, 0);
+    assert_eq!(
+        rig.stack.queue_depth(&rig.stack.queue_url).await,
+        1,
+        "enqueued at once, no sweep needed"
+    );
 
-    // No provider help: the sweep finds it once the lease and SWEEP_AFTER pass.
-    let wait = entry.lease_until_ms - now_ms() + 50;
-    tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
-    let report = processor::run_sweep(&processor, now_ms()).await;
-    assert_eq!((report.due, report.requeued, report.errors), (1, 1, 0));
+    // A genuine second delivery is still a duplicate.
+    let (status, answer) = rig.send(&app, &delivery).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("duplicate"))
+    );
+
     let tally = rig.process(&processor).await;
     assert_eq!((tally.messages, tally.updated), (1, 1));
     assert_applied(&rig, &delivery, "COMPLETED").await;
@@ -828,8 +828,8 @@ async fn a_put_applied_but_unanswered_is_recovered_by_the_sweep() {
         "put_applied_answer_lost",
         &[&delivery],
         json!({"fault": "PutItem applied, answer lost (reset after forward)",
-               "answer": status, "enqueued_by": "sweep",
-               "delivery_to_applied_ms_lease_3s_sweep_after_1s": elapsed_ms(started)}),
+               "answer": status, "enqueued_by": "the same request (own write recognised)",
+               "delivery_to_applied_ms": elapsed_ms(started)}),
     )
     .await;
 }

@@ -661,12 +661,17 @@ async fn a_full_run_logs_no_secret_signature_email_name_or_payload() {
     scan_a_full_run("info").await;
 }
 
-/// `template.yaml` lets the operator choose `debug` too. (`trace` is not
-/// covered: at that level the AWS SDK logs whole requests and responses,
-/// ledger bodies included. See RELIABILITY.md.)
+/// `template.yaml` lets the operator choose `debug` too.
 #[tokio::test]
 async fn a_full_run_at_debug_level_logs_none_either() {
     scan_a_full_run("debug").await;
+}
+
+/// And `trace`: the AWS SDK's wire-level trace logs (whole requests and
+/// responses) are capped at `debug` by `store::init_json_logs`.
+#[tokio::test]
+async fn a_full_run_at_trace_level_logs_none_either() {
+    scan_a_full_run("trace").await;
 }
 
 async fn scan_a_full_run(level: &str) {

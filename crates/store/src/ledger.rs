@@ -191,6 +191,10 @@ impl Ledger {
     pub async fn accept(&self, entry: NewEntry<'_>) -> Result<Accepted, StoreError> {
         let key = entry.event.ledger_key();
         let now_s = entry.received_at_ms / 1000;
+        // Identifies this write, so that an SDK retry of a put whose answer was
+        // lost (the first attempt applied) is recognised as our own item rather
+        // than a duplicate delivery: otherwise the event would wait for the sweep.
+        let write_id = uuid::Uuid::new_v4().simple().to_string();
         let (body, encoding) = encode_body(entry.body);
         let event_json = serde_json::to_string(entry.event).map_err(|e| StoreError::Corrupt {
             what: "event",
@@ -215,6 +219,7 @@ impl Ledger {
             (attr::ENQUEUE_ATTEMPTS.to_owned(), n(1)),
             (attr::EXPIRES_AT.to_owned(), n(now_s + self.retention_secs)),
             (attr::PENDING_SHARD.to_owned(), s(pending_shard(&key))),
+            (attr::WRITE_ID.to_owned(), s(&write_id)),
         ]);
         if let Some(subject) = &entry.event.subject {
             item.insert(attr::SUBJECT.to_owned(), s(subject));
@@ -239,6 +244,13 @@ impl Ledger {
                         what: "ledger condition failure",
                         reason: "no item returned".into(),
                     })?;
+                    let ours = item
+                        .get(attr::WRITE_ID)
+                        .and_then(|v| v.as_s().ok())
+                        .is_some_and(|id| *id == write_id);
+                    if ours {
+                        return Ok(Accepted::New);
+                    }
                     Ok(Accepted::Duplicate(stored_from(item)?))
                 }
                 _ => Err(StoreError::aws("DynamoDB.PutItem", err)),

@@ -41,6 +41,8 @@ pub mod attr {
     pub const PENDING_SHARD: &str = "pending_shard";
     /// When processing finished, ms.
     pub const PROCESSED_AT: &str = "processed_at";
+    /// Random id of the put that created the item (recognises a retried put).
+    pub const WRITE_ID: &str = "write_id";
     /// When the sweep gave up on the event, ms.
     pub const FAILED_AT: &str = "failed_at";
 
