@@ -814,11 +814,8 @@ async fn a_put_applied_but_unanswered_is_recognised_as_our_own_write() {
     );
 
     // A genuine second delivery is still a duplicate.
-    let (status, answer) = rig.send(&app, &delivery).await;
-    assert_eq!(
-        (status, answer["status"].as_str()),
-        (200, Some("duplicate"))
-    );
+    let (again, answer) = rig.send(&app, &delivery).await;
+    assert_eq!((again, answer["status"].as_str()), (200, Some("duplicate")));
 
     let tally = rig.process(&processor).await;
     assert_eq!((tally.messages, tally.updated), (1, 1));
