@@ -73,3 +73,36 @@ clean: ## Remove build output and the virtualenv
 	cargo clean
 	rm -rf $(VENV)
 
+# --- Fuzzing (issue 8, part 4): cargo-fuzz targets for crates/verify ------------------------
+# Not part of `make test` or CI. Needs cargo-fuzz (`cargo install cargo-fuzz --locked`); on the
+# stable toolchain RUSTC_BOOTSTRAP=1 unlocks the unstable flags cargo-fuzz passes to rustc.
+# Targets run one after the other, FUZZ_SECONDS each; findings land in fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= subnoto_header verify parse_json parse_form
+FUZZ_ARGS    ?=
+
+.PHONY: fuzz fuzz-seeds
+
+fuzz-seeds: ## Write the seed corpus (fuzz/corpus/*/seed-*) from ../shared samples and vectors
+	$(PYTHON) fuzz/seed_corpus.py
+
+fuzz: fuzz-seeds ## Fuzz every verify target for FUZZ_SECONDS each (FUZZ_TARGETS, FUZZ_ARGS="--sanitizer none")
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t ($(FUZZ_SECONDS)s)"; \
+		(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run $(FUZZ_ARGS) $$t corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1); \
+	done
+
+# --- Load (issue 8, part 3): the local stack under increasing rates -------------------------
+# Starts its own stack (`contract-hooks dev` on free loopback ports, temporary state folder),
+# sends new events, ~30% duplicates and ~5% forged ones at 20, 50, 100 req/s (each step at most
+# 15 s and 1500 requests), waits for the queue to drain and checks the ledger. Exit 1 if an
+# accepted event is lost or a forged one stored. Not part of `make test`.
+# LOAD_ARGS="--json", "--rates 10,20 --duration 5", "--url http://127.0.0.1:9000/lambda-url/ingest/webhooks".
+LOAD_ARGS ?=
+
+.PHONY: load
+load: venv ## Load the local stack: throughput, p50/p99, errors, lost = 0, forged stored = 0 (LOAD_ARGS=…)
+	cargo build --bin ingest
+	cargo build --bin processor
+	cargo run -q -p contract-hooks -- load $(LOAD_ARGS)

@@ -198,11 +198,18 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
     let invoke_url = format!("{base}/2015-03-31/functions/processor/invocations");
     let mut sweep = tokio::time::interval(Duration::from_secs(args.sweep_every.max(1)));
     sweep.tick().await;
+    // Ctrl-C (SIGINT) always stops cleanly; --stop-after adds a deadline.
     let stop = async {
-        if args.stop_after > 0 {
-            tokio::time::sleep(Duration::from_secs(args.stop_after)).await;
-        } else {
-            let _ = tokio::signal::ctrl_c().await;
+        let deadline = async {
+            if args.stop_after > 0 {
+                tokio::time::sleep(Duration::from_secs(args.stop_after)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = deadline => {}
         }
     };
     tokio::pin!(stop);

@@ -10,6 +10,7 @@ mod devenv;
 mod error;
 mod events;
 mod input;
+mod load;
 mod ops;
 mod secrets;
 mod send;
@@ -54,6 +55,8 @@ enum Command {
     Redrive(ops::RedriveArgs),
     /// List ledger events marked FAILED.
     Failed(ops::FailedArgs),
+    /// Drive the local stack at increasing rates; check nothing is lost or forged.
+    Load(load::LoadArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => ops::replay(args),
         Command::Redrive(args) => ops::redrive(args),
         Command::Failed(args) => ops::failed_cmd(args),
+        Command::Load(args) => load::run(args),
     };
     match result {
         Ok(code) => code,
