@@ -73,6 +73,32 @@ clean: ## Remove build output and the virtualenv
 	cargo clean
 	rm -rf $(VENV)
 
+# --- Function benchmarks (issue 7): the release ingest binary vs the Python peer -------------
+# A bench-only virtualenv (Powertools, awslambdaric, boto3, matplotlib); moto comes from .venv.
+# Nothing here is part of `make test`, and nothing fails on slow numbers.
+BENCH_VENV  := $(CURDIR)/bench/.venv
+BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell sha256sum bench/requirements.txt 2>/dev/null | cut -c1-12)
+BENCH_ARGS  ?=
+
+.PHONY: bench-venv bench-functions
+
+$(BENCH_STAMP): bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements.txt
+	rm -f $(BENCH_VENV)/.installed-*
+	touch $@
+
+bench-venv: $(BENCH_STAMP) ## Create bench/.venv for the function benchmarks
+
+bench-functions: venv bench-venv ## Cold start, warm latency, RSS, AWS calls: ingest vs the Python peer (BENCH_ARGS="--runs 5 --events 300")
+	cargo build --release --bin ingest
+	$(BENCH_VENV)/bin/python bench/harness.py $(BENCH_ARGS)
+	@echo "report: bench/results/latest/summary.md, chart: bench/results/latest/chart.png"
+
+# `make bench` runs the function benchmarks too (as a prerequisite, so before criterion).
+bench: bench-functions
+
 # --- Fuzzing (issue 8, part 4): cargo-fuzz targets for crates/verify ------------------------
 # Not part of `make test` or CI. Needs cargo-fuzz (`cargo install cargo-fuzz --locked`); on the
 # stable toolchain RUSTC_BOOTSTRAP=1 unlocks the unstable flags cargo-fuzz passes to rustc.
