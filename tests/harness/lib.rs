@@ -323,34 +323,11 @@ impl Stack {
 
     /// Receives (and deletes) every message on the event queue.
     pub async fn drain_queue(&self) -> Vec<store::QueueMessage> {
-        let mut out = Vec::new();
-        loop {
-            let batch = self
-                .clients
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(0)
-                .send()
-                .await
-                .unwrap();
-            let messages = batch.messages.unwrap_or_default();
-            if messages.is_empty() {
-                return out;
-            }
-            for m in messages {
-                out.push(store::QueueMessage::from_json(m.body().unwrap()).unwrap());
-                self.clients
-                    .sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        self.drain_queue_raw()
+            .await
+            .iter()
+            .map(|m| store::QueueMessage::from_json(&m.body).unwrap())
+            .collect()
     }
 
     /// Receives (and deletes) every message on the event queue, bodies as sent.

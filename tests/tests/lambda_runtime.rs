@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use integration_tests::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 use verify::{BodyFormat, Provider};
 
 fn cargo_lambda() -> PathBuf {
@@ -116,26 +116,6 @@ fn write_env(stack: &Stack, dir: &Path) -> PathBuf {
     path
 }
 
-fn sqs_event(stack: &Stack, bodies: &[(String, String)]) -> Value {
-    let records: Vec<Value> = bodies
-        .iter()
-        .map(|(id, body)| {
-            json!({
-                "messageId": id,
-                "receiptHandle": format!("rh-{id}"),
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": now_ms().to_string(), "SenderId": "AIDAEXAMPLE", "ApproximateFirstReceiveTimestamp": now_ms().to_string()},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{}-queue", stack.name),
-                "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    json!({ "Records": records })
-}
-
 #[test]
 fn both_functions_answer_through_the_lambda_runtime_api() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -220,7 +200,17 @@ fn both_functions_answer_through_the_lambda_runtime_api() {
         .collect();
     assert_eq!(bodies.len(), 3, "three new events were queued");
     bodies.push(("bad".into(), "not a queue message".into()));
-    let answer = invoke(&watch, "processor", &sqs_event(&stack, &bodies), &dir);
+    let answer = invoke(
+        &watch,
+        "processor",
+        &sqs_event_json(
+            bodies
+                .iter()
+                .map(|(id, body)| sqs_record(id, Some(body), 1))
+                .collect(),
+        ),
+        &dir,
+    );
     let failures: Vec<&str> = answer["batchItemFailures"]
         .as_array()
         .unwrap_or_else(|| panic!("no batchItemFailures in {answer}"))
@@ -249,11 +239,7 @@ fn both_functions_answer_through_the_lambda_runtime_api() {
     assert_eq!(status["status"].as_s().unwrap(), "EXECUTED");
 
     // The scheduled sweep runs through the same function.
-    let sweep = json!({
-        "version": "0", "id": "sweep-1", "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/sweep"], "detail": {}
-    });
+    let sweep = scheduled_event();
     let answer = invoke(&watch, "processor", &sweep, &dir);
     assert!(answer.is_object(), "sweep answered {answer}");
     drop(watch);
