@@ -1,5 +1,7 @@
 //! Verification cost per provider and body size, beside the bare HMAC of the
-//! same bytes (the floor). `cargo bench -p verify`.
+//! same bytes (the floor): `verify` alone, `parse_key` alone (the body to an
+//! `Event` and its ledger key) and `verify_parse_key`, what ingest does per
+//! request before its AWS calls. `cargo bench -p verify`.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hmac::{Hmac, Mac};
@@ -52,6 +54,12 @@ fn benches(c: &mut Criterion) {
             });
             group.bench_with_input(BenchmarkId::new("verify", size), &body, |b, body| {
                 b.iter(|| verifier.verify(&headers, black_box(body), NOW).unwrap())
+            });
+            group.bench_with_input(BenchmarkId::new("parse_key", size), &body, |b, body| {
+                b.iter(|| {
+                    let event = Event::parse(provider, BodyFormat::Json, black_box(body)).unwrap();
+                    black_box(event.ledger_key())
+                })
             });
             group.bench_with_input(
                 BenchmarkId::new("verify_parse_key", size),

@@ -1,7 +1,7 @@
-use std::fmt::Write;
-
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+use crate::json::{write_number, write_string};
 
 /// Canonical JSON: object keys sorted by their UTF-8 bytes, no insignificant
 /// whitespace, strings and numbers as serde_json writes them. Two bodies that
@@ -10,47 +10,44 @@ use sha2::{Digest, Sha256};
 /// Keys are sorted explicitly, so the result does not depend on whether
 /// serde_json's `preserve_order` feature is enabled somewhere in the build.
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     write_canonical(value, &mut out);
-    out
+    // Only JSON text was written: names and strings come from `&str`s.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<_> = map.iter().collect();
             entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
+            out.push(b'{');
             for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_string(k, out);
-                out.push(':');
+                out.push(b':');
                 write_canonical(v, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, v) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(v, out);
             }
-            out.push(']');
+            out.push(b']');
         }
         Value::String(s) => write_string(s, out),
-        scalar => {
-            let _ = write!(out, "{scalar}");
-        }
+        Value::Number(n) => write_number(n, out),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Null => out.extend_from_slice(b"null"),
     }
-}
-
-fn write_string(s: &str, out: &mut String) {
-    // serde_json's string escaping is canonical already (minimal escapes).
-    out.push_str(&serde_json::to_string(s).expect("strings always serialise"));
 }
 
 /// SHA-256 of `bytes`, lowercase hex. The dedup key for a body that is not JSON.
@@ -59,7 +56,7 @@ pub fn dedup_key_for_bytes(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    const_hex::encode(Sha256::digest(bytes))
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::{canonical_json, BodyFormat, ParseError, Provider};
+use crate::json::{self, Node, Object};
+use crate::{BodyFormat, ParseError, Provider};
 
 /// A provider's webhook normalised to what the status sync needs. This is also
 /// the event carried in the queue message, so it serialises compactly.
@@ -101,27 +102,54 @@ impl Event {
     }
 
     fn parse_json(provider: Provider, json: &[u8]) -> Result<Event, ParseError> {
-        let value: Value = serde_json::from_slice(json).map_err(|e| {
-            // serde_json's message has position and category only, never content.
-            ParseError::NotJson(format!(
-                "{} at line {} column {}",
-                category(&e),
-                e.line(),
-                e.column()
-            ))
-        })?;
-        let root = value.as_object().ok_or(ParseError::NotAnObject)?;
-        let canonical_key = || crate::dedup::sha256_hex(canonical_json(&value).as_bytes());
         match provider {
-            Provider::SpotDraft => crate::spotdraft::parse(root, canonical_key()),
-            Provider::Subnoto => crate::subnoto::parse(root, canonical_key),
+            Provider::SpotDraft => {
+                // The dedup key hashes the whole document, so all of it is read.
+                let node = Node::from_slice(json).map_err(not_json)?;
+                let root = node.as_object().ok_or(ParseError::NotAnObject)?;
+                crate::spotdraft::parse(root, canonical_key(&node, json.len()))
+            }
+            Provider::Subnoto => {
+                // Subnoto names each event: the rest of the body is only checked.
+                let node = Node::select(json, crate::subnoto::MEMBERS).map_err(not_json)?;
+                let root = node.as_object().ok_or(ParseError::NotAnObject)?;
+                crate::subnoto::parse(root, || {
+                    let node = Node::from_slice(json).map_err(not_json)?;
+                    Ok(canonical_key(&node, json.len()))
+                })
+            }
         }
     }
 
     /// The ledger partition key: `{provider}#{dedup key}`.
     pub fn ledger_key(&self) -> String {
-        format!("{}#{}", self.provider, self.key)
+        let provider = self.provider.as_str();
+        let mut key = String::with_capacity(provider.len() + 1 + self.key.len());
+        key.push_str(provider);
+        key.push('#');
+        key.push_str(&self.key);
+        key
     }
+}
+
+/// SHA-256 (hex) of the canonical JSON of `node`.
+fn canonical_key(node: &Node<'_>, size_hint: usize) -> String {
+    let mut canonical = Vec::with_capacity(size_hint);
+    node.write_canonical(&mut canonical);
+    crate::dedup::sha256_hex(&canonical)
+}
+
+fn not_json(e: json::Error) -> ParseError {
+    ParseError::NotJson(match e {
+        json::Error::Utf8(e) => format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        // serde_json's message has position and category only, never content.
+        json::Error::Json(e) => format!(
+            "{} at line {} column {}",
+            category(&e),
+            e.line(),
+            e.column()
+        ),
+    })
 }
 
 fn category(e: &serde_json::Error) -> &'static str {
@@ -135,13 +163,13 @@ fn category(e: &serde_json::Error) -> &'static str {
 }
 
 /// A string field; absent and null are `None`, other types are an error.
-pub(crate) fn field_str<'a>(
-    obj: &'a Map<String, Value>,
+pub(crate) fn field_str<'o>(
+    obj: &'o Object<'_>,
     name: &'static str,
-) -> Result<Option<&'a str>, ParseError> {
+) -> Result<Option<&'o str>, ParseError> {
     match obj.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
+        None | Some(Node::Null) => Ok(None),
+        Some(Node::String(s)) => Ok(Some(s)),
         Some(_) => Err(ParseError::InvalidField {
             field: name,
             reason: "not a string",
@@ -150,13 +178,13 @@ pub(crate) fn field_str<'a>(
 }
 
 /// An object field; absent and null are `None`, other types are an error.
-pub(crate) fn object_field<'a>(
-    obj: &'a Map<String, Value>,
+pub(crate) fn object_field<'o, 'a>(
+    obj: &'o Object<'a>,
     name: &'static str,
-) -> Result<Option<&'a Map<String, Value>>, ParseError> {
+) -> Result<Option<&'o Object<'a>>, ParseError> {
     match obj.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(o)) => Ok(Some(o)),
+        None | Some(Node::Null) => Ok(None),
+        Some(Node::Object(o)) => Ok(Some(o)),
         Some(_) => Err(ParseError::InvalidField {
             field: name,
             reason: "not an object",

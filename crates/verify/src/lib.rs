@@ -20,6 +20,7 @@ mod dedup;
 mod error;
 mod event;
 mod headers;
+mod json;
 mod provider;
 mod secret;
 pub mod spotdraft;

@@ -3,10 +3,10 @@
 //! delivery id.
 
 use hmac::{Hmac, Mac};
-use serde_json::{Map, Value};
 use sha2::Sha512;
 
 use crate::event::{field_str, object_field, parse_rfc3339_ms};
+use crate::json::{Node, Object};
 use crate::secret::{decode_spotdraft_key, PreparedKey};
 use crate::{Event, Headers, ParseError, Provider, Signer, VerifyError};
 
@@ -21,7 +21,7 @@ pub fn sign(base64_key: &str, body: &[u8]) -> Option<String> {
     let key = decode_spotdraft_key(base64_key)?;
     let mut mac = Hmac::<Sha512>::new_from_slice(&key).expect("HMAC accepts keys of any length");
     mac.update(body);
-    Some(hex::encode(mac.finalize().into_bytes()))
+    Some(const_hex::encode(mac.finalize().into_bytes()))
 }
 
 pub(crate) fn sign_prepared(key: &PreparedKey, body: &[u8]) -> String {
@@ -30,7 +30,7 @@ pub(crate) fn sign_prepared(key: &PreparedKey, body: &[u8]) -> String {
     };
     let mut mac = mac.clone();
     mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
+    const_hex::encode(mac.finalize().into_bytes())
 }
 
 pub(crate) fn verify<H: Headers + ?Sized>(
@@ -49,7 +49,7 @@ pub(crate) fn verify<H: Headers + ?Sized>(
         });
     }
     let mut expected = [0u8; SIGNATURE_BYTES];
-    hex::decode_to_slice(value, &mut expected).map_err(|_| VerifyError::MalformedHeader {
+    const_hex::decode_to_slice(value, &mut expected).map_err(|_| VerifyError::MalformedHeader {
         header: SIGNATURE_HEADER,
         reason: "not hexadecimal",
     })?;
@@ -72,14 +72,14 @@ pub(crate) fn verify<H: Headers + ?Sized>(
 }
 
 /// Normalises a SpotDraft payload object into an [`Event`].
-pub(crate) fn parse(root: &Map<String, Value>, key: String) -> Result<Event, ParseError> {
+pub(crate) fn parse(root: &Object<'_>, key: String) -> Result<Event, ParseError> {
     let event_type = field_str(root, "activity")?
         .ok_or(ParseError::MissingField("activity"))?
         .to_owned();
     let subject = match root.get("contract_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Some(n.to_string()),
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        None | Some(Node::Null) => None,
+        Some(Node::Number(n)) if n.is_u64() || n.is_i64() => Some(n.to_string()),
+        Some(Node::String(s)) if !s.is_empty() => Some(s.clone().into_owned()),
         Some(_) => {
             return Err(ParseError::InvalidField {
                 field: "contract_id",
@@ -101,13 +101,13 @@ pub(crate) fn parse(root: &Map<String, Value>, key: String) -> Result<Event, Par
     };
     let counterparty = root
         .get("counterparties")
-        .and_then(Value::as_array)
+        .and_then(Node::as_array)
         .and_then(|list| list.first())
-        .and_then(Value::as_object)
+        .and_then(Node::as_object)
         .and_then(|c| {
             ["organization_name", "name", "poc_name"]
                 .iter()
-                .find_map(|k| c.get(*k).and_then(Value::as_str))
+                .find_map(|k| c.get(k).and_then(Node::as_str))
         })
         .map(str::to_owned);
     Ok(Event {
@@ -121,8 +121,8 @@ pub(crate) fn parse(root: &Map<String, Value>, key: String) -> Result<Event, Par
         reference: field_str(root, "contract_reference_id")?.map(str::to_owned),
         external_metadata: root
             .get("external_metadata")
-            .filter(|v| !v.is_null())
-            .cloned(),
+            .filter(|v| **v != Node::Null)
+            .map(Node::to_value),
         workspace: None,
         document_id: None,
         counterparty,

@@ -3,10 +3,11 @@
 //! `X-Webhook-Id` names the subscription, not the delivery.
 
 use hmac::{Hmac, Mac};
-use serde_json::{Map, Value};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use crate::event::{field_str, object_field};
+use crate::json::{Node, Object, Select};
 use crate::secret::PreparedKey;
 use crate::{Event, Headers, ParseError, Provider, Signer, VerifyError};
 
@@ -68,7 +69,7 @@ impl<'a> SignatureHeader<'a> {
                         return Err(malformed("v1 must be 64 hex characters (HMAC-SHA256)"));
                     }
                     let mut sig = [0u8; SIGNATURE_BYTES];
-                    hex::decode_to_slice(val, &mut sig)
+                    const_hex::decode_to_slice(val, &mut sig)
                         .map_err(|_| malformed("v1 is not hexadecimal"))?;
                     signatures.push(sig);
                 }
@@ -113,7 +114,7 @@ pub fn sign(secret: &str, timestamp_ms: i64, body: &[u8]) -> String {
 fn header_value(mac: Hmac<Sha256>, timestamp_ms: i64, body: &[u8]) -> String {
     let t = timestamp_ms.to_string();
     let sig = mac_over(mac, &t, body).finalize().into_bytes();
-    format!("t={t},v1={}", hex::encode(sig))
+    format!("t={t},v1={}", const_hex::encode(sig))
 }
 
 pub(crate) fn sign_prepared(key: &PreparedKey, timestamp_ms: i64, body: &[u8]) -> String {
@@ -146,10 +147,12 @@ pub(crate) fn verify<H: Headers + ?Sized>(
         let PreparedKey::Sha256(mac) = key else {
             continue;
         };
-        let computed = mac_over(mac.clone(), header.timestamp, body);
+        let computed = mac_over(mac.clone(), header.timestamp, body)
+            .finalize()
+            .into_bytes();
         for sig in &header.signatures {
             // Constant-time comparison; every pair is tried.
-            matched |= computed.clone().verify_slice(sig).is_ok();
+            matched |= bool::from(computed.as_slice().ct_eq(sig));
         }
     }
     if matched {
@@ -159,25 +162,45 @@ pub(crate) fn verify<H: Headers + ?Sized>(
     }
 }
 
-/// Normalises a Subnoto payload object into an [`Event`].
+/// The members of a payload that [`parse`] reads.
+pub(crate) const MEMBERS: Select<'static> = Select(&[
+    ("eventUuid", None),
+    ("eventType", None),
+    ("eventTime", None),
+    (
+        "data",
+        Some(Select(&[
+            ("envelopeUuid", None),
+            ("title", None),
+            ("envelopeTitle", None),
+            ("workspaceUuid", None),
+            ("documentUuid", None),
+            ("recipientName", None),
+            ("recipientEmail", None),
+        ])),
+    ),
+]);
+
+/// Normalises a Subnoto payload object (at least its [`MEMBERS`]) into an
+/// [`Event`]. `canonical_key` is called only for an event without `eventUuid`.
 pub(crate) fn parse(
-    root: &Map<String, Value>,
-    canonical_key: impl FnOnce() -> String,
+    root: &Object<'_>,
+    canonical_key: impl FnOnce() -> Result<String, ParseError>,
 ) -> Result<Event, ParseError> {
     let event_type = field_str(root, "eventType")?
         .ok_or(ParseError::MissingField("eventType"))?
         .to_owned();
     let key = match field_str(root, "eventUuid")? {
         Some(uuid) if !uuid.is_empty() => uuid.to_owned(),
-        _ => canonical_key(),
+        _ => canonical_key()?,
     };
     let occurred_at_ms = match root.get("eventTime") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => Some(n.as_i64().ok_or(ParseError::InvalidField {
+        None | Some(Node::Null) => None,
+        Some(Node::Number(n)) => Some(n.as_i64().ok_or(ParseError::InvalidField {
             field: "eventTime",
             reason: "not an integer of Unix milliseconds",
         })?),
-        Some(Value::String(s)) => Some(s.parse().map_err(|_| ParseError::InvalidField {
+        Some(Node::String(s)) => Some(s.parse().map_err(|_| ParseError::InvalidField {
             field: "eventTime",
             reason: "not an integer of Unix milliseconds",
         })?),

@@ -122,3 +122,89 @@ proptest! {
         }
     }
 }
+
+/// JSON text with nesting, escapes, non-ASCII, floats, big integers, odd
+/// whitespace and repeated member names: what a canonical form must not depend on.
+fn json_text() -> impl Strategy<Value = String> {
+    let name = prop_oneof![
+        "[a-z]{1,3}",
+        Just("a".to_owned()),
+        Just("\\u00e9t\\u00e9".to_owned()),
+        Just("été".to_owned()),
+        Just("a\\nb".to_owned()),
+    ]
+    .prop_map(|n| format!("\"{n}\""));
+    let leaf = prop_oneof![
+        Just("null".to_owned()),
+        Just("true".to_owned()),
+        Just("false".to_owned()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<u64>().prop_map(|n| n.to_string()),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| format!("{f:e}")),
+        "-?(0|[1-9][0-9]{0,2})\\.[0-9]{1,20}(e[+-]?[0-9]{1,2})?",
+        "[ -~]{0,12}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+        Just("\"M\\u00fcller \\\"&\\\" S\\u00f8n\\n\\ud83d\\ude00\"".to_owned()),
+        Just("\"x\\/y\"".to_owned()),
+    ];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        let ws = prop_oneof![Just(""), Just(" "), Just("\n\t ")];
+        prop_oneof![
+            (prop::collection::vec(inner.clone(), 0..6), ws.clone())
+                .prop_map(|(items, ws)| format!("[{ws}{}]", items.join(&format!(",{ws}")))),
+            (prop::collection::vec((name.clone(), inner), 0..6), ws).prop_map(|(members, ws)| {
+                let members: Vec<String> = members
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}{ws}:{ws}{v}"))
+                    .collect();
+                format!("{{{ws}{}{ws}}}", members.join(","))
+            }),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The SpotDraft dedup key agrees with the plain route: parse into a
+    /// `serde_json::Value`, `canonical_json`, SHA-256. The parser computes it
+    /// from its own borrowed tree, so this checks the two cannot drift.
+    #[test]
+    fn spotdraft_key_is_sha256_of_canonical_json(inner in json_text(), extra in json_text()) {
+        let body = format!(r#"{{"extra":{extra},"activity":"CONTRACT_EDITED","data":{inner},"activity":"CONTRACT_EDITED"}}"#);
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let expected = const_hex::encode(<sha2::Sha256 as sha2::Digest>::digest(verify::canonical_json(&value).as_bytes()));
+        let event = Event::parse(Provider::SpotDraft, BodyFormat::Json, body.as_bytes()).unwrap();
+        prop_assert_eq!(event.key, expected);
+    }
+
+    /// `external_metadata` comes out equal to serde_json's own reading of it.
+    #[test]
+    fn spotdraft_external_metadata_matches_serde_json(meta in json_text()) {
+        let body = format!(r#"{{"activity":"CONTRACT_EDITED","external_metadata":{meta}}}"#);
+        let value: serde_json::Value = serde_json::from_str(&meta).unwrap();
+        let event = Event::parse(Provider::SpotDraft, BodyFormat::Json, body.as_bytes()).unwrap();
+        prop_assert_eq!(event.external_metadata, (!value.is_null()).then_some(value));
+    }
+
+    /// Subnoto reads only its members and checks the rest: extra members of any
+    /// shape change nothing, and without `eventUuid` the key is the SHA-256 of
+    /// the canonical JSON, as for SpotDraft.
+    #[test]
+    fn subnoto_extra_members_do_not_matter(extra in json_text(), with_uuid in any::<bool>()) {
+        let uuid = if with_uuid { r#""eventUuid":"0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b","# } else { "" };
+        let plain = format!(r#"{{{uuid}"eventType":"ENVELOPE_SIGNED","eventTime":1795341600000,"data":{{"envelopeUuid":"e1","recipientEmail":"j@example.com"}}}}"#);
+        let padded = format!(r#"{{"x":{extra},{uuid}"eventType":"ENVELOPE_SIGNED","y":{extra},"eventTime":1795341600000,"data":{{"envelopeUuid":"e1","z":{extra},"recipientEmail":"j@example.com"}}}}"#);
+        let a = Event::parse(Provider::Subnoto, BodyFormat::Json, plain.as_bytes()).unwrap();
+        let b = Event::parse(Provider::Subnoto, BodyFormat::Json, padded.as_bytes()).unwrap();
+        if with_uuid {
+            prop_assert_eq!(a, b);
+        } else {
+            let value: serde_json::Value = serde_json::from_str(&padded).unwrap();
+            let expected = const_hex::encode(<sha2::Sha256 as sha2::Digest>::digest(verify::canonical_json(&value).as_bytes()));
+            prop_assert_eq!(&b.key, &expected);
+            prop_assert_eq!(Event { key: a.key.clone(), ..b }, a);
+        }
+    }
+}
