@@ -80,7 +80,7 @@ BENCH_VENV  := $(CURDIR)/bench/.venv
 BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell sha256sum bench/requirements.txt 2>/dev/null | cut -c1-12)
 BENCH_ARGS  ?=
 
-.PHONY: bench-venv bench-functions
+.PHONY: bench-venv bench-functions bench-processor
 
 $(BENCH_STAMP): bench/requirements.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -95,6 +95,15 @@ bench-functions: venv bench-venv ## Cold start, warm latency, RSS, AWS calls: in
 	cargo build --release --bin ingest
 	$(BENCH_VENV)/bin/python bench/harness.py $(BENCH_ARGS)
 	@echo "report: bench/results/latest/summary.md, chart: bench/results/latest/chart.png"
+
+# The processor on SQS batches made from what the release ingest accepted, the sweep, and its
+# two-UpdateItem floor. Builds both release binaries (fat LTO: minutes each on two cores).
+# BENCH_ARGS="--runs 7 --batch1 150 --batch10 30"; add "--functions ingest,peer,processor" for all three.
+bench-processor: venv bench-venv ## Processor: cold start, batches of 1 and 10, sweep, RSS, AWS calls, floor (BENCH_ARGS=…)
+	cargo build --release --bin ingest
+	cargo build --release --bin processor
+	$(BENCH_VENV)/bin/python bench/harness.py --functions processor $(BENCH_ARGS)
+	@echo "report: bench/results/latest/summary.md"
 
 # `make bench` runs the function benchmarks too (as a prerequisite, so before criterion).
 bench: bench-functions

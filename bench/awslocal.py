@@ -8,7 +8,8 @@
 * `CountingProxy` forwards every request to moto and counts the AWS operations
   (`X-Amz-Target`, or `Action=` for query-protocol calls), so calls per event are measured at the
   emulator for both functions alike.
-* `floor_*` time the bare PutItem + SendMessage round trips the ingest hot path makes.
+* `floor_*` time the bare PutItem + SendMessage round trips the ingest hot path makes;
+  `ProcessorFloor*` the two UpdateItems the processor makes per record.
 """
 
 import base64
@@ -321,26 +322,213 @@ class FloorCurl(FloorRaw):
         put = self._signed("dynamodb", "DynamoDB_20120810.PutItem",
                            _put_params(self.table, f"floor-curl#{uuid.uuid4()}", body, int(time.time() * 1000), wire=True))
         send = self._signed("sqs", "AmazonSQS.SendMessage", {"QueueUrl": self.queue_url, "MessageBody": body})
-        cmd = ["curl", "-sS", "--http1.1"]
-        for n, (headers, data) in enumerate((put, send)):
-            path = os.path.join(self.workdir, f"floor-curl-{n}.json")
-            with open(path, "wb") as f:
-                f.write(data)
-            if n:
-                cmd.append("--next")
-            cmd += ["-o", "/dev/null", "-w", "%{http_code} %{time_total}\\n", "-X", "POST", self.url,
-                    "--data-binary", f"@{path}"]
-            for k, v in headers.items():
-                if k.lower() not in ("content-length", "host"):
-                    cmd += ["-H", f"{k}: {v}"]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=True).stdout.split()
-        codes, times = out[0::2], out[1::2]
-        if codes != ["200", "200"]:
-            raise RuntimeError(f"curl floor calls failed: {out}")
-        return int(sum(float(t) for t in times) * 1e9)
+        return _curl_total_ns(self.url, [put, send], self.workdir)
 
     def close(self):
         pass
+
+
+# --- the processor's floor: the two UpdateItems of one record, nothing else -------------------
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def status_update_params(table: str, event: dict, rank_class: int, event_time: int, now_ms: int):
+    """The first UpdateItem of `StatusTable::apply` (crates/store/src/status_table.rs) for a queue
+    message's normalised event: the same update and condition expressions, names and values.
+    The rank (class, time) is the caller's, so the floor can keep the condition true."""
+    names, values, sets, adds = {"#pk": "pk"}, {}, [], []
+
+    def put(attribute, value, add=False):
+        names[f"#{attribute}"] = attribute
+        values[f":{attribute}"] = value
+        (adds if add else sets).append(f"#{attribute} :{attribute}" if add else f"#{attribute} = :{attribute}")
+
+    put("provider", {"S": event["provider"]})
+    put("subject", {"S": event["subject"]})
+    put("rank_class", {"N": str(rank_class)})
+    put("event_time", {"N": str(event_time)})
+    put("last_event_key", {"S": event["key"]})
+    put("last_event_type", {"S": event["event_type"]})
+    put("updated_at", {"N": str(now_ms)})
+    if event.get("_status"):
+        put("status", {"S": event["_status"]})
+    for name in ("title", "reference", "workspace", "document_id", "counterparty"):
+        if event.get(name):
+            put(name, {"S": event[name]})
+    if event.get("external_metadata") is not None:
+        put("external_metadata", {"S": _canonical(event["external_metadata"])})
+    if event.get("_signer"):
+        put("signers", {"SS": [event["_signer"]]}, add=True)
+    expr = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
+    return {
+        "TableName": table,
+        "Key": {"pk": {"S": f"{event['provider']}#{event['subject']}"}},
+        "UpdateExpression": expr,
+        "ConditionExpression": "attribute_not_exists(#pk) OR attribute_not_exists(#rank_class) OR #rank_class < :rank_class"
+                               " OR (#rank_class = :rank_class AND (#event_time < :event_time OR (#event_time = :event_time"
+                               " AND #last_event_key < :last_event_key)))",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+def mark_processed_params(table: str, key: str, now_ms: int):
+    """`Ledger::mark_processed` (crates/store/src/ledger.rs)."""
+    return {
+        "TableName": table,
+        "Key": {"pk": {"S": key}},
+        "UpdateExpression": "SET #status = :processed, #at = :now REMOVE #shard",
+        "ConditionExpression": "attribute_exists(#pk)",
+        "ExpressionAttributeNames": {"#status": "status", "#at": "processed_at", "#shard": "pending_shard", "#pk": "pk"},
+        "ExpressionAttributeValues": {":processed": {"S": "PROCESSED"}, ":now": {"N": str(now_ms)}},
+    }
+
+
+class _ProcessorFloorRequests:
+    """What one floor record needs: a ledger-shaped item to mark (put before the clock starts)
+    and the two updates. The status update goes to the real subject's item in the floor's own
+    status table, with rank (2, an ever-growing time), so its condition always holds: the floor is
+    the two-call path of a record that becomes its subject's state."""
+
+    def _setup(self, status_table: str, ledger_table: str, sample_event: dict):
+        self.status_table, self.ledger_table = status_table, ledger_table
+        self.last_event = sample_event
+        self.seq = 0
+
+    def _requests(self, event):
+        self.seq += 1
+        event = event if event and event.get("subject") else self.last_event
+        self.last_event = event
+        now_ms = int(time.time() * 1000)
+        key = f"floor#{uuid.uuid4()}"
+        body = _canonical({k: v for k, v in event.items() if not k.startswith("_")})
+        put = {"TableName": self.ledger_table, "Item": _ledger_like_item(key, body, now_ms, wire=self.wire)}
+        update = status_update_params(self.status_table, event, 2, 10 ** 13 + now_ms * 1000 + self.seq, now_ms)
+        mark = mark_processed_params(self.ledger_table, key, now_ms)
+        return put, update, mark
+
+
+class ProcessorFloorBoto3(_ProcessorFloorRequests):
+    """The two UpdateItems with a persistent boto3 client."""
+
+    wire = False
+
+    def __init__(self, endpoint: str, status_table: str, ledger_table: str, sample_event: dict):
+        self.ddb, _ = clients(endpoint)
+        self._setup(status_table, ledger_table, sample_event)
+        for _ in range(3):
+            self.pair()
+
+    def pair(self, event=None) -> int:
+        put, update, mark = self._requests(event)
+        self.ddb.put_item(**put)
+        t0 = time.perf_counter_ns()
+        self.ddb.update_item(**update)
+        self.ddb.update_item(**mark)
+        return time.perf_counter_ns() - t0
+
+
+class ProcessorFloorRaw(_ProcessorFloorRequests, FloorRaw):
+    """The two UpdateItems as bare HTTP round trips, SigV4-signed before the clock starts."""
+
+    wire = True
+
+    def __init__(self, port: int, status_table: str, ledger_table: str, sample_event: dict):
+        self._setup(status_table, ledger_table, sample_event)
+        FloorRaw.__init__(self, port, ledger_table, None)
+
+    def _send(self, headers, data):
+        self.conn.request("POST", "/", body=data, headers=headers)
+        resp = self.conn.getresponse()
+        payload = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"floor call failed: {resp.status} {payload[:200]!r}")
+
+    def _signed_record(self, event):
+        put, update, mark = self._requests(event)
+        self._send(*self._signed("dynamodb", "DynamoDB_20120810.PutItem", put))  # outside the clock
+        return [self._signed("dynamodb", "DynamoDB_20120810.UpdateItem", p) for p in (update, mark)]
+
+    def pair(self, event=None) -> int:
+        """Both calls; `self.split` keeps each one's time (status update, mark processed)."""
+        calls = self._signed_record(event)
+        marks = [time.perf_counter_ns()]
+        for headers, data in calls:
+            self._send(headers, data)
+            marks.append(time.perf_counter_ns())
+        self.split = [b - a for a, b in zip(marks, marks[1:])]
+        return marks[-1] - marks[0]
+
+
+class ProcessorFloorCurl(ProcessorFloorRaw):
+    """The two UpdateItems made by curl, timed by curl itself (see `FloorCurl`)."""
+
+    def __init__(self, port: int, status_table: str, ledger_table: str, sample_event: dict, workdir: str):
+        self.workdir = workdir
+        super().__init__(port, status_table, ledger_table, sample_event)
+
+    def pair(self, event=None) -> int:
+        return _curl_total_ns(self.url, self._signed_record(event), self.workdir)
+
+
+class ProcessorFloorRawBatch(ProcessorFloorRaw):
+    """A batch of records' UpdateItem pairs scheduled as the processor schedules them: the
+    records of one subject one after another on one connection, different subjects at once on
+    their own connections. Timed from the release of the first request to the last answer."""
+
+    def __init__(self, port: int, status_table: str, ledger_table: str, sample_event: dict, width: int = 10):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.port = port
+        self.pool = ThreadPoolExecutor(max_workers=width)
+        self.conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(width)]
+        super().__init__(port, status_table, ledger_table, sample_event)
+
+    def _chain_on(self, conn, calls):
+        for headers, data in calls:
+            conn.request("POST", "/", body=data, headers=headers)
+            resp = conn.getresponse()
+            payload = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"floor call failed: {resp.status} {payload[:200]!r}")
+
+    def batch(self, events) -> int:
+        chains = {}
+        for e in events:
+            e = e if e.get("subject") else self.last_event
+            chains.setdefault(f"{e['provider']}#{e['subject']}", []).extend(self._signed_record(e))
+        t0 = time.perf_counter_ns()
+        futures = [self.pool.submit(self._chain_on, self.conns[k], calls) for k, calls in enumerate(chains.values())]
+        for f in futures:
+            f.result()
+        return time.perf_counter_ns() - t0
+
+    def close(self):
+        super().close()
+        for c in self.conns:
+            c.close()
+        self.pool.shutdown()
+
+
+def _curl_total_ns(url: str, signed, workdir: str) -> int:
+    """Runs the signed requests in one curl process (`--next`); the sum of curl's `time_total`."""
+    cmd = ["curl", "-sS", "--http1.1"]
+    for n, (headers, data) in enumerate(signed):
+        path = os.path.join(workdir, f"floor-curl-{n}.json")
+        with open(path, "wb") as f:
+            f.write(data)
+        if n:
+            cmd.append("--next")
+        cmd += ["-o", "/dev/null", "-w", "%{http_code} %{time_total}\\n", "-X", "POST", url, "--data-binary", f"@{path}"]
+        for k, v in headers.items():
+            if k.lower() not in ("content-length", "host"):
+                cmd += ["-H", f"{k}: {v}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=True).stdout.split()
+    codes, times = out[0::2], out[1::2]
+    if codes != ["200"] * len(signed):
+        raise RuntimeError(f"curl floor calls failed: {out}")
+    return int(sum(float(t) for t in times) * 1e9)
 
 
 class Drainer:

@@ -84,7 +84,7 @@ def apigw_v2(provider: str, body: bytes, now_ms: int) -> dict:
     }
 
 
-def _fresh_body(provider: str, template: dict, seq: int) -> bytes:
+def _fresh_body(provider: str, template: dict, seq: int, subject: int = None) -> bytes:
     doc = json.loads(json.dumps(template))
     if provider == "subnoto":
         doc["eventUuid"] = str(uuid.uuid4())
@@ -92,7 +92,41 @@ def _fresh_body(provider: str, template: dict, seq: int) -> bytes:
     else:
         data = doc.setdefault("activity_data", {})
         data["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{seq % 1000000:06d}Z"
+    if subject is not None:
+        _set_subject(provider, doc, subject, seq)
     return (json.dumps(doc, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def _set_subject(provider: str, doc: dict, subject: int, seq: int):
+    """Moves an event to contract / envelope number `subject` (the samples name only five), and
+    gives a Subnoto signing event one of three signers, as an envelope with several recipients."""
+    if provider == "spotdraft":
+        doc["contract_id"] = 900_000 + subject
+        return
+    data = doc.setdefault("data", {})
+    data["envelopeUuid"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-envelope-{subject}"))
+    if "recipientEmail" in data:
+        data["recipientEmail"] = f"signer{seq % 3}.{subject}@example.com"
+
+
+class NewEvents:
+    """New deliveries only (no retries: a retry puts nothing on the queue), alternating
+    SpotDraft and Subnoto, each about one of `subjects` contracts / envelopes per provider picked
+    at random (seeded), so a subject sees several events in any order of types, and a batch of
+    10 mostly holds different subjects, as in production."""
+
+    def __init__(self, samples, subjects: int, seed: int):
+        self.samples = samples
+        self.subjects = max(1, subjects)
+        self.rng = random.Random(seed)
+        self.seq = 0
+
+    def next(self):
+        self.seq += 1
+        provider = "spotdraft" if self.seq % 2 else "subnoto"
+        template = self.rng.choice(self.samples[provider])
+        body = _fresh_body(provider, template, self.seq, subject=self.rng.randrange(self.subjects))
+        return provider, body
 
 
 class Deliveries:

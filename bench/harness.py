@@ -17,6 +17,11 @@ For every run, for each function (interleaved, so changing machine load hits bot
 One more short pass per function runs through a counting proxy to measure AWS calls per event
 at the emulator (kept out of the timed runs so the proxy's hop does not inflate latencies).
 
+`--functions processor` (`make bench-processor`) measures the processor the same way, on SQS
+batches of 1 and of 10 made from what the release ingest accepted (see `ProcessorRun` and
+bench/processor.py), plus two sweeps, its two-UpdateItem floor and the end state of the ledger
+and the status table.
+
 Results: bench/results/<UTC stamp>/{results.json,summary.md,chart.png}, and bench/results/latest.
 Nothing here asserts a target: benchmarks report, they never fail a build.
 """
@@ -40,6 +45,7 @@ sys.path.insert(0, str(HERE))
 
 import awslocal  # noqa: E402
 import events  # noqa: E402
+import processor  # noqa: E402
 from runtime_api import RuntimeAPI, decode_answer  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -147,7 +153,21 @@ def spec_peer(args, res, api_port, endpoint):
     return [str(args.bench_python), "-m", "awslambdaric", "handler.lambda_handler"], env, str(HERE / "peer")
 
 
-SPECS = {"ingest": spec_ingest, "peer": spec_peer}
+def spec_processor(args, res, api_port, endpoint):
+    env = lambda_env(api_port, endpoint, "contract-hooks-processor")
+    env.update({
+        "EVENTS_TABLE": res["events_table"],
+        "STATUS_TABLE": res["status_table"],
+        "QUEUE_URL": res["queue_url"],
+        # The sweep test ages its items by one second instead of the default five minutes.
+        # Nothing else in the processor reads it.
+        "SWEEP_AFTER_SECONDS": "1",
+        "RUST_LOG": "info",
+    })
+    return [str(args.processor_bin)], env, str(ROOT)
+
+
+SPECS = {"ingest": spec_ingest, "peer": spec_peer, "processor": spec_processor}
 
 
 class Function:
@@ -320,6 +340,287 @@ def ingest_log_stats(path):
                 "handler_p50_ms": pct(v["latency_ms"], 50)} for k, v in by.items()}
 
 
+# --- the processor ------------------------------------------------------------------------------
+class ProcessorRun:
+    """One measured run of the processor. Its input is made the honest way: the release `ingest`
+    (warm, in its own Runtime API) accepts freshly signed events, and the event source mapping
+    receives what ingest put on the queue, `size` messages at a time, just before each invocation
+    (so the queue stays short, as in production). Ingest, the receive and the delete are outside
+    the timed window. With `proxy`, the processor's AWS calls are counted per invocation."""
+
+    def __init__(self, args, run_idx, moto_url, res, outdir, records, proxy=None):
+        self.args, self.moto_url, self.res, self.outdir, self.proxy = args, moto_url, res, outdir, proxy
+        self.tag = f"processor-run{run_idx}{'-count' if proxy else ''}"
+        self.log_path = outdir / f"{self.tag}.log"
+        # About four events per contract / envelope.
+        self.gen = events.NewEvents(args.samples, max(5, records // 8), seed=2000 + run_idx)
+        self.esm = processor.EventSourceMapping(moto_url, res["queue_url"])
+        self.out = {"function": "processor", "run": run_idx, "errors": [], "latencies": [], "batch_item_failures": 0,
+                    "invocations": 0, "subjects_per_batch10": [], "calls": []}
+        self.seen, self.accepted, self.feeders = [], [], []
+
+    def feeder(self, lease_s=None):
+        cmd, env, cwd = spec_ingest(self.args, self.res, 0, self.moto_url)  # ingest never goes through the proxy
+        if lease_s:
+            env = dict(env, LEDGER_LEASE_SECONDS=str(lease_s))
+        f = Function(cmd, env, cwd, self.outdir / f"{self.tag}-ingest.log")
+        f.spawn()
+        self.feeders.append(f)
+        return f
+
+    def accept(self, count, via):
+        for _ in range(count):
+            provider, body = self.gen.next()
+            inv = via.invoke(events.event_for(provider, body))
+            status, answer = decode_answer(inv)
+            if status != 202:
+                self.out["errors"].append(f"ingest answered {status} {inv.body[:200]!r}")
+                continue
+            key = answer.get("key", "") if isinstance(answer, dict) else ""
+            self.accepted.append(key if key.startswith(provider + "#") else f"{provider}#{key}")
+
+    def receive(self, count):
+        msgs = self.esm.receive(count)
+        if len(msgs) != count:
+            self.out["errors"].append(f"the queue gave {len(msgs)} messages, {count} expected")
+        return msgs
+
+    def batch(self, fn, count, via):
+        """`count` new events through ingest, then their batch to the processor."""
+        self.accept(count, via)
+        msgs = self.receive(count)
+        return msgs, self.deliver(fn, msgs, f"batch{count}")
+
+    def deliver(self, fn, msgs, phase):
+        c0 = self.proxy.snapshot()[0] if self.proxy else None
+        inv = fn.invoke(self.esm.event(msgs))
+        self.out["invocations"] += 1
+        if self.proxy:
+            self.out["calls"].append({"phase": phase, "records": len(msgs), "calls": self.proxy.snapshot()[0] - c0,
+                                      "ids": [m["MessageId"] for m in msgs]})
+        failed = processor.batch_failures(inv)
+        if failed is None:
+            self.out["errors"].append(f"{phase}: not a batch answer: ok={inv.ok} {inv.body[:200]!r}")
+            failed = [m["MessageId"] for m in msgs]
+        elif failed:
+            self.out["errors"].append(f"{phase}: batchItemFailures {failed}")
+        self.out["batch_item_failures"] += len(failed)
+        self.esm.settle(msgs, set(failed))
+        self.seen.extend(processor.message_event(m["Body"]) for m in msgs)
+        return inv
+
+    def sweep(self, fn, phase):
+        c0 = self.proxy.snapshot()[0] if self.proxy else None
+        inv = fn.invoke(processor.scheduled_event())
+        calls = self.proxy.snapshot()[0] - c0 if self.proxy else None
+        try:
+            answer = json.loads(inv.body)
+        except (TypeError, ValueError):
+            answer = None
+        if not inv.ok or not isinstance(answer, dict):
+            self.out["errors"].append(f"{phase}: sweep failed: {inv.body[:200]!r}")
+        return {"ms": (inv.answered_ns - inv.handed_out_ns) / 1e6, "answer": answer, "calls": calls}
+
+    def run(self, n1, n10, extra_colds, endpoint, with_floor):
+        out = self.out
+        load_before = os.getloadavg()
+        cpu_before = cpu_times()
+        ingest = self.feeder()
+        try:
+            self.phases(ingest, n1, n10, extra_colds, endpoint, with_floor)
+        finally:
+            for f in self.feeders:
+                f.stop()
+        out["accepted"] = len(self.accepted)
+        out["records"] = len(self.seen)
+        errors, facts = processor.check_state(self.moto_url, self.res, self.seen, self.accepted)
+        out["errors"] += errors
+        out["state"] = facts
+        out["log"] = processor_log_stats(self.log_path)
+        out["loadavg_before"] = load_before
+        out["loadavg_after"] = os.getloadavg()
+        out["cpu_busy_during"] = busy_fraction(cpu_before, cpu_times())
+        return out
+
+    def floors(self):
+        """As for ingest, the floor runs interleaved with the function (one record after each
+        batch of 1, one batch after each batch of 10), same moto, same moment, same load."""
+        ddb, _ = awslocal.clients(self.moto_url)
+        status_table = self.res["floor_table"].replace("floor", "floor-status")
+        awslocal.create_simple_table(ddb, status_table, "pk")
+        port = int(self.moto_url.rsplit(":", 1)[1])
+        ledger, first = self.res["floor_table"], self.seen[0]
+        floors = {"raw": awslocal.ProcessorFloorRaw(port, status_table, ledger, first),
+                  "boto3": awslocal.ProcessorFloorBoto3(self.moto_url, status_table, ledger, first),
+                  "curl": awslocal.ProcessorFloorCurl(port, status_table, ledger, first, str(self.outdir))
+                  if shutil.which("curl") else None,
+                  "raw10": awslocal.ProcessorFloorRawBatch(port, status_table, ledger, first)}
+        for k in ("raw", "boto3", "curl", "raw10", "status_update", "mark_processed"):
+            self.out[f"floor_{k}_us"] = []
+        return floors
+
+    def phases(self, ingest, n1, n10, extra_colds, endpoint, with_floor):
+        out = self.out
+        cmd, env, cwd = SPECS["processor"](self.args, self.res, 0, endpoint)
+        fn = Function(cmd, env, cwd, self.log_path)
+        floors = None
+        try:
+            self.accept(1, ingest)
+            msgs = self.receive(1)
+            fn.spawn()
+            inv = self.deliver(fn, msgs, "cold")
+            out["cold_ms"] = (inv.answered_ns - fn.spawned_ns) / 1e6
+            out["init_ms"] = (fn.api.first_next_ns - fn.spawned_ns) / 1e6
+            out["cold_first_invoke_ms"] = (inv.answered_ns - inv.handed_out_ns) / 1e6
+            out["rss_after_cold_kib"] = proc_status(fn.proc.pid).get("VmRSS")
+            floors = self.floors() if with_floor else None
+
+            cpu0 = proc_cpu_s(fn.proc.pid)
+            for _ in range(n1):
+                msgs, inv = self.batch(fn, 1, ingest)
+                out["latencies"].append((1, [msgs[0]["MessageId"]], (inv.answered_ns - inv.handed_out_ns) / 1e3))
+                if floors:
+                    for k in ("raw", "boto3", "curl"):
+                        if floors[k] is not None:
+                            out[f"floor_{k}_us"].append(floors[k].pair(self.seen[-1]) / 1e3)
+                    out["floor_status_update_us"].append(floors["raw"].split[0] / 1e3)
+                    out["floor_mark_processed_us"].append(floors["raw"].split[1] / 1e3)
+            cpu1 = proc_cpu_s(fn.proc.pid)
+            for _ in range(n10):
+                msgs, inv = self.batch(fn, 10, ingest)
+                batch = self.seen[-len(msgs):]
+                out["latencies"].append((10, [m["MessageId"] for m in msgs], (inv.answered_ns - inv.handed_out_ns) / 1e3))
+                out["subjects_per_batch10"].append(len({f"{e['provider']}#{e.get('subject')}" for e in batch}))
+                if floors:
+                    out["floor_raw10_us"].append(floors["raw10"].batch(batch) / 1e3)
+            cpu2 = proc_cpu_s(fn.proc.pid)
+            st = proc_status(fn.proc.pid)
+            out["peak_rss_kib"] = st.get("VmHWM")
+            out["rss_end_kib"] = st.get("VmRSS")
+            out["cpu_ms_per_batch1"] = (cpu1 - cpu0) * 1000 / max(1, n1)
+            out["cpu_ms_per_batch10"] = (cpu2 - cpu1) * 1000 / max(1, n10)
+
+            # The sweep: once with nothing pending, once with `sweep_pending` lost enqueues
+            # (accepted by an ingest whose lease is 1 s, their messages deleted unread), aged past
+            # the 1 s threshold; the messages it puts back are then processed like any batch.
+            out["sweep_empty"] = self.sweep(fn, "sweep (nothing pending)")
+            pending = self.args.sweep_pending
+            if pending:
+                self.accept(pending, self.feeder(lease_s=1))
+                lost = self.esm.lose(pending)
+                time.sleep(1.3)
+                out["sweep_pending"] = self.sweep(fn, "sweep (pending)")
+                back = self.esm.receive(pending)
+                out["sweep_pending"].update(lost=lost, requeued_received=len(back))
+                for i in range(0, len(back), 10):
+                    self.deliver(fn, back[i:i + 10], "after sweep")
+                answer = out["sweep_pending"]["answer"] or {}
+                if answer.get("requeued") != lost or len(back) != lost:
+                    out["errors"].append(f"sweep: {lost} lost, answer {answer}, {len(back)} messages back")
+            out["peak_rss_after_sweep_kib"] = proc_status(fn.proc.pid).get("VmHWM")
+        finally:
+            fn.stop()
+            if floors:
+                for k in ("raw", "curl", "raw10"):
+                    if floors[k] is not None:
+                        floors[k].close()
+
+        # Extra cold starts: a fresh process for a batch of one new event each.
+        colds = []
+        for _ in range(extra_colds):
+            cold = Function(cmd, env, cwd, self.log_path)
+            try:
+                self.accept(1, ingest)
+                msgs = self.receive(1)
+                cold.spawn()
+                inv = self.deliver(cold, msgs, "extra cold")
+                colds.append({
+                    "cold_ms": (inv.answered_ns - cold.spawned_ns) / 1e6,
+                    "init_ms": (cold.api.first_next_ns - cold.spawned_ns) / 1e6,
+                    "peak_rss_kib": proc_status(cold.proc.pid).get("VmHWM"),
+                })
+            finally:
+                cold.stop()
+        out["extra_colds"] = colds
+
+
+def run_processor(args, run_idx, moto_url, res, outdir, n1, n10, extra_colds, endpoint=None, proxy=None,
+                  with_floor=False):
+    """See `ProcessorRun`."""
+    run = ProcessorRun(args, run_idx, moto_url, res, outdir, 1 + n1 + 10 * n10 + extra_colds, proxy=proxy)
+    return run.run(n1, n10, extra_colds, endpoint or moto_url, with_floor)
+
+
+def processor_log_stats(path):
+    """From the processor's own log: each record's outcome (by messageId), the batch lines, and
+    whether any line reports `aws_calls` (ingest's does; see BENCHMARKS.md)."""
+    outcomes, batches, aws_calls = {}, [], []
+    for line in open(path, "rb"):
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if doc.get("message") == "record":
+            outcomes[doc.get("message_id")] = doc.get("outcome")
+        elif doc.get("message") == "batch":
+            batches.append({k: doc.get(k) for k in ("records", "processed", "superseded", "failed")})
+        if "aws_calls" in doc:
+            aws_calls.append(doc["aws_calls"])
+    counts = {}
+    for o in outcomes.values():
+        counts[o] = counts.get(o, 0) + 1
+    return {"outcomes": outcomes, "outcome_counts": counts, "batches": len(batches),
+            "batch_failed": sum(b["failed"] or 0 for b in batches), "aws_calls_logged": aws_calls[:5]}
+
+
+def summarize_processor_run(r):
+    outcomes = r["log"]["outcomes"]
+    b1 = [v for size, _, v in r["latencies"] if size == 1]
+    b10 = [v for size, _, v in r["latencies"] if size == 10]
+    by = {}
+    for size, ids, v in r["latencies"]:
+        if size == 1:
+            by.setdefault(outcomes.get(ids[0], "?"), []).append(v)
+    r["b1_p50_ms"] = pct(b1, 50) / 1e3 if b1 else None
+    r["b1_p99_ms"] = pct(b1, 99) / 1e3 if b1 else None
+    r["b1_mean_ms"] = statistics.fmean(b1) / 1e3 if b1 else None
+    r["b1_by_outcome_p50_ms"] = {o: pct(v, 50) / 1e3 for o, v in by.items()}
+    r["b1_by_outcome_n"] = {o: len(v) for o, v in by.items()}
+    r["b10_p50_ms"] = pct(b10, 50) / 1e3 if b10 else None
+    r["b10_p99_ms"] = pct(b10, 99) / 1e3 if b10 else None
+    r["b10_mean_ms"] = statistics.fmean(b10) / 1e3 if b10 else None
+    for k in ("raw", "boto3", "curl", "raw10", "status_update", "mark_processed"):
+        xs = r.pop(f"floor_{k}_us", None)
+        if xs:
+            r[f"floor_{k}_p50_ms"] = pct(xs, 50) / 1e3
+            r[f"floor_{k}_p99_ms"] = pct(xs, 99) / 1e3
+    return r
+
+
+def processor_item_sizes(endpoint, res):
+    """Sizes (DynamoDB's rules) of the status items and of the ledger items before and after
+    `mark_processed`, from what the run stored."""
+    import report
+    ddb, _ = awslocal.clients(endpoint)
+    status = [report.item_size(it) for it in processor.scan(ddb, res["status_table"])]
+    after, before, gsi = [], [], []
+    proj = ["pk", "pending_shard", "received_at"] + awslocal.PENDING_INDEX_ATTRIBUTES
+    for it in processor.scan(ddb, res["events_table"]):
+        after.append(report.item_size(it))
+        # The item as ingest left it: RECEIVED, in the pending index, no processed_at.
+        it = {k: v for k, v in it.items() if k != "processed_at"}
+        it["status"] = {"S": "RECEIVED"}
+        it["pending_shard"] = {"S": "07"}
+        before.append(report.item_size(it))
+        gsi.append(report.item_size({k: v for k, v in it.items() if k in proj}) + 100)
+    return {"status_items": len(status), "status_mean_bytes": statistics.fmean(status), "status_max_bytes": max(status),
+            "ledger_items": len(after), "ledger_before_mean_bytes": statistics.fmean(before),
+            "ledger_before_max_bytes": max(before), "ledger_after_mean_bytes": statistics.fmean(after),
+            "ledger_after_max_bytes": max(after), "gsi_mean_bytes": statistics.fmean(gsi), "gsi_max_bytes": max(gsi),
+            "ledger_wru": statistics.fmean(report.wru(max(b, a)) for b, a in zip(before, after)),
+            "status_wru": statistics.fmean(report.wru(x) for x in status)}
+
+
 def pct(values, p):
     if not values:
         return None
@@ -327,6 +628,24 @@ def pct(values, p):
     k = (len(s) - 1) * p / 100
     lo, hi = int(k), min(int(k) + 1, len(s) - 1)
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def count_summary(r):
+    """Calls per record in the counting pass: batches of 1 by the record's outcome, batches of 10,
+    cold, and the sweeps."""
+    outcomes = r["log"]["outcomes"]
+    by = {}
+    for c in r["calls"]:
+        if c["phase"] == "batch1":
+            by.setdefault(outcomes.get(c["ids"][0], "?"), []).append(c["calls"])
+    b10 = [c["calls"] / c["records"] for c in r["calls"] if c["phase"] == "batch10"]
+    r["calls_per_record_b1"] = {o: statistics.fmean(v) for o, v in by.items()}
+    r["calls_per_record_b1_n"] = {o: len(v) for o, v in by.items()}
+    r["calls_per_record_b10"] = statistics.fmean(b10) if b10 else None
+    r["calls_cold"] = next((c["calls"] for c in r["calls"] if c["phase"] == "cold"), None)
+    return (f"calls/record, batch of 1 by outcome {r['calls_per_record_b1']}, batch of 10 "
+            f"{r['calls_per_record_b10']}, cold {r['calls_cold']}, sweep empty {r['sweep_empty']['calls']}, "
+            f"sweep pending {r.get('sweep_pending', {}).get('calls')} ({r.get('sweep_pending', {}).get('answer')})")
 
 
 def summarize_run(r):
@@ -350,8 +669,15 @@ def main():
     ap.add_argument("--dup-ratio", type=float, default=0.2, help="share of deliveries that are retries")
     ap.add_argument("--extra-colds", type=int, default=4, help="extra cold starts per run and function")
     ap.add_argument("--count-events", type=int, default=40, help="deliveries in the call-counting pass")
-    ap.add_argument("--functions", default="ingest,peer")
+    ap.add_argument("--functions", default="ingest,peer", help="any of ingest, peer, processor")
     ap.add_argument("--ingest-bin", type=Path, default=ROOT / "target/release/ingest")
+    ap.add_argument("--processor-bin", type=Path, default=ROOT / "target/release/processor")
+    ap.add_argument("--batch1", type=int, default=150, help="processor: warm invocations with a batch of 1 per run")
+    ap.add_argument("--batch10", type=int, default=30, help="processor: warm invocations with a batch of 10 per run")
+    ap.add_argument("--sweep-pending", type=int, default=10,
+                    help="processor: lost enqueues the second sweep finds (0: skip that sweep)")
+    ap.add_argument("--count-batch1", type=int, default=30, help="processor: batches of 1 in the call-counting pass")
+    ap.add_argument("--count-batch10", type=int, default=5, help="processor: batches of 10 in the call-counting pass")
     ap.add_argument("--bench-python", type=Path, default=HERE / ".venv/bin/python")
     ap.add_argument("--moto-python", type=Path, default=ROOT / ".venv/bin/python")
     ap.add_argument("--samples-dir", type=Path, default=ROOT / "samples")
@@ -364,8 +690,10 @@ def main():
     for f in functions:
         if f not in SPECS:
             ap.error(f"unknown function {f}")
-    if "ingest" in functions and not args.ingest_bin.exists():
+    if ("ingest" in functions or "processor" in functions) and not args.ingest_bin.exists():
         ap.error(f"{args.ingest_bin} not found: cargo build --release --bin ingest")
+    if "processor" in functions and not args.processor_bin.exists():
+        ap.error(f"{args.processor_bin} not found: cargo build --release --bin processor")
     args.samples = events.load_samples(args.samples_dir)
     launcher = str(ROOT / "tests/harness/moto_server.py")
 
@@ -376,16 +704,21 @@ def main():
         "started_utc": stamp,
         "machine": machine(),
         "params": {"runs": args.runs, "events": args.events, "dup_ratio": args.dup_ratio,
-                   "extra_colds": args.extra_colds, "count_events": args.count_events},
+                   "extra_colds": args.extra_colds, "count_events": args.count_events, "batch1": args.batch1,
+                   "batch10": args.batch10, "sweep_pending": args.sweep_pending, "count_batch1": args.count_batch1,
+                   "count_batch10": args.count_batch10},
         "binaries": {},
         "runs": [],
         "floor": [],
         "counts": [],
+        "processor_runs": [],
+        "processor_counts": [],
     }
-    if "ingest" in functions:
-        st = args.ingest_bin.stat()
-        results["binaries"]["ingest"] = {"path": str(args.ingest_bin), "bytes": st.st_size,
-                                          "mtime_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(st.st_mtime))}
+    for name, path in (("ingest", args.ingest_bin), ("processor", args.processor_bin)):
+        if name in functions or (name == "ingest" and "processor" in functions):
+            st = path.stat()
+            results["binaries"][name] = {"path": str(path), "bytes": st.st_size,
+                                         "mtime_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(st.st_mtime))}
     results["packages"] = package_sizes()
     print(f"results -> {outdir}", flush=True)
 
@@ -395,6 +728,15 @@ def main():
         proxy = awslocal.CountingProxy(moto.port)
         try:
             res = awslocal.create_resources(moto.url, uuid.uuid4().hex[:8])
+            if name == "processor":
+                r = run_processor(args, 0, moto.url, res, outdir, args.count_batch1, args.count_batch10, 0,
+                                  endpoint=proxy.url, proxy=proxy)
+                r["calls_by_op"] = proxy.snapshot()[1]
+                r.pop("latencies", None)
+                results["processor_counts"].append(r)
+                print(f"[count] processor: {count_summary(r)}, ops {r['calls_by_op']}, errors {r['errors'][:3]}",
+                      flush=True)
+                continue
             r = run_function(args, name, 0, moto.url, res, outdir, args.count_events, 0, endpoint=proxy.url,
                              proxy=proxy)
             r.pop("latencies", None)
@@ -413,6 +755,20 @@ def main():
             moto = awslocal.Moto(str(args.moto_python), launcher)
             try:
                 res = awslocal.create_resources(moto.url, uuid.uuid4().hex[:8])
+                if name == "processor":
+                    r = summarize_processor_run(run_processor(args, i, moto.url, res, outdir, args.batch1, args.batch10,
+                                                              args.extra_colds, with_floor=not args.no_floor))
+                    if i == 1:
+                        r["item_sizes"] = processor_item_sizes(moto.url, res)
+                    results["processor_runs"].append(r)
+                    print(f"[run {i}] processor: cold {r['cold_ms']:.1f} ms (init {r['init_ms']:.1f}), batch of 1 p50 "
+                          f"{r['b1_p50_ms']:.2f} p99 {r['b1_p99_ms']:.2f} ms, batch of 10 p50 {r['b10_p50_ms']:.2f} p99 "
+                          f"{r['b10_p99_ms']:.2f} ms, floor raw p50 {r.get('floor_raw_p50_ms', float('nan')):.2f} ms, "
+                          f"RSS {r['peak_rss_kib'] / 1024:.1f} MiB, cpu {r['cpu_ms_per_batch1']:.2f} / "
+                          f"{r['cpu_ms_per_batch10']:.2f} ms, sweeps {r['sweep_empty']['ms']:.1f} / "
+                          f"{r.get('sweep_pending', {}).get('ms', float('nan')):.1f} ms, state {r['state']}, "
+                          f"load {r['loadavg_before'][0]:.2f}, errors {len(r['errors'])} {r['errors'][:2]}", flush=True)
+                    continue
                 r = summarize_run(run_function(args, name, i, moto.url, res, outdir, args.events, args.extra_colds,
                                                with_floor=(name == "ingest" and not args.no_floor)))
                 results["runs"].append(r)

@@ -22,6 +22,7 @@ PRICES = {
     "apigw_http_request": 1.00 / 1e6,  # HTTP API, first 300 M requests/month, per 512 KB
     "dynamodb_wru": 0.625 / 1e6,  # on-demand write request unit (1 KB), since the 2024-11-01 cut
     "sqs_request": 0.40 / 1e6,  # standard queue, per 64 KB chunk
+    "dynamodb_rru": 0.125 / 1e6,  # on-demand read request unit (4 KB strongly / 8 KB eventually consistent)
 }
 MEMORY_GB = 128 / 1024
 # Lambda gives a function CPU in proportion to memory: 1,769 MB = one vCPU.
@@ -136,6 +137,136 @@ def summarize(results):
         out["floor_ratio_runs"] = [round(ing[f["run"]]["new_p50_ms"] / f["raw_p50_ms"], 2) for f in fl if f["run"] in ing]
     out["cost"] = cost_model(out, results["params"]["dup_ratio"])
     out["targets"] = targets(out)
+    proc = summarize_processor(results)
+    if proc:
+        out["processor"] = proc
+        out["processor_cost"] = processor_cost(proc)
+    return out
+
+
+def summarize_processor(results):
+    """Medians over runs of the processor's per-run figures (cold start over every sample)."""
+    rs = results.get("processor_runs") or []
+    if not rs:
+        return None
+    colds = [r["cold_ms"] for r in rs] + [c["cold_ms"] for r in rs for c in r.get("extra_colds", [])]
+    inits = [r["init_ms"] for r in rs] + [c["init_ms"] for r in rs for c in r.get("extra_colds", [])]
+
+    def billed(size):
+        return median(statistics.fmean(math.ceil(v / 1e3) for n, _, v in r["latencies"] if n == size) for r in rs)
+
+    def outcome_p50(outcome):
+        return median(r["b1_by_outcome_p50_ms"].get(outcome) for r in rs)
+
+    s = {
+        "runs": len(rs),
+        "cold_samples": len(colds),
+        "cold_ms": median(colds),
+        "cold_min_ms": min(colds),
+        "cold_max_ms": max(colds),
+        "init_ms": median(inits),
+        "cold_first_invoke_ms": median(r["cold_first_invoke_ms"] for r in rs),
+        "b1_p50_ms": median(r["b1_p50_ms"] for r in rs),
+        "b1_p99_ms": median(r["b1_p99_ms"] for r in rs),
+        "b1_mean_ms": median(r["b1_mean_ms"] for r in rs),
+        "b1_updated_p50_ms": outcome_p50("updated"),
+        "b1_superseded_p50_ms": outcome_p50("superseded"),
+        "b10_p50_ms": median(r["b10_p50_ms"] for r in rs),
+        "b10_p99_ms": median(r["b10_p99_ms"] for r in rs),
+        "b10_mean_ms": median(r["b10_mean_ms"] for r in rs),
+        "b1_p50_runs": [round(r["b1_p50_ms"], 2) for r in rs],
+        "b10_p50_runs": [round(r["b10_p50_ms"], 2) for r in rs],
+        "billed_ms_b1": billed(1),
+        "billed_ms_b10": billed(10),
+        "subjects_per_batch10": median(statistics.fmean(r["subjects_per_batch10"]) for r in rs if r["subjects_per_batch10"]),
+        "peak_rss_mib": median(r["peak_rss_kib"] / 1024 for r in rs),
+        "peak_rss_max_mib": max(r["peak_rss_kib"] / 1024 for r in rs),
+        "peak_rss_after_sweep_max_mib": max(r["peak_rss_after_sweep_kib"] / 1024 for r in rs),
+        "cold_rss_mib": median(c["peak_rss_kib"] / 1024 for r in rs for c in r.get("extra_colds", [])
+                               if c.get("peak_rss_kib")),
+        "cpu_ms_per_batch1": median(r["cpu_ms_per_batch1"] for r in rs),
+        "cpu_ms_per_batch10": median(r["cpu_ms_per_batch10"] for r in rs),
+        "sweep_empty_ms": median(r["sweep_empty"]["ms"] for r in rs),
+        "sweep_pending_ms": median(r["sweep_pending"]["ms"] for r in rs if r.get("sweep_pending")),
+        "sweep_pending_answers": [r["sweep_pending"]["answer"] for r in rs if r.get("sweep_pending")][:1],
+        "invocations": sum(r["invocations"] for r in rs),
+        "records": sum(r["records"] for r in rs),
+        "batch_item_failures": sum(r["batch_item_failures"] for r in rs),
+        "state": [r["state"] for r in rs],
+        "superseded_share": statistics.fmean(r["log"]["outcome_counts"].get("superseded", 0) / max(1, r["records"])
+                                             for r in rs),
+        "aws_calls_in_log": any(r["log"]["aws_calls_logged"] for r in rs),
+        "errors": sum(len(r["errors"]) for r in rs),
+        "error_samples": [e for r in rs for e in r["errors"]][:5],
+        "loadavg_1m": [round(r["loadavg_before"][0], 2) for r in rs],
+        "cpu_busy": [round(r["cpu_busy_during"], 2) for r in rs],
+    }
+    floor = {}
+    for k in ("raw", "boto3", "curl", "raw10", "status_update", "mark_processed"):
+        if all(f"floor_{k}_p50_ms" in r for r in rs):
+            floor[f"{k}_p50_ms"] = median(r[f"floor_{k}_p50_ms"] for r in rs)
+            floor[f"{k}_p99_ms"] = median(r[f"floor_{k}_p99_ms"] for r in rs)
+    if floor:
+        s["floor"] = floor
+        s["b1_vs_raw_runs"] = [round(r["b1_p50_ms"] / r["floor_raw_p50_ms"], 2) for r in rs]
+        s["b1_updated_vs_raw_runs"] = [round(r["b1_by_outcome_p50_ms"]["updated"] / r["floor_raw_p50_ms"], 2)
+                                       for r in rs if "updated" in r["b1_by_outcome_p50_ms"]]
+        if "raw10_p50_ms" in floor:
+            s["b10_vs_raw10_runs"] = [round(r["b10_p50_ms"] / r["floor_raw10_p50_ms"], 2) for r in rs]
+    count = (results.get("processor_counts") or [None])[0]
+    if count:
+        s["calls"] = {
+            "per_record_b1_by_outcome": count.get("calls_per_record_b1"),
+            "per_record_b1_n": count.get("calls_per_record_b1_n"),
+            "per_record_b10": count.get("calls_per_record_b10"),
+            "cold_invocation": count.get("calls_cold"),
+            "sweep_empty": count["sweep_empty"]["calls"],
+            "sweep_pending": (count.get("sweep_pending") or {}).get("calls"),
+            "sweep_pending_items": (count.get("sweep_pending") or {}).get("lost"),
+            "by_op": count.get("calls_by_op"),
+            "superseded_share": count["log"]["outcome_counts"].get("superseded", 0) / max(1, count["records"]),
+        }
+    sizes = next((r.get("item_sizes") for r in rs if r.get("item_sizes")), None)
+    if sizes:
+        s["item_sizes"] = sizes
+    return s
+
+
+def processor_cost(s):
+    """USD per million events through the processor. Two bounds for the batch size the event
+    source mapping hands over: 10 (a busy queue) and 1 (a trickle: without a batching window a
+    poller invokes with whatever one receive returned). Per record: the status-table UpdateItem,
+    plus a second one when the event is superseded (the failed conditional write is billed too),
+    and the ledger's mark-processed UpdateItem, billed at the larger of the item before and after,
+    plus one index write for the pending-index entry it removes."""
+    p = PRICES
+    sizes = s.get("item_sizes") or {}
+    status_wru = wru(sizes.get("status_max_bytes", 1024))
+    ledger_wru = sizes.get("ledger_wru", 2)
+    gsi_wru = wru(sizes.get("gsi_max_bytes", 1024))
+    share = s["superseded_share"]
+    wru_record = status_wru * (1 + share) + ledger_wru + gsi_wru
+    out = {"wru_per_record": wru_record, "status_wru": status_wru, "ledger_wru": ledger_wru, "gsi_wru": gsi_wru,
+           "superseded_share": share}
+    for size, key in ((10, "b10"), (1, "b1")):
+        invocations = 1e6 / size
+        cpu = s[f"cpu_ms_per_batch{size}"]
+        for label, ms in (("local", s[f"billed_ms_{key}"]),
+                          ("cpu_scaled", s[f"billed_ms_{key}"] + cpu * (VCPU_MB / 128 - 1))):
+            lam_dur = invocations * ms / 1000 * MEMORY_GB * p["lambda_arm64_gb_s"]
+            lam_req = invocations * p["lambda_request"]
+            sqs = invocations * 2 * p["sqs_request"]  # one ReceiveMessage + one DeleteMessageBatch per batch
+            ddb = 1e6 * wru_record * p["dynamodb_wru"]
+            out[f"{key}_{label}"] = {"billed_ms": ms, "invocations": invocations, "lambda_duration": lam_dur,
+                                     "lambda_requests": lam_req, "sqs": sqs, "dynamodb": ddb,
+                                     "total": lam_dur + lam_req + sqs + ddb}
+    # The sweep runs every 5 minutes whatever the traffic: 8,640 runs a month of 16 queries that
+    # find nothing (0.5 RRU each, the minimum for an eventually consistent read).
+    runs = 30 * 24 * 12
+    out["sweep_month"] = {"runs": runs,
+                          "lambda": runs * (p["lambda_request"] + math.ceil(s["sweep_empty_ms"]) / 1000 * MEMORY_GB
+                                            * p["lambda_arm64_gb_s"]),
+                          "dynamodb_reads": runs * 16 * 0.5 * p["dynamodb_rru"]}
     return out
 
 
@@ -203,12 +334,100 @@ def fmt(x, nd=2):
 
 
 def markdown(results, s):
+    m = results["machine"]
+    head = (f"Run {results['started_utc']} → {results['finished_utc']}; {m['nproc']} × {m['cpu_model']}, "
+            f"{m['mem_gib']} GiB, kernel {m['kernel']}, Python {m['python']}.\n")
+    out = head
+    if s["functions"]:
+        out += "\n" + markdown_functions(results, s)
+    if s.get("processor"):
+        out += "\n" + markdown_processor(results, s)
+    return out
+
+
+def markdown_processor(results, s):
+    x, c = s["processor"], s["processor_cost"]
+    prm = results["params"]
+    lines = ["## processor", ""]
+    lines.append(f"{x['runs']} runs × ({prm['batch1']} batches of 1 + {prm['batch10']} batches of 10) + 1 + "
+                 f"{prm['extra_colds']} cold starts per run, input accepted by the release ingest; medians over runs. "
+                 f"{x['invocations']} invocations, {x['records']} records, {x['batch_item_failures']} batch item "
+                 f"failures, {x['errors']} errors {x['error_samples']}.")
+    lines.append("")
+    lines.append("| | value |")
+    lines.append("|---|---:|")
+    rows = [
+        ("cold start: spawn → first answer, batch of 1 (ms)", x["cold_ms"], 1),
+        ("  of which init: spawn → first `next` (ms)", x["init_ms"], 1),
+        ("  first invocation alone (ms)", x["cold_first_invoke_ms"], 2),
+        ("warm p50 / p99, batch of 1 (ms)", (x["b1_p50_ms"], x["b1_p99_ms"]), 2),
+        ("  p50 of records that became the state (updated) / superseded (ms)",
+         (x["b1_updated_p50_ms"], x["b1_superseded_p50_ms"]), 2),
+        ("warm p50 / p99, batch of 10 (ms)", (x["b10_p50_ms"], x["b10_p99_ms"]), 2),
+        ("  per record, p50 / 10 (ms)", x["b10_p50_ms"] / 10, 2),
+        ("  distinct subjects per batch of 10 (mean)", x["subjects_per_batch10"], 1),
+        ("peak RSS, VmHWM, after the batches (MiB)", x["peak_rss_mib"], 1),
+        ("  max over runs, after the sweeps too (MiB)", x["peak_rss_after_sweep_max_mib"], 1),
+        ("CPU time per invocation, batch of 1 / batch of 10 (ms)", (x["cpu_ms_per_batch1"], x["cpu_ms_per_batch10"]), 2),
+        ("sweep, nothing pending / with pending items (ms)", (x["sweep_empty_ms"], x["sweep_pending_ms"]), 1),
+    ]
+    for label, v, nd in rows:
+        val = " / ".join(fmt(e, nd) for e in v) if isinstance(v, tuple) else fmt(v, nd)
+        lines.append(f"| {label} | {val} |")
+    if x.get("calls"):
+        k = x["calls"]
+        lines.append(f"| AWS calls per record, batch of 1, by outcome (counted) | {k['per_record_b1_by_outcome']} "
+                     f"(n {k['per_record_b1_n']}) |")
+        lines.append(f"| AWS calls per record, batch of 10 | {fmt(k['per_record_b10'])} |")
+        lines.append(f"| AWS calls: cold invocation / sweep, nothing pending / sweep, {k['sweep_pending_items']} pending | "
+                     f"{k['cold_invocation']} / {k['sweep_empty']} / {k['sweep_pending']} |")
+        lines.append(f"| operations in the counting pass | {k['by_op']} |")
+    lines.append(f"| processor log reports aws_calls | {'yes' if x['aws_calls_in_log'] else 'no'} |")
+    lines.append("| end state per run: ledger items PROCESSED / accepted; status items as expected / subjects | "
+                 + "; ".join(f"{st['ledger_processed']}/{st['ledger_items']}, {st['status_matching']}/{st['status_expected']}"
+                             for st in x["state"]) + " |")
+    if x.get("floor"):
+        fl = x["floor"]
+        lines.append("")
+        lines.append(f"Floor (status UpdateItem + ledger mark-processed UpdateItem, same moto): raw HTTP p50 "
+                     f"{fmt(fl.get('raw_p50_ms'))} ms (p99 {fmt(fl.get('raw_p99_ms'))}; status update "
+                     f"{fmt(fl.get('status_update_p50_ms'))}, mark processed {fmt(fl.get('mark_processed_p50_ms'))}); "
+                     f"boto3 p50 {fmt(fl.get('boto3_p50_ms'))}; curl p50 {fmt(fl.get('curl_p50_ms'))}; 10 records on "
+                     f"10 connections at once p50 {fmt(fl.get('raw10_p50_ms'))} ms.")
+        lines.append(f"batch of 1 p50 ÷ raw floor p50, per run: {x['b1_vs_raw_runs']}; updated records only: "
+                     f"{x['b1_updated_vs_raw_runs']}; batch of 10 ÷ 10-at-once floor: {x.get('b10_vs_raw10_runs')}")
+    sz = x.get("item_sizes")
+    if sz:
+        lines.append("")
+        lines.append(f"Item sizes (run 1): status item mean {sz['status_mean_bytes']:.0f} B (max {sz['status_max_bytes']}); "
+                     f"ledger item before / after mark-processed mean {sz['ledger_before_mean_bytes']:.0f} / "
+                     f"{sz['ledger_after_mean_bytes']:.0f} B (max {sz['ledger_after_max_bytes']}); pending-index entry "
+                     f"mean {sz['gsi_mean_bytes']:.0f} B.")
+    lines.append("")
+    lines.append(f"Cost per million events (USD; {c['wru_per_record']:.2f} WRU per record = status {c['status_wru']} × "
+                 f"(1 + {c['superseded_share']:.2f} superseded) + ledger {c['ledger_wru']:.2f} + index {c['gsi_wru']}):")
+    lines.append("")
+    lines.append("| | batch 10, local ms | batch 10, CPU-scaled | batch 1, local ms | batch 1, CPU-scaled |")
+    lines.append("|---|---:|---:|---:|---:|")
+    keys = [("invocations", "invocations", 0), ("billed ms / invocation", "billed_ms", 1),
+            ("Lambda duration", "lambda_duration", 4), ("Lambda requests", "lambda_requests", 4),
+            ("SQS receive + delete", "sqs", 4), ("DynamoDB writes", "dynamodb", 4), ("total", "total", 4)]
+    for label, k, nd in keys:
+        vals = [fmt(c[f"{key}_{sc}"][k], nd) for key in ("b10", "b1") for sc in ("local", "cpu_scaled")]
+        lines.append(f"| {label} | " + " | ".join(vals) + " |")
+    sw = c["sweep_month"]
+    lines.append("")
+    lines.append(f"Sweep every 5 minutes ({sw['runs']} runs a month, nothing pending): Lambda ${sw['lambda']:.4f}, "
+                 f"DynamoDB reads ${sw['dynamodb_reads']:.4f} a month, whatever the traffic.")
+    lines.append("")
+    lines.append(f"Load (1-min loadavg at each run's start / CPU busy share during it): {x['loadavg_1m']} / {x['cpu_busy']}")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_functions(results, s):
     f = s["functions"]
     i, p = f.get("ingest"), f.get("peer")
     lines = []
-    m = results["machine"]
-    lines.append(f"Run {results['started_utc']} → {results['finished_utc']}; {m['nproc']} × {m['cpu_model']}, "
-                 f"{m['mem_gib']} GiB, kernel {m['kernel']}, Python {m['python']}.")
     prm = results["params"]
     lines.append(f"{prm['runs']} runs × {prm['events']} warm deliveries ({int(prm['dup_ratio'] * 100)} % retries) "
                  f"+ {prm['extra_colds']} extra cold starts per run and function; medians over runs.")
@@ -372,7 +591,8 @@ def main(argv=None):
     md = markdown(results, s)
     (path.parent / "summary.md").write_text(md)
     (path.parent / "summary.json").write_text(json.dumps(s, indent=1))
-    chart(results, s, path.parent / "chart.png")
+    if s["functions"]:
+        chart(results, s, path.parent / "chart.png")
     print(md)
     print(f"-> {path.parent / 'summary.md'}, {path.parent / 'chart.png'}")
 
