@@ -107,7 +107,7 @@ async fn assert_stored_not_queued(stack: &Stack, event: &Event) -> store::Ledger
     );
     assert_eq!(entry.lease_until_ms, entry.received_at_ms + 1000);
     assert!(entry.pending);
-    assert_eq!(entry.event, *event);
+    assert_eq!(entry.event().unwrap(), *event);
     assert_eq!(stack.queue_depth(&stack.queue_url).await, 0, "never sent");
     entry
 }

@@ -271,7 +271,11 @@ async fn failed_lists_only_failed_events_and_a_replay_recovers_them() {
     assert_eq!(failed.entry.key, keys[1]);
     assert_eq!(failed.entry.status, "FAILED");
     assert_eq!(failed.failed_at_ms, Some(failed_at));
-    assert_eq!(failed.entry.event.event_type, "ENVELOPE_DECLINED");
+    assert_eq!(failed.entry.event_type, "ENVELOPE_DECLINED");
+    assert_eq!(
+        failed.entry.event().unwrap().event_type,
+        "ENVELOPE_DECLINED"
+    );
     assert!(
         !failed.entry.pending,
         "FAILED items leave the pending index"

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::*;
 use serde_json::{json, Value};
 use store::sync::StatusUpdate;
-use store::{QueueMessage, StatusItem, StatusTable};
+use store::{QueueMessage, StatusItem, StatusTable, StoreError};
 use verify::{BodyFormat, Event, Provider};
 
 /// Delivers every body through the ingest handler (each must be accepted) and
@@ -767,16 +767,20 @@ async fn the_sweep_requeues_lost_enqueues_and_gives_up_after_the_attempts() {
     let lost = sample_event("subnoto-envelope-completed.json");
     let doomed = sample_event("spotdraft-contract-executed.json");
     let fresh = sample_event("subnoto-envelope-declined.json");
-    for (e, at) in [
-        (&lost, real_now - 120_000),
-        (&doomed, real_now - 120_000),
-        (&fresh, real_now),
+    for (e, name, at) in [
+        (&lost, "subnoto-envelope-completed.json", real_now - 120_000),
+        (
+            &doomed,
+            "spotdraft-contract-executed.json",
+            real_now - 120_000,
+        ),
+        (&fresh, "subnoto-envelope-declined.json", real_now),
     ] {
         let accepted = ledger
             .accept(store::NewEntry {
                 event: e,
-                body: b"{}".to_vec(),
-                headers: vec![],
+                body: sample(name),
+                headers: vec![("content-type".into(), "application/json".into())],
                 received_at_ms: at,
             })
             .await
@@ -853,6 +857,37 @@ async fn the_sweep_requeues_lost_enqueues_and_gives_up_after_the_attempts() {
         .mark_failed(&doomed.ledger_key(), later)
         .await
         .unwrap());
+}
+
+/// The ledger keeps the raw body, not a copy of the parsed event: the sweep
+/// parses the body again. A body that no longer yields its own key (storage
+/// corruption, or a changed dedup rule) is given up on and surfaces as FAILED,
+/// rather than sending a message that would mark the wrong item.
+#[tokio::test]
+async fn the_sweep_gives_up_on_a_body_that_does_not_parse_to_its_key() {
+    let stack = Stack::new().await;
+    let app = stack.processor(&[("SWEEP_AFTER_SECONDS", "60")]);
+    let ledger = stack.ledger();
+    let real_now = now_ms();
+    let event = sample_event("subnoto-envelope-signed.json");
+    ledger
+        .accept(store::NewEntry {
+            event: &event,
+            body: sample("subnoto-envelope-declined.json"),
+            headers: vec![("content-type".into(), "application/json".into())],
+            received_at_ms: real_now - 120_000,
+        })
+        .await
+        .unwrap();
+    let entry = ledger.get(&event.ledger_key()).await.unwrap().unwrap();
+    assert!(matches!(entry.event(), Err(StoreError::Corrupt { .. })));
+
+    let report = processor::sweep(&app, real_now).await;
+    assert_eq!((report.due, report.failed, report.requeued), (1, 1, 0));
+    assert_eq!(stack.queue_depth(&stack.queue_url).await, 0, "nothing sent");
+    let entry = ledger.get(&event.ledger_key()).await.unwrap().unwrap();
+    assert_eq!((entry.status.as_str(), entry.pending), ("FAILED", false));
+    assert_eq!(entry.event_type, "ENVELOPE_SIGNED", "listable all the same");
 }
 
 #[tokio::test]

@@ -105,9 +105,9 @@ fn entry_json(scanned: &ScannedEntry) -> Value {
     let e = &scanned.entry;
     json!({
         "key": e.key,
-        "provider": e.event.provider.as_str(),
-        "event_type": e.event.event_type,
-        "subject": e.event.subject,
+        "provider": e.provider,
+        "event_type": e.event_type,
+        "subject": e.subject,
         "status": e.status,
         "received_at": format_ms(e.received_at_ms),
         "received_at_ms": e.received_at_ms,
@@ -232,7 +232,7 @@ async fn replay_async(args: ReplayArgs) -> CliResult {
                 print_line(&format!(
                     "{}  {}  {}  {}",
                     s.entry.key,
-                    s.entry.event.event_type,
+                    s.entry.event_type,
                     s.entry.status,
                     format_ms(s.entry.received_at_ms)
                 ))?;
@@ -452,8 +452,8 @@ pub fn failed_cmd(args: FailedArgs) -> CliResult {
                 print_line(&format!(
                     "{}  {}  subject={}  received={}  attempts={}  failed_at={}",
                     e.key,
-                    e.event.event_type,
-                    e.event.subject.as_deref().unwrap_or("-"),
+                    e.event_type,
+                    e.subject.as_deref().unwrap_or("-"),
                     format_ms(e.received_at_ms),
                     e.enqueue_attempts,
                     s.failed_at_ms.map(format_ms).unwrap_or_else(|| "-".into()),

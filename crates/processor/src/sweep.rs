@@ -155,9 +155,13 @@ async fn decide(app: &App, entry: &PendingEntry, now_ms: i64) -> Result<Action, 
     if entry.stored.enqueue_attempts >= app.sweep_max_attempts {
         return give_up("enqueue attempts used up").await;
     }
-    let event = match entry.event() {
+    // The index holds no body: read the item (only for events that are due).
+    let Some(item) = app.ledger.get(&entry.key).await? else {
+        return Ok(Action::Skipped);
+    };
+    let event = match item.event() {
         Ok(event) => event,
-        Err(_) => return give_up("stored event unreadable").await,
+        Err(_) => return give_up("stored body unreadable").await,
     };
     if !app
         .ledger

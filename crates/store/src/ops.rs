@@ -202,11 +202,12 @@ impl Ledger {
 // ------------------------------------------------------------------ replay
 
 /// The queue message ingest sent for a stored event, rebuilt from the ledger
-/// item (the normalised event and the arrival time). The processor is
-/// idempotent, so sending it again is safe. Refuses an item whose stored event
-/// does not belong to its key: the processor would mark the wrong item.
+/// item (the event parsed again from the stored body, and the arrival time).
+/// The processor is idempotent, so sending it again is safe. Refuses an item
+/// whose body does not parse to its key: the processor would mark the wrong
+/// item.
 pub fn replay_message(entry: &LedgerEntry) -> Result<QueueMessage, StoreError> {
-    let message = QueueMessage::new(entry.event.clone(), entry.received_at_ms);
+    let message = QueueMessage::new(entry.event()?, entry.received_at_ms);
     if message.ledger_key != entry.key {
         return Err(StoreError::Corrupt {
             what: "ledger item",

@@ -21,8 +21,6 @@ pub mod attr {
     pub const EVENT_TYPE: &str = "event_type";
     /// Subject (contract id / envelope uuid).
     pub const SUBJECT: &str = "subject";
-    /// The normalised event as JSON.
-    pub const EVENT: &str = "event";
     /// Raw body (binary).
     pub const BODY: &str = "body";
     /// `identity` or `gzip`.
@@ -88,13 +86,11 @@ pub const PENDING_INDEX: &str = "pending-index";
 /// Fixed shards of the pending index's partition key.
 pub const PENDING_SHARDS: u32 = 16;
 /// Non-key attributes projected into the pending index: what the sweep needs to
-/// re-enqueue or give up on an item without reading the table.
-pub const PENDING_INDEX_ATTRIBUTES: [&str; 4] = [
-    attr::EVENT,
-    attr::ENQUEUE_ATTEMPTS,
-    attr::LEASE_UNTIL,
-    attr::STATUS,
-];
+/// decide whether to re-enqueue or give up on an item. The body stays out of
+/// the index (it would double the index's storage and write units); the sweep
+/// reads it for the few items it re-enqueues.
+pub const PENDING_INDEX_ATTRIBUTES: [&str; 3] =
+    [attr::ENQUEUE_ATTEMPTS, attr::LEASE_UNTIL, attr::STATUS];
 /// Receives before a message goes to the dead-letter queue.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
 /// Queue visibility timeout: six times the processor's 10 s timeout, as AWS advises.
