@@ -12,7 +12,7 @@ fuzz_target!(|value: &str| {
             header.timestamp.parse::<i64>().ok(),
             Some(header.timestamp_ms)
         );
-        assert!(!header.signatures.is_empty() && header.signatures.len() <= 8);
+        assert!(!header.signatures().is_empty() && header.signatures().len() <= 8);
         assert!(value.contains(header.timestamp));
     }
 });

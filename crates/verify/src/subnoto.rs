@@ -28,8 +28,8 @@ pub struct SignatureHeader<'a> {
     pub timestamp: &'a str,
     /// `t` as Unix milliseconds.
     pub timestamp_ms: i64,
-    /// Every `v1` value (a sender may list several during a rotation).
-    pub signatures: Vec<[u8; SIGNATURE_BYTES]>,
+    signatures: [[u8; SIGNATURE_BYTES]; MAX_SIGNATURES],
+    count: usize,
 }
 
 fn malformed(reason: &'static str) -> VerifyError {
@@ -41,43 +41,47 @@ fn malformed(reason: &'static str) -> VerifyError {
 
 impl<'a> SignatureHeader<'a> {
     /// Parses `t=<ms>,v1=<hex>[,v1=<hex>…]`. Unknown keys (future schemes) are
-    /// ignored; `t` and at least one `v1` are required.
+    /// ignored; `t` and at least one `v1` are required. Spaces and tabs around
+    /// parts, keys and values are allowed.
     pub fn parse(value: &'a str) -> Result<Self, VerifyError> {
         let mut timestamp = None;
-        let mut signatures = Vec::new();
-        for part in value.split(',') {
-            let part = part.trim();
+        let mut signatures = [[0u8; SIGNATURE_BYTES]; MAX_SIGNATURES];
+        let mut count = 0;
+        // Byte-wise: every delimiter is ASCII, so the pieces are whole UTF-8.
+        for part in value.as_bytes().split(|&b| b == b',') {
+            let part = part.trim_ascii();
             if part.is_empty() {
                 continue;
             }
-            let (key, val) = part
-                .split_once('=')
+            let eq = part
+                .iter()
+                .position(|&b| b == b'=')
                 .ok_or_else(|| malformed("expected comma-separated key=value pairs"))?;
-            match key.trim() {
-                "t" => {
+            let (key, val) = (part[..eq].trim_ascii(), part[eq + 1..].trim_ascii());
+            match key {
+                b"t" => {
                     if timestamp.is_some() {
                         return Err(malformed("more than one t"));
                     }
-                    timestamp = Some(val.trim());
+                    timestamp =
+                        Some(std::str::from_utf8(val).map_err(|_| VerifyError::BadTimestamp)?);
                 }
-                "v1" => {
-                    if signatures.len() == MAX_SIGNATURES {
+                b"v1" => {
+                    if count == MAX_SIGNATURES {
                         return Err(malformed("too many v1 signatures"));
                     }
-                    let val = val.trim();
                     if val.len() != SIGNATURE_BYTES * 2 {
                         return Err(malformed("v1 must be 64 hex characters (HMAC-SHA256)"));
                     }
-                    let mut sig = [0u8; SIGNATURE_BYTES];
-                    const_hex::decode_to_slice(val, &mut sig)
+                    const_hex::decode_to_slice(val, &mut signatures[count])
                         .map_err(|_| malformed("v1 is not hexadecimal"))?;
-                    signatures.push(sig);
+                    count += 1;
                 }
                 _ => {}
             }
         }
         let timestamp = timestamp.ok_or_else(|| malformed("no t= timestamp"))?;
-        if signatures.is_empty() {
+        if count == 0 {
             return Err(malformed("no v1= signature"));
         }
         let timestamp_ms = parse_timestamp(timestamp)?;
@@ -85,7 +89,13 @@ impl<'a> SignatureHeader<'a> {
             timestamp,
             timestamp_ms,
             signatures,
+            count,
         })
+    }
+
+    /// Every `v1` value, in order (a sender may list several during a rotation).
+    pub fn signatures(&self) -> &[[u8; SIGNATURE_BYTES]] {
+        &self.signatures[..self.count]
     }
 }
 
@@ -150,7 +160,7 @@ pub(crate) fn verify<H: Headers + ?Sized>(
         let computed = mac_over(mac.clone(), header.timestamp, body)
             .finalize()
             .into_bytes();
-        for sig in &header.signatures {
+        for sig in header.signatures() {
             // Constant-time comparison; every pair is tried.
             matched |= bool::from(computed.as_slice().ct_eq(sig));
         }
@@ -252,10 +262,17 @@ mod tests {
         let one = format!("t=1700000000000,v1={sig}");
         let h = SignatureHeader::parse(&one).unwrap();
         assert_eq!(h.timestamp_ms, 1_700_000_000_000);
-        assert_eq!(h.signatures.len(), 1);
+        assert_eq!(h.signatures(), &[[0xab; 32]]);
         let two = format!(" v1={sig} , t=5 ,v0=zz,v1={sig}");
         let h = SignatureHeader::parse(&two).unwrap();
-        assert_eq!((h.timestamp, h.signatures.len()), ("5", 2));
+        assert_eq!((h.timestamp, h.signatures().len()), ("5", 2));
+        let tabs = format!("\tt = 7 ,\tv1 =\t{sig}\t");
+        assert_eq!(SignatureHeader::parse(&tabs).unwrap().timestamp, "7");
+        let eight = format!("t=1{}", format!(",v1={sig}").repeat(8));
+        assert_eq!(
+            SignatureHeader::parse(&eight).unwrap().signatures().len(),
+            8
+        );
         for bad in [
             "",
             "garbage",
@@ -264,6 +281,9 @@ mod tests {
             &format!("v1={sig}"),
             &format!("t=1,t=2,v1={sig}"),
             &format!("t=1,v1={}", "zz".repeat(32)),
+            &format!("t=1{}", format!(",v1={sig}").repeat(9)),
+            &format!("t=1,v1={sig}ab"),
+            "t=1,v1=,",
         ] {
             assert!(
                 matches!(
