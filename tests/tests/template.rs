@@ -750,7 +750,8 @@ fn ingest_route_and_webhook_urls_are_what_the_router_accepts() {
     let http = events_of(&t, INGEST, "HttpApi");
     assert_eq!(http.len(), 1, "one HTTP API route");
     assert_eq!(show(at(http[0], &["ApiId"])), "Ref(HttpApi)");
-    assert_eq!(show(at(http[0], &["Method"])), "POST");
+    // Every method reaches ingest, so a GET gets its 405 rather than API Gateway's 404.
+    assert_eq!(show(at(http[0], &["Method"])), "ANY");
     let path = show(at(http[0], &["Path"]));
     assert_eq!(path, "/webhooks/{provider}");
     if let Some(v) = http[0].get("PayloadFormatVersion") {
@@ -764,6 +765,16 @@ fn ingest_route_and_webhook_urls_are_what_the_router_accepts() {
             ingest::route(&post, &concrete),
             ingest::Route::Webhook(provider)
         );
+        for other in [
+            lambda_http::http::Method::GET,
+            lambda_http::http::Method::PUT,
+            lambda_http::http::Method::HEAD,
+        ] {
+            assert_eq!(
+                ingest::route(&other, &concrete),
+                ingest::Route::MethodNotAllowed
+            );
+        }
         let output = match provider {
             Provider::SpotDraft => "SpotDraftWebhookUrl",
             Provider::Subnoto => "SubnotoWebhookUrl",
