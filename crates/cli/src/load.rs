@@ -6,7 +6,9 @@
 //! secret or a body changed after signing). Every request is signed just before
 //! it is sent. At the end it waits (bounded) for the queue to drain and checks
 //! the ledger: every accepted event `PROCESSED` exactly once, every forged one
-//! nowhere. Exit 1 when an event is lost or a forged one was stored.
+//! nowhere; and the status table: every new event names a subject of its own,
+//! so each accepted event must be its subject's last event. Exit 1 when an
+//! event is lost, a forged one was stored or a status item disagrees.
 //!
 //! Without `--url` it starts its own stack (`contract-hooks dev` on free ports
 //! with a temporary state folder) and stops it at the end.
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context};
 use serde_json::{json, Value};
 use store::ops::LedgerFilter;
-use store::Ledger;
+use store::{Ledger, StatusTable};
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 use verify::{BodyFormat, Event, Provider, SecretSet, Verifier};
@@ -525,7 +527,10 @@ pub fn run(args: LoadArgs) -> CliResult {
     let stack = start_stack(&args)?;
     let report = runtime.block_on(run_async(&args, &stack, templates))?;
     drop(stack);
-    let failed = report["lost"].as_u64() != Some(0) || report["forged_stored"].as_u64() != Some(0);
+    let failed = report["lost"].as_u64() != Some(0)
+        || report["forged_stored"].as_u64() != Some(0)
+        || report["status_items_missing"].as_u64() != Some(0)
+        || report["status_items_mismatched"].as_u64() != Some(0);
     if args.json {
         crate::common::print_json(&report)?;
     } else {
@@ -877,6 +882,34 @@ async fn check(
         .iter()
         .filter(|k| items.contains_key(*k))
         .count();
+
+    // The status table against the ledger: each new event has a subject of its
+    // own (fresh contract id / envelope uuid), so its status item must name it.
+    let status_table = devenv::setting(&vars, "STATUS_TABLE")
+        .ok_or_else(|| anyhow!("STATUS_TABLE not in {}", stack.env_file.display()))?;
+    let status_table = StatusTable::new(clients.dynamodb.clone(), status_table);
+    let mut status_checked = 0usize;
+    let mut status_missing = 0usize;
+    let mut status_mismatched = 0usize;
+    for key in &genuine_2xx {
+        let Some(e) = items.get(key).map(|found| &found[0].entry) else {
+            continue;
+        };
+        let (Ok(provider), Some(subject)) = (e.provider.parse::<Provider>(), &e.subject) else {
+            continue;
+        };
+        status_checked += 1;
+        let dedup_key = key.split_once('#').map_or("", |(_, k)| k);
+        match status_table
+            .get(provider, subject)
+            .await
+            .map_err(|e| anyhow!("reading the status table: {e}"))?
+        {
+            None => status_missing += 1,
+            Some(item) if item.last_event_key != dedup_key => status_mismatched += 1,
+            Some(_) => {}
+        }
+    }
     let sent_keys: HashSet<&str> = outcomes.iter().map(|o| o.key.as_str()).collect();
     let unknown_items = items.keys().filter(|k| !sent_keys.contains(*k)).count();
 
@@ -915,6 +948,9 @@ async fn check(
         "keys_with_more_than_one_item": multiple_items,
         "not_processed_by_status": not_processed_statuses,
         "enqueue_attempts": attempts.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "status_items_checked": status_checked,
+        "status_items_missing": status_missing,
+        "status_items_mismatched": status_mismatched,
         "lost": lost,
         "forged_stored": forged_stored,
     }))
@@ -988,6 +1024,11 @@ fn text_report(r: &Value) -> String {
         out,
         "enqueue_attempts (attempts: events) {}; not processed {}",
         r["enqueue_attempts"], r["not_processed_by_status"]
+    );
+    let _ = writeln!(
+        out,
+        "status table: {} subjects checked, {} missing, {} naming another event",
+        r["status_items_checked"], r["status_items_missing"], r["status_items_mismatched"]
     );
     let _ = write!(
         out,
