@@ -50,6 +50,10 @@ pub struct DevArgs {
     /// The cargo-lambda executable [default: .venv/bin/cargo-lambda, else from PATH].
     #[arg(long, env = "CARGO_LAMBDA")]
     cargo_lambda: Option<PathBuf>,
+    /// Keep the functions running as built: do not rebuild and restart them when
+    /// workspace files change (a restart drops the requests in flight).
+    #[arg(long)]
+    no_reload: bool,
     /// Stop after this many seconds (for scripted runs); 0 runs until Ctrl-C.
     #[arg(long, default_value_t = 0)]
     stop_after: u64,
@@ -157,9 +161,12 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
             PathBuf::from("cargo-lambda")
         }
     });
-    let mut watch = Command::new(&cargo_lambda)
-        .args(["lambda", "watch", "--env-file"])
-        .arg(&env_file)
+    let mut watch = Command::new(&cargo_lambda);
+    watch.args(["lambda", "watch", "--env-file"]).arg(&env_file);
+    if args.no_reload {
+        watch.arg("--ignore-changes");
+    }
+    let mut watch = watch
         .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
         .arg(args.port.to_string())
         .kill_on_drop(true)

@@ -425,7 +425,9 @@ fn start_stack(args: &LoadArgs) -> anyhow::Result<Stack> {
     let port = free_port()?;
     let log = std::fs::File::create(state.join("dev.log"))?;
     let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(["dev", "--moto-port", "0", "--port"])
+        // --no-reload: an edit in the workspace must not restart the functions
+        // mid-run (RELIABILITY.md, "Found while running it" 1).
+        .args(["dev", "--no-reload", "--moto-port", "0", "--port"])
         .arg(port.to_string())
         .arg("--state-dir")
         .arg(&state)
