@@ -4,9 +4,11 @@
 //! SHA-256 of the whole document in canonical form. Building a
 //! `serde_json::Value` for that copies every string and allocates a B-tree per
 //! object; a [`Node`] points into the body for every string without escapes and
-//! keeps each object as one sorted vector, which is also the order canonical JSON
-//! needs. Numbers are `serde_json::Number`, so they read and render exactly as
-//! they do through a `Value` (including `float_roundtrip`).
+//! keeps each object as one vector in input order (sorted only when canonical
+//! JSON is written). [`Node::select`] goes further and builds nothing for the
+//! members a reader does not need. Numbers are `serde_json::Number`, so they
+//! read and render exactly as they do through a `Value` (including
+//! `float_roundtrip`).
 
 use std::borrow::Cow;
 use std::fmt;
