@@ -873,6 +873,82 @@ async fn a_superseded_event_writes_only_what_the_item_lacks() {
     assert_eq!(apply(titled).await, (Applied::Superseded, 1));
 }
 
+/// A Subnoto envelope only moves forward: once signing has started, a later
+/// `ENVELOPE_SENT` or `ENVELOPE_OPENED` (another recipient opening it, a
+/// re-send) leaves it `SIGNING`, in every delivery order.
+#[tokio::test]
+async fn opening_or_sending_a_signing_envelope_leaves_it_signing_in_any_order() {
+    let stack = Stack::new().await;
+    let table = StatusTable::new(stack.clients.dynamodb.clone(), &stack.status_table);
+    // (type, time, signer), in provider time order.
+    let lifecycle = [
+        ("ENVELOPE_CREATED", 1_000, None),
+        ("ENVELOPE_SIGNED", 2_000, Some("a@example.com")),
+        ("ENVELOPE_SENT", 3_000, None),
+        ("ENVELOPE_OPENED", 4_000, None),
+    ];
+    let mut orders: Vec<Vec<usize>> = Vec::new();
+    for a in 0..4 {
+        for b in 0..4 {
+            for c in 0..4 {
+                let order = vec![a, b, c, 6usize.saturating_sub(a + b + c)];
+                if order.iter().collect::<BTreeSet<_>>().len() == 4 {
+                    orders.push(order);
+                }
+            }
+        }
+    }
+    assert_eq!(orders.len(), 24);
+    assert_eq!(orders[0], [0, 1, 2, 3], "in order first");
+    let mut states = BTreeSet::new();
+    for (n, order) in orders.iter().enumerate() {
+        let envelope = format!("lifecycle-{n:02}");
+        for &i in order {
+            let (event_type, time, signer) = lifecycle[i];
+            let event = subnoto_event(&envelope, event_type, time, signer, None);
+            table.apply(&event, 0).await.unwrap();
+        }
+        let item = table
+            .get(Provider::Subnoto, &envelope)
+            .await
+            .unwrap()
+            .unwrap();
+        let ctx = format!("order {order:?}");
+        assert_eq!(item.status.as_deref(), Some("SIGNING"), "{ctx}");
+        assert_eq!(item.last_event_type, "ENVELOPE_SIGNED", "{ctx}");
+        assert_eq!(item.event_time_ms, 2_000, "{ctx}");
+        assert_eq!(item.rank_class, store::sync::CLASS_SIGNING, "{ctx}");
+        assert_eq!(
+            item.signers,
+            BTreeSet::from(["a@example.com".to_string()]),
+            "{ctx}"
+        );
+        states.insert((
+            item.status,
+            item.last_event_type,
+            item.event_time_ms,
+            item.signers,
+        ));
+    }
+    assert_eq!(states.len(), 1, "every order ends in the in-order state");
+
+    // Finishing still moves it on, and nothing moves it back.
+    let envelope = "lifecycle-00";
+    let completed = subnoto_event(envelope, "ENVELOPE_COMPLETED", 5_000, None, None);
+    assert_eq!(table.apply(&completed, 0).await.unwrap(), Applied::Updated);
+    let reopened = subnoto_event(envelope, "ENVELOPE_OPENED", 6_000, None, None);
+    assert_eq!(
+        table.apply(&reopened, 0).await.unwrap(),
+        Applied::Superseded
+    );
+    let item = table
+        .get(Provider::Subnoto, envelope)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.status.as_deref(), Some("COMPLETED"));
+}
+
 #[tokio::test]
 async fn the_sweep_requeues_lost_enqueues_and_gives_up_after_the_attempts() {
     let stack = Stack::new().await;
