@@ -159,7 +159,7 @@ def spec_processor(args, res, api_port, endpoint):
         "EVENTS_TABLE": res["events_table"],
         "STATUS_TABLE": res["status_table"],
         "QUEUE_URL": res["queue_url"],
-        # The sweep test ages its items by one second instead of the default five minutes.
+        # The sweep test ages its items by one second instead of the default ten minutes.
         # Nothing else in the processor reads it.
         "SWEEP_AFTER_SECONDS": "1",
         "RUST_LOG": "info",

@@ -28,6 +28,9 @@ SUBNOTO_STATUS = {
     "ENVELOPE_CANCELLED": "CANCELED",
 }
 TERMINAL = {"COMPLETED", "DECLINED", "CANCELED"}
+# Subnoto's rank class is its lifecycle stage (crates/store/src/sync.rs); SpotDraft's statuses
+# all share class 1, and an event without a status is class 0.
+SUBNOTO_CLASS = {"CREATED": 1, "SENT": 2, "SIGNING": 3, **{s: 4 for s in TERMINAL}}
 # What Lambda copies from ReceiveMessage's attributes into an SQS record (standard queue).
 RECORD_ATTRIBUTES = ("ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp",
                      "AWSTraceHeader")
@@ -140,8 +143,8 @@ def annotate(event: dict, received_at_ms: int) -> dict:
     out["_status"] = status
     if status is None:
         out["_class"] = 0
-    elif event["provider"] == "subnoto" and status in TERMINAL:
-        out["_class"] = 2
+    elif event["provider"] == "subnoto":
+        out["_class"] = SUBNOTO_CLASS[status]
     else:
         out["_class"] = 1
     out["_time"] = event["occurred_at_ms"] if event.get("occurred_at_ms") is not None else received_at_ms

@@ -43,6 +43,20 @@ struct Sent {
     /// Identifiers the design logs on purpose: ledger keys, dedup keys, event
     /// types and providers of the events sent.
     identifiers: Vec<String>,
+    /// Every processor invocation that logs its cost (a `batch` or a
+    /// `sweep done` line), in order.
+    invocations: Vec<Invoked>,
+}
+
+/// One processor invocation, and the AWS requests the fault proxy saw it make.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Invoked {
+    /// What it was, for messages; a few are checked by name.
+    label: String,
+    /// Requests that reached the proxy during the invocation: the calls
+    /// actually made. `None` when an injected fault made the SDK retry (the
+    /// proxy sees each attempt, `aws_calls` counts operations).
+    wire_calls: Option<usize>,
 }
 
 impl Sent {
@@ -108,8 +122,49 @@ fn signed(
     signed_headers(provider, secret, body, now_ms(), format)
 }
 
+/// Requests the processor's kinds of AWS call that reached the proxy so far
+/// (never `GetSecretValue`: ingest's background refresh makes those).
+fn processor_requests(proxy: &FaultProxy) -> usize {
+    [
+        target::PUT_ITEM,
+        target::UPDATE_ITEM,
+        target::QUERY,
+        target::SEND_MESSAGE,
+    ]
+    .iter()
+    .map(|t| proxy.calls(t))
+    .sum()
+}
+
+/// Invokes the processor's entry point with `payload` and records the
+/// invocation and the requests it made; `retried` when an injected fault may
+/// have made the SDK retry.
+async fn invoke(
+    app: &processor::App,
+    proxy: &FaultProxy,
+    sent: &mut Sent,
+    label: &str,
+    payload: Value,
+    retried: bool,
+) -> Value {
+    let before = processor_requests(proxy);
+    let answer = processor::handle(app, payload).await.unwrap();
+    let wire = processor_requests(proxy) - before;
+    sent.invocations.push(Invoked {
+        label: label.to_owned(),
+        wire_calls: (!retried).then_some(wire),
+    });
+    answer
+}
+
 /// Feeds every queued message to the processor's entry point, 10 at a time.
-async fn process_queue(stack: &Stack, app: &processor::App, sent: &mut Sent) {
+async fn process_queue(
+    stack: &Stack,
+    app: &processor::App,
+    proxy: &FaultProxy,
+    sent: &mut Sent,
+    label: &str,
+) {
     let messages = stack.drain_queue_raw().await;
     for chunk in messages.chunks(10) {
         let records = chunk
@@ -119,9 +174,7 @@ async fn process_queue(stack: &Stack, app: &processor::App, sent: &mut Sent) {
                 sqs_record(&m.message_id, Some(&m.body), 1)
             })
             .collect();
-        let answer = processor::handle(app, sqs_event_json(records))
-            .await
-            .unwrap();
+        let answer = invoke(app, proxy, sent, label, sqs_event_json(records), false).await;
         assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
     }
 }
@@ -167,7 +220,10 @@ async fn full_run() -> Sent {
         .await
         .unwrap();
     tracing::info!(events_table = %config.events_table, max_body_bytes = 4096, "ingest ready");
-    let processor = stack.processor_with(&clients, &[("SWEEP_AFTER_SECONDS", "60")]);
+    // Clients of its own, as in its own Lambda: ingest's background secrets
+    // refresh must not count as the processor's calls.
+    let processor_clients = clients_via(proxy.endpoint()).await;
+    let processor = stack.processor_with(&processor_clients, &[("SWEEP_AFTER_SECONDS", "60")]);
     tracing::info!(
         events_table = %config.events_table,
         status_table = %config.status_table,
@@ -374,9 +430,13 @@ async fn full_run() -> Sent {
         .collect();
     let mut failed = Vec::new();
     for chunk in records.chunks(10) {
-        let answer = processor::handle(&processor, sqs_event_json(chunk.to_vec()))
-            .await
-            .unwrap();
+        let hits = proxy.hits(rule);
+        let payload = sqs_event_json(chunk.to_vec());
+        let answer = invoke(&processor, &proxy, &mut sent, "batch", payload, false).await;
+        if proxy.hits(rule) > hits {
+            // The failed update was retried: the proxy saw every attempt.
+            sent.invocations.last_mut().unwrap().wire_calls = None;
+        }
         for f in answer["batchItemFailures"].as_array().unwrap() {
             failed.push(f["itemIdentifier"].as_str().unwrap().to_owned());
         }
@@ -389,18 +449,27 @@ async fn full_run() -> Sent {
         .filter(|m| failed.contains(&m.message_id))
         .map(|m| sqs_record(&m.message_id, Some(&m.body), 2))
         .collect();
-    let answer = processor::handle(&processor, sqs_event_json(redelivery))
-        .await
-        .unwrap();
+    let answer = invoke(
+        &processor,
+        &proxy,
+        &mut sent,
+        "redelivery",
+        sqs_event_json(redelivery),
+        false,
+    )
+    .await;
     assert_eq!(answer["batchItemFailures"], json!([]));
 
     // A malformed record, and an invocation that is neither batch nor schedule.
-    let answer = processor::handle(
+    let answer = invoke(
         &processor,
+        &proxy,
+        &mut sent,
+        "malformed record",
         sqs_event_json(vec![sqs_record("bad-1", Some("not a queue message"), 1)]),
+        false,
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(answer["batchItemFailures"][0]["itemIdentifier"], "bad-1");
     assert!(processor::handle(&processor, json!({"hello": "world"}))
         .await
@@ -426,11 +495,45 @@ async fn full_run() -> Sent {
         .await
         .unwrap();
     assert_eq!(accepted, store::Accepted::New);
-    let answer = processor::handle(&processor, scheduled_event())
-        .await
-        .unwrap();
+    let answer = invoke(
+        &processor,
+        &proxy,
+        &mut sent,
+        "sweep",
+        scheduled_event(),
+        false,
+    )
+    .await;
     assert_eq!(answer["requeued"], 1, "{answer}");
-    process_queue(&stack, &processor, &mut sent).await;
+    process_queue(&stack, &processor, &proxy, &mut sent, "swept event").await;
+
+    // A new event about a new envelope, alone in its batch: it becomes the
+    // envelope's state. Then the same message again: superseded.
+    let body = fresh_subnoto();
+    sent.event(&Event::parse(Provider::Subnoto, BodyFormat::Json, &body).unwrap());
+    let headers = signed(Provider::Subnoto, SUBNOTO_SECRET, &body, BodyFormat::Json);
+    let status = deliver(&app, &mut sent, "POST", "/webhooks/subnoto", headers, &body).await;
+    assert_eq!(status, 202);
+    let messages = stack.drain_queue_raw().await;
+    assert_eq!(messages.len(), 1);
+    sent.queue_bodies.push(messages[0].body.clone());
+    for (label, receive_count) in [("new record", 1), ("same record again", 2)] {
+        let record = sqs_record(
+            &messages[0].message_id,
+            Some(&messages[0].body),
+            receive_count,
+        );
+        let answer = invoke(
+            &processor,
+            &proxy,
+            &mut sent,
+            label,
+            sqs_event_json(vec![record]),
+            false,
+        )
+        .await;
+        assert_eq!(answer["batchItemFailures"], json!([]), "{label}: {answer}");
+    }
     sent
 }
 
@@ -621,6 +724,7 @@ fn the_scanner_finds_each_kind_of_leak() {
         bodies: vec![base64::engine::general_purpose::STANDARD.encode(&body)],
         queue_bodies: vec![],
         identifiers: vec!["CONTRACT_SIGNED".into()],
+        invocations: vec![],
     };
     let forbidden = Forbidden::new(&sent);
     let clean = r#"{"level":"INFO","provider":"spotdraft","key":"spotdraft#ab12","outcome":"accepted","status":202,"event_type":"CONTRACT_SIGNED","message":"webhook"}"#;
@@ -773,6 +877,58 @@ async fn scan_a_full_run(level: &str) {
             "no {message:?} line"
         );
     }
+    // Each processor invocation's line reports its latency and the AWS calls
+    // it made: as many as reached the proxy.
+    let costs: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "batch" || l["message"] == "sweep done")
+        .collect();
+    assert_eq!(
+        costs.len(),
+        sent.invocations.len(),
+        "a batch or sweep done line per invocation: {costs:?}"
+    );
+    let mut compared = 0;
+    for (line, invoked) in costs.iter().zip(&sent.invocations) {
+        let label = &invoked.label;
+        let expected_message = if label == "sweep" {
+            "sweep done"
+        } else {
+            "batch"
+        };
+        assert_eq!(line["message"], expected_message, "{label}: {line}");
+        assert!(
+            line["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
+            "{label}: {line}"
+        );
+        let calls = line["aws_calls"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{label}: no aws_calls in {line}"));
+        if let Some(wire) = invoked.wire_calls {
+            assert_eq!(calls, wire as u64, "{label}: {line}");
+            compared += 1;
+        }
+        let expected = match label.as_str() {
+            // Status UpdateItem + ledger UpdateItem.
+            "new record" => Some(2),
+            // The status UpdateItem fails its condition and returns an item
+            // that already has the signer and fields: no fill-in. Then the
+            // ledger UpdateItem.
+            "same record again" => Some(2),
+            "malformed record" => Some(0),
+            // A Query per shard, the lease, the enqueue.
+            "sweep" => Some(store::schema::PENDING_SHARDS as u64 + 2),
+            _ => None,
+        };
+        if let Some(expected) = expected {
+            assert_eq!(calls, expected, "{label}: {line}");
+        }
+    }
+    assert!(
+        compared + 1 >= costs.len(),
+        "at most the faulted batch goes unchecked"
+    );
+
     // One metric line per request (the sweep's event was written directly).
     let ingest_emf = lines
         .iter()

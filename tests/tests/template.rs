@@ -12,7 +12,7 @@
 //! - each function's role grants exactly the listed actions on its own
 //!   resources, and every AWS operation the code calls is granted;
 //! - the alarms watch metrics that exist (the sweep's EMF metric as the
-//!   processor publishes it);
+//!   processor publishes it in Lambda, under the function's own name);
 //! - `cfn-lint template.yaml` passes.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use integration_tests::{repo_root, Stack};
+use integration_tests::{child, repo_root, Stack};
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 use store::schema;
@@ -1118,20 +1118,25 @@ fn alarms_watch_dlq_depth_sweep_failures_ingest_5xx_and_processor_errors() {
     let (_, _, d) = find_alarm(&t, "AWS/Lambda", "Errors");
     assert_eq!(d, dims(&[("FunctionName", "Ref(ProcessorFunction)")]));
 
-    // The sweep's give-up metric, exactly as the processor publishes it (EMF):
-    // an alarm matches a metric only with the same namespace and dimensions.
-    let report = processor::SweepReport {
-        failed: 1,
-        ..Default::default()
-    };
-    let metrics = report.metrics();
+    // The sweep's give-up metric, exactly as the processor publishes it (EMF)
+    // in Lambda: an alarm matches a metric only with the same namespace and
+    // dimensions. The `Function` dimension is the name Lambda gives the
+    // function (AWS_LAMBDA_FUNCTION_NAME), which is what `!Ref` of the function
+    // yields; each function gets a made-up deployed name here, so an alarm on a
+    // constant, or on the other function, cannot match.
+    let deployed = |function: &str| format!("contract-hooks-{function}-1A2B3C4D5E6F");
     let (name, _, d) = find_alarm(&t, store::metrics::NAMESPACE, "marked_failed");
-    assert_eq!(
-        metrics.get("marked_failed"),
-        1,
-        "the sweep counts give-ups as marked_failed"
-    );
-    let emf = metrics.to_emf(0);
+    let resolved: BTreeMap<String, String> = d
+        .iter()
+        .map(|(k, v)| {
+            let value = match v.strip_prefix("Ref(").and_then(|r| r.strip_suffix(')')) {
+                Some(r) if resources_of(&t, FUNCTION).iter().any(|(n, _)| n == r) => deployed(r),
+                _ => v.clone(),
+            };
+            (k.clone(), value)
+        })
+        .collect();
+    let emf = sweep_emf(Some(&deployed(PROCESSOR)));
     let directive = &emf["_aws"]["CloudWatchMetrics"][0];
     assert_eq!(directive["Namespace"], store::metrics::NAMESPACE);
     assert!(
@@ -1141,6 +1146,10 @@ fn alarms_watch_dlq_depth_sweep_failures_ingest_5xx_and_processor_errors() {
             .iter()
             .any(|m| m["Name"] == "marked_failed"),
         "{emf}"
+    );
+    assert_eq!(
+        emf["marked_failed"], 1,
+        "the sweep counts give-ups as marked_failed"
     );
     let published: Vec<BTreeMap<String, String>> = directive["Dimensions"]
         .as_array()
@@ -1158,9 +1167,49 @@ fn alarms_watch_dlq_depth_sweep_failures_ingest_5xx_and_processor_errors() {
         })
         .collect();
     assert!(
-        published.contains(&d),
-        "{name} watches dimensions {d:?}, but marked_failed is published with {published:?}"
+        published.contains(&resolved),
+        "{name} watches dimensions {d:?} (deployed: {resolved:?}), but marked_failed is \
+         published with {published:?}"
     );
+    // Outside Lambda the name falls back to the constant.
+    assert_eq!(sweep_emf(None)["Function"], processor::FUNCTION);
+}
+
+const EMF_CHILD: &str = "child_prints_the_sweeps_metrics";
+
+/// The EMF line the processor prints for a sweep that gave up on one item, in
+/// a process of its own (the function name is read once per process) with
+/// `AWS_LAMBDA_FUNCTION_NAME` set to `function_name` (blank for `None`).
+fn sweep_emf(function_name: Option<&str>) -> Json {
+    // Blank counts as unset, and overrides any value this process inherited.
+    let env = [(
+        store::metrics::FUNCTION_NAME_ENV,
+        function_name.unwrap_or(""),
+    )];
+    let out = child::run(EMF_CHILD, &env, std::time::Duration::from_secs(60));
+    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
+    let lines: Vec<Json> = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Json>(&l[l.find('{')?..]).ok())
+        .filter(|l| l.get("_aws").is_some())
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    lines.into_iter().next().unwrap()
+}
+
+#[test]
+#[ignore = "run in a child process by the alarm test; does nothing on its own"]
+fn child_prints_the_sweeps_metrics() {
+    if !child::is_child() {
+        return;
+    }
+    processor::SweepReport {
+        failed: 1,
+        ..Default::default()
+    }
+    .metrics()
+    .emit();
 }
 
 // ------------------------------------------------------------------ secret

@@ -643,7 +643,7 @@ fn env_json(args: &EventsArgs) -> Value {
             "QUEUE_URL": args.queue_url,
             "EVENT_RETENTION_DAYS": "30",
             "LEDGER_LEASE_SECONDS": "30",
-            "SWEEP_AFTER_SECONDS": "300",
+            "SWEEP_AFTER_SECONDS": "600",
             "SWEEP_MAX_ATTEMPTS": "5",
             "RUST_LOG": "info"
         }

@@ -9,7 +9,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use store::{Applied, Metrics, QueueMessage, StatusTable, StoreError};
 
-use crate::{App, ProcessorError, FUNCTION};
+use crate::{App, Meter, ProcessorError, FUNCTION};
 
 /// Why one record failed.
 #[derive(Debug, thiserror::Error)]
@@ -73,17 +73,21 @@ impl BatchReport {
     }
 }
 
-/// Processes a batch, logs a summary line, prints its metrics and returns the
-/// partial-batch answer.
+/// Processes a batch, logs a summary line (with the handler's latency and the
+/// AWS calls it made), prints its metrics and returns the partial-batch answer.
 pub async fn handle_batch(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, ProcessorError> {
+    let meter = Meter::start(&app.calls);
     let report = process_batch(app, &event).await;
     let failed = report.failed.len();
+    let (latency_ms, aws_calls) = (meter.latency_ms(), meter.aws_calls());
     if failed > 0 {
         tracing::warn!(
             records = report.records,
             processed = report.processed(),
             superseded = report.superseded,
             failed,
+            latency_ms,
+            aws_calls,
             "batch"
         );
     } else {
@@ -92,6 +96,8 @@ pub async fn handle_batch(app: &App, event: SqsEvent) -> Result<SqsBatchResponse
             processed = report.processed(),
             superseded = report.superseded,
             failed,
+            latency_ms,
+            aws_calls,
             "batch"
         );
     }

@@ -10,9 +10,11 @@
 mod batch;
 mod sweep;
 
+use std::time::{Duration, Instant};
+
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::Value;
-use store::{AwsClients, Config, Ledger, Queue, StatusTable};
+use store::{AwsClients, CallCounter, Config, Ledger, Queue, StatusTable};
 
 pub use batch::{handle_batch, process_batch, BatchReport, RecordError};
 pub use sweep::{run_sweep, sweep, SweepReport};
@@ -39,6 +41,9 @@ pub struct App {
     pub sweep_max_attempts: u32,
     /// See [`SWEEP_LIMIT_PER_SHARD`].
     pub sweep_limit_per_shard: usize,
+    /// AWS operations made through the app's clients (for the per-invocation
+    /// log lines).
+    pub calls: CallCounter,
 }
 
 impl App {
@@ -56,8 +61,46 @@ impl App {
             sweep_after_ms: config.sweep_after_ms,
             sweep_max_attempts: config.sweep_max_attempts,
             sweep_limit_per_shard: SWEEP_LIMIT_PER_SHARD,
+            calls: clients.calls.clone(),
         }
     }
+}
+
+/// What one invocation cost: time in the handler and AWS operations made, as
+/// ingest measures them per request. Lambda runs one invocation at a time per
+/// execution environment and the processor does no background AWS work, so
+/// the counter's difference is this invocation's calls.
+#[derive(Debug, Clone)]
+pub struct Meter {
+    started: Instant,
+    calls: CallCounter,
+    calls_before: usize,
+}
+
+impl Meter {
+    /// Starts measuring against `calls`.
+    pub fn start(calls: &CallCounter) -> Meter {
+        Meter {
+            started: Instant::now(),
+            calls: calls.clone(),
+            calls_before: calls.get(),
+        }
+    }
+
+    /// AWS operations (not retry attempts) made since [`Meter::start`].
+    pub fn aws_calls(&self) -> usize {
+        self.calls.get().saturating_sub(self.calls_before)
+    }
+
+    /// Milliseconds since [`Meter::start`], to the microsecond (ingest's
+    /// `latency_ms`).
+    pub fn latency_ms(&self) -> f64 {
+        millis(self.started.elapsed())
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 /// An invocation fails as a whole (Lambda retries it, or sends it to the
@@ -122,7 +165,15 @@ pub async fn handle(app: &App, payload: Value) -> Result<Value, ProcessorError> 
             Ok(serde_json::to_value(response).unwrap_or(Value::Null))
         }
         Ok(Invocation::Sweep) => {
+            let meter = Meter::start(&app.calls);
             let report = run_sweep(app, store::now_ms()).await;
+            // The `sweep` line (counts) is logged by `run_sweep`; this one adds
+            // what the run cost, as the `batch` line does for a batch.
+            tracing::info!(
+                latency_ms = meter.latency_ms(),
+                aws_calls = meter.aws_calls(),
+                "sweep done"
+            );
             Ok(serde_json::to_value(report).unwrap_or(Value::Null))
         }
         Err(err) => {

@@ -48,8 +48,11 @@ pub struct Config {
     /// `SECRETS_REFRESH_SECONDS` (default 300): how often secrets from Secrets
     /// Manager are re-read, so a rotation takes effect without a deploy.
     pub secrets_refresh: Duration,
-    /// `SWEEP_AFTER_SECONDS` (default 300), in ms: how long an accepted event
-    /// may stay unprocessed before the sweep re-enqueues it.
+    /// `SWEEP_AFTER_SECONDS` (default 600), in ms: how long an accepted event
+    /// may stay unprocessed before the sweep re-enqueues it. The default is
+    /// twice the queue's retry window (`MAX_RECEIVE_COUNT` receives ×
+    /// `VISIBILITY_TIMEOUT_SECS` = 300 s), so the sweep does not re-enqueue
+    /// events SQS is still redelivering.
     pub sweep_after_ms: i64,
     /// `SWEEP_MAX_ATTEMPTS` (default 5): enqueues (the first included) after
     /// which the sweep marks an unprocessed event `FAILED`.
@@ -121,7 +124,7 @@ impl Config {
             "SECRETS_REFRESH_SECONDS",
             300,
         )?;
-        let sweep_after_s: u32 = number(get("SWEEP_AFTER_SECONDS"), "SWEEP_AFTER_SECONDS", 300)?;
+        let sweep_after_s: u32 = number(get("SWEEP_AFTER_SECONDS"), "SWEEP_AFTER_SECONDS", 600)?;
         Ok(Config {
             events_table: required("EVENTS_TABLE")?,
             status_table: required("STATUS_TABLE")?,
@@ -172,8 +175,25 @@ mod tests {
         assert_eq!(c.retention_days, 30);
         assert!(c.secrets.is_none());
         assert!(c.require_secrets().is_err());
-        assert_eq!(c.sweep_after_ms, 300_000);
+        assert_eq!(c.sweep_after_ms, 600_000);
         assert_eq!(c.sweep_max_attempts, 5);
+    }
+
+    #[test]
+    fn the_default_sweep_waits_out_the_queues_retries() {
+        // A message is received up to MAX_RECEIVE_COUNT times, each hidden for
+        // the visibility timeout: until then SQS may still deliver it, and a
+        // sweep would only add a copy (and use up one of its attempts).
+        let retry_window_ms =
+            i64::from(crate::schema::MAX_RECEIVE_COUNT * crate::schema::VISIBILITY_TIMEOUT_SECS)
+                * 1000;
+        let c = Config::from_lookup(lookup(&BASE)).unwrap();
+        assert!(
+            c.sweep_after_ms > retry_window_ms,
+            "SWEEP_AFTER_SECONDS defaults to {} ms, within the queue's {retry_window_ms} ms \
+             retry window",
+            c.sweep_after_ms
+        );
     }
 
     #[test]

@@ -2,12 +2,35 @@
 //! which the Lambda log pipeline turns into metrics without any API call.
 //! Pure apart from [`Metrics::emit`], which prints.
 
+use std::sync::OnceLock;
+
 use serde_json::{json, Map, Value};
 
 /// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "ContractHooks";
 /// The dimension every metric carries: the function name.
 pub const FUNCTION_DIMENSION: &str = "Function";
+/// Where Lambda puts the function's name (the name `!Ref` of the function
+/// yields in the template, unique per stack).
+pub const FUNCTION_NAME_ENV: &str = "AWS_LAMBDA_FUNCTION_NAME";
+
+/// The value of the `Function` dimension: the deployed function's name from
+/// [`FUNCTION_NAME_ENV`], so two stacks in one account publish (and alarm on)
+/// separate metrics; `fallback` (`ingest`, `processor`) where it is unset or
+/// blank, as in tests and local runs. Read once per process.
+pub fn function_name(fallback: &str) -> String {
+    static NAME: OnceLock<Option<String>> = OnceLock::new();
+    let from_env = NAME.get_or_init(|| std::env::var(FUNCTION_NAME_ENV).ok());
+    function_name_from(from_env.as_deref(), fallback)
+}
+
+fn function_name_from(from_env: Option<&str>, fallback: &str) -> String {
+    from_env
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .unwrap_or(fallback)
+        .to_owned()
+}
 
 /// A set of counters for one invocation or request, published under the
 /// `Function` dimension (and, with [`Metrics::dimension`], also under
@@ -20,13 +43,25 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counters of `function` (`ingest`, `processor`).
-    pub fn new(function: impl Into<String>) -> Self {
+    /// Counters of the running function, published as [`function_name`]: the
+    /// Lambda function's name, or `fallback` (`ingest`, `processor`) outside
+    /// Lambda.
+    pub fn new(fallback: &str) -> Self {
+        Self::named(function_name(fallback))
+    }
+
+    /// Counters published with exactly `function` as the `Function` dimension.
+    pub fn named(function: impl Into<String>) -> Self {
         Metrics {
             function: function.into(),
             extra: None,
             counts: Vec::new(),
         }
+    }
+
+    /// The `Function` dimension's value.
+    pub fn function(&self) -> &str {
+        &self.function
     }
 
     /// Also publishes every metric under `[Function, name]` with `name = value`
@@ -103,8 +138,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_function_is_named_by_lambda_else_by_the_fallback() {
+        let name = "contract-hooks-ProcessorFunction-a1B2c3D4e5F6";
+        assert_eq!(function_name_from(Some(name), "processor"), name);
+        assert_eq!(function_name_from(None, "processor"), "processor");
+        assert_eq!(function_name_from(Some(" "), "processor"), "processor");
+        assert_eq!(Metrics::named(name).to_emf(0)["Function"], name);
+    }
+
+    #[test]
     fn emf_document_has_the_cloudwatch_shape() {
-        let mut m = Metrics::new("processor");
+        let mut m = Metrics::named("processor");
         m.count("processed", 3)
             .count("failed", 1)
             .count("processed", 2);
@@ -134,7 +178,7 @@ mod tests {
 
     #[test]
     fn every_dimension_and_metric_named_has_a_value() {
-        let mut m = Metrics::new("ingest").dimension("Reason", "unverified");
+        let mut m = Metrics::named("ingest").dimension("Reason", "unverified");
         m.count("rejected", 1);
         let doc = m.to_emf(1);
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
@@ -157,6 +201,6 @@ mod tests {
 
     #[test]
     fn nothing_counted_is_empty() {
-        assert!(Metrics::new("processor").is_empty());
+        assert!(Metrics::named("processor").is_empty());
     }
 }

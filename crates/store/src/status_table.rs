@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use verify::{canonical_json, Event, Provider};
 
 use crate::schema::attr;
@@ -162,6 +162,40 @@ fn fields(event: &Event) -> Vec<(&'static str, AttributeValue)> {
     out
 }
 
+/// The update that keeps what only a superseded event knows: its signer (if
+/// `stored` does not list it yet) and each of its fields `stored` lacks, each
+/// written with `ADD` / `if_not_exists` so that a concurrent writer's value is
+/// never overwritten. `stored` is the item as the failed condition returned it;
+/// `None` (not returned) fills in everything the event has. Empty when the
+/// update would change nothing: items only ever gain fields and signers, so
+/// what `stored` has, the item still has.
+fn fill_in(
+    fields: Vec<(&'static str, AttributeValue)>,
+    signers: Option<AttributeValue>,
+    stored: Option<&HashMap<String, AttributeValue>>,
+) -> Expr {
+    let has = |name: &str| stored.is_some_and(|item| item.contains_key(name));
+    let mut fill = Expr::default();
+    for (name, value) in fields {
+        if !has(name) {
+            fill.set_if_absent(name, value);
+        }
+    }
+    if let Some(set) = signers {
+        let known: Option<&Vec<String>> = stored
+            .and_then(|item| item.get(attr::SIGNERS))
+            .and_then(|v| v.as_ss().ok());
+        let new = match (&set, known) {
+            (AttributeValue::Ss(ours), Some(known)) => ours.iter().any(|s| !known.contains(s)),
+            _ => true,
+        };
+        if new {
+            fill.add(attr::SIGNERS, set);
+        }
+    }
+    fill
+}
+
 /// The signer's identity (as [`verify::Signer::identity`]: the email, else the
 /// name; blank values do not count) as a one-element string set.
 fn signer_set(event: &Event) -> Option<AttributeValue> {
@@ -201,9 +235,11 @@ impl StatusTable {
     /// One conditional `UpdateItem` writes the event's status, type, time, key,
     /// rank and present fields (never erasing a known field with an absent one)
     /// and adds its signer, if the event outranks what is stored. When it does
-    /// not, a second, unconditional `UpdateItem` adds the signer and fills fields
-    /// still unknown (`if_not_exists`); it is skipped when the event has neither.
-    /// Applying the same event again changes nothing.
+    /// not, the failed condition returns the stored item
+    /// (`ReturnValuesOnConditionCheckFailure=ALL_OLD`), and a second,
+    /// unconditional `UpdateItem` adds the signer and fills fields still unknown
+    /// (`if_not_exists`) only if the item lacks one of them ([`fill_in`]). So
+    /// applying the same event again is one call and changes nothing.
     pub async fn apply(&self, event: &Event, fallback_time_ms: i64) -> Result<Applied, StoreError> {
         let Some(subject) = event.subject.as_deref().filter(|s| !s.is_empty()) else {
             return Ok(Applied::NoSubject);
@@ -256,24 +292,21 @@ impl StatusTable {
             .condition_expression(condition)
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
+        let stored = match result {
             Ok(_) => return Ok(Applied::Updated),
             Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(_)) => {}
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    failed.item().cloned()
+                }
                 _ => return Err(StoreError::aws("DynamoDB.UpdateItem", err)),
             },
-        }
+        };
 
-        // Superseded: keep what only this event knows.
-        let mut fill = Expr::default();
-        for (name, value) in fields {
-            fill.set_if_absent(name, value);
-        }
-        if let Some(set) = signers {
-            fill.add(attr::SIGNERS, set);
-        }
+        // Superseded: keep what only this event knows, if the item lacks it.
+        let fill = fill_in(fields, signers, stored.as_ref());
         if !fill.is_empty() {
             self.client
                 .update_item()
@@ -380,6 +413,41 @@ mod tests {
         only_add.add(attr::SIGNERS, AttributeValue::Ss(vec!["a".into()]));
         assert_eq!(only_add.update_expression(), "ADD #signers :signers");
         assert!(Expr::default().is_empty());
+    }
+
+    #[test]
+    fn the_fill_in_holds_only_what_the_stored_item_lacks() {
+        let fields = || vec![(attr::TITLE, s("T")), (attr::WORKSPACE, s("W"))];
+        let signer = || Some(AttributeValue::Ss(vec!["a@example.com".into()]));
+        let expression = |stored: Option<&HashMap<String, AttributeValue>>| {
+            fill_in(fields(), signer(), stored).update_expression()
+        };
+        // Nothing returned: everything, as before.
+        assert_eq!(
+            expression(None),
+            "SET #title = if_not_exists(#title, :title), \
+             #workspace = if_not_exists(#workspace, :workspace) ADD #signers :signers"
+        );
+        let mut stored: HashMap<String, AttributeValue> = HashMap::new();
+        stored.insert(attr::TITLE.into(), s("other title"));
+        stored.insert(
+            attr::SIGNERS.into(),
+            AttributeValue::Ss(vec!["b@example.com".into()]),
+        );
+        // A field the item has is left alone, whatever its value.
+        assert_eq!(
+            expression(Some(&stored)),
+            "SET #workspace = if_not_exists(#workspace, :workspace) ADD #signers :signers"
+        );
+        stored.insert(attr::WORKSPACE.into(), s("W"));
+        assert_eq!(expression(Some(&stored)), "ADD #signers :signers");
+        stored.insert(
+            attr::SIGNERS.into(),
+            AttributeValue::Ss(vec!["a@example.com".into(), "b@example.com".into()]),
+        );
+        assert!(fill_in(fields(), signer(), Some(&stored)).is_empty());
+        // An event without fields or signer never needs one.
+        assert!(fill_in(vec![], None, None).is_empty());
     }
 
     #[test]

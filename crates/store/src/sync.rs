@@ -11,11 +11,16 @@
 //! any delivery order, with any duplicates, is the state of the single highest
 //! event, which is what in-order delivery gives.
 //!
-//! The class comes first so that no later-timed event can turn a finished
-//! Subnoto envelope back (an `ENVELOPE_OPENED` or a per-signer `ENVELOPE_SIGNED`
-//! after `ENVELOPE_COMPLETED`), whatever order they arrive in. A plain "terminal
-//! is sticky" rule would not be order-independent: `OPENED@t3` applied first
-//! would make a later-arriving `COMPLETED@t2` look old.
+//! The class comes first so that no later-timed event can turn a Subnoto
+//! envelope back to an earlier stage of its lifecycle, whatever order events
+//! arrive in: an `ENVELOPE_OPENED` or a per-signer `ENVELOPE_SIGNED` after
+//! `ENVELOPE_COMPLETED`, or an `ENVELOPE_OPENED` / `ENVELOPE_SENT` after the
+//! first `ENVELOPE_SIGNED`. A Subnoto envelope only moves forward (created,
+//! sent, being signed, finished), so its class is its stage. SpotDraft
+//! statuses have no such order (a contract goes back to redlining, a voided one
+//! can be reinstated): all of them share one class and the newest wins. A plain
+//! "terminal is sticky" rule would not be order-independent: `OPENED@t3`
+//! applied first would make a later-arriving `COMPLETED@t2` look old.
 
 use std::cmp::Ordering;
 
@@ -83,17 +88,27 @@ pub fn is_terminal(provider: Provider, status: &str) -> bool {
 /// SpotDraft payload without `contract_status`): it loses to every event that
 /// does, so it can never hide a status, whatever the order.
 pub const CLASS_NO_STATUS: u8 = 0;
-/// Rank class of an event with a non-terminal status.
+/// Rank class of every SpotDraft status (they have no lifecycle order: the
+/// newest wins) and of Subnoto's first stage, `CREATED`.
 pub const CLASS_STATUS: u8 = 1;
-/// Rank class of an event with a terminal status.
-pub const CLASS_TERMINAL: u8 = 2;
+/// Rank class of Subnoto `SENT` (`ENVELOPE_SENT`, `ENVELOPE_OPENED`).
+pub const CLASS_SENT: u8 = 2;
+/// Rank class of Subnoto `SIGNING` (`ENVELOPE_SIGNED`): signing is in
+/// progress, and no sending or opening takes the envelope back to `SENT`.
+pub const CLASS_SIGNING: u8 = 3;
+/// Rank class of a terminal status (Subnoto `COMPLETED`, `DECLINED`,
+/// `CANCELED`).
+pub const CLASS_TERMINAL: u8 = 4;
 
-/// The rank class of an event from `provider` reporting `status`.
+/// The rank class of an event from `provider` reporting `status`: for
+/// Subnoto, the lifecycle stage of the status.
 pub fn rank_class(provider: Provider, status: Option<&str>) -> u8 {
-    match status {
-        None => CLASS_NO_STATUS,
-        Some(s) if is_terminal(provider, s) => CLASS_TERMINAL,
-        Some(_) => CLASS_STATUS,
+    match (provider, status) {
+        (_, None) => CLASS_NO_STATUS,
+        (_, Some(s)) if is_terminal(provider, s) => CLASS_TERMINAL,
+        (Provider::Subnoto, Some(subnoto::SIGNING)) => CLASS_SIGNING,
+        (Provider::Subnoto, Some(subnoto::SENT)) => CLASS_SENT,
+        (_, Some(_)) => CLASS_STATUS,
     }
 }
 
@@ -101,7 +116,7 @@ pub fn rank_class(provider: Provider, status: Option<&str>) -> u8 {
 /// comparison order (derived `Ord` is lexicographic).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Rank {
-    /// [`CLASS_NO_STATUS`], [`CLASS_STATUS`] or [`CLASS_TERMINAL`].
+    /// [`CLASS_NO_STATUS`] … [`CLASS_TERMINAL`].
     pub class: u8,
     /// Provider event time (ms), or the fallback when the event has none.
     pub time_ms: i64,
@@ -194,9 +209,64 @@ mod tests {
         assert_eq!(StatusUpdate::of(&e, 0).rank.class, CLASS_STATUS);
         e.status = Some("  ".into());
         assert_eq!(event_status(&e), None);
-        // Subnoto's terminal names mean nothing special for SpotDraft.
-        e.status = Some("COMPLETED".into());
-        assert_eq!(StatusUpdate::of(&e, 0).rank.class, CLASS_STATUS);
+        // Subnoto's status names mean nothing special for SpotDraft.
+        for status in ["COMPLETED", "SIGNING", "SENT"] {
+            e.status = Some(status.into());
+            assert_eq!(StatusUpdate::of(&e, 0).rank.class, CLASS_STATUS, "{status}");
+        }
+    }
+
+    #[test]
+    fn subnoto_classes_follow_the_envelope_lifecycle() {
+        let class = |t: &str| {
+            StatusUpdate::of(&event(Provider::Subnoto, t, Some(1), "k"), 0)
+                .rank
+                .class
+        };
+        let lifecycle = [
+            "ENVELOPE_CREATED",
+            "ENVELOPE_SENT",
+            "ENVELOPE_SIGNED",
+            "ENVELOPE_COMPLETED",
+        ];
+        for pair in lifecycle.windows(2) {
+            assert!(class(pair[0]) < class(pair[1]), "{pair:?}");
+        }
+        assert_eq!(class("ENVELOPE_OPENED"), class("ENVELOPE_SENT"));
+        for terminal in [
+            "ENVELOPE_DECLINED",
+            "ENVELOPE_CANCELED",
+            "ENVELOPE_CANCELLED",
+        ] {
+            assert_eq!(class(terminal), CLASS_TERMINAL, "{terminal}");
+        }
+        assert_eq!(class("ENVELOPE_REMINDER_SENT"), CLASS_NO_STATUS);
+    }
+
+    #[test]
+    fn opening_or_sending_after_the_first_signature_does_not_go_back_to_sent() {
+        let signed = StatusUpdate::of(
+            &event(Provider::Subnoto, "ENVELOPE_SIGNED", Some(2), "m"),
+            0,
+        );
+        for later in ["ENVELOPE_OPENED", "ENVELOPE_SENT", "ENVELOPE_CREATED"] {
+            let u = StatusUpdate::of(&event(Provider::Subnoto, later, Some(3), "z"), 0);
+            assert!(signed.rank.supersedes(&u.rank), "{later}");
+            assert!(!u.rank.supersedes(&signed.rank), "{later}");
+        }
+        // Created and sent in the same millisecond: sent wins, whatever the keys.
+        let created = StatusUpdate::of(
+            &event(Provider::Subnoto, "ENVELOPE_CREATED", Some(5), "z"),
+            0,
+        );
+        let sent = StatusUpdate::of(&event(Provider::Subnoto, "ENVELOPE_SENT", Some(5), "a"), 0);
+        assert!(sent.rank.supersedes(&created.rank));
+        // Among signatures (and among SpotDraft statuses) the newest wins.
+        let second = StatusUpdate::of(
+            &event(Provider::Subnoto, "ENVELOPE_SIGNED", Some(3), "a"),
+            0,
+        );
+        assert!(second.rank.supersedes(&signed.rank));
     }
 
     #[test]
@@ -253,28 +323,39 @@ mod tests {
     fn the_winner_of_any_permutation_is_the_same() {
         // A small exhaustive check of the order-independence argument: folding
         // "replace if it supersedes" over every permutation ends on one event.
-        let events = [
+        let winner = |events: &[Event]| {
+            let updates: Vec<_> = events.iter().map(|e| StatusUpdate::of(e, 0)).collect();
+            let mut winners = std::collections::HashSet::new();
+            let mut order: Vec<usize> = (0..updates.len()).collect();
+            permute(&mut order, 0, &mut |perm| {
+                let mut current: Option<&StatusUpdate> = None;
+                for &i in perm {
+                    let u = &updates[i];
+                    if current.is_none_or(|c| u.rank.supersedes(&c.rank)) {
+                        current = Some(u);
+                    }
+                }
+                winners.insert(current.unwrap().rank.key.clone());
+            });
+            assert_eq!(winners.len(), 1, "{winners:?}");
+            winners.into_iter().next().unwrap()
+        };
+        let finished = [
             event(Provider::Subnoto, "ENVELOPE_OPENED", Some(3), "e1"),
             event(Provider::Subnoto, "ENVELOPE_COMPLETED", Some(2), "e2"),
             event(Provider::Subnoto, "ENVELOPE_SIGNED", Some(2), "e3"),
             event(Provider::Subnoto, "ENVELOPE_SIGNED", Some(2), "e4"),
             event(Provider::Subnoto, "ENVELOPE_MYSTERY", Some(9), "e5"),
         ];
-        let updates: Vec<_> = events.iter().map(|e| StatusUpdate::of(e, 0)).collect();
-        let mut winners = std::collections::HashSet::new();
-        let mut order: Vec<usize> = (0..updates.len()).collect();
-        permute(&mut order, 0, &mut |perm| {
-            let mut current: Option<&StatusUpdate> = None;
-            for &i in perm {
-                let u = &updates[i];
-                if current.is_none_or(|c| u.rank.supersedes(&c.rank)) {
-                    current = Some(u);
-                }
-            }
-            winners.insert(current.unwrap().rank.key.clone());
-        });
-        assert_eq!(winners.len(), 1);
-        assert!(winners.contains("e2"), "{winners:?}");
+        assert_eq!(winner(&finished), "e2");
+        let being_signed = [
+            event(Provider::Subnoto, "ENVELOPE_CREATED", Some(1), "f1"),
+            event(Provider::Subnoto, "ENVELOPE_SIGNED", Some(2), "f2"),
+            event(Provider::Subnoto, "ENVELOPE_SENT", Some(3), "f3"),
+            event(Provider::Subnoto, "ENVELOPE_OPENED", Some(4), "f4"),
+            event(Provider::Subnoto, "ENVELOPE_MYSTERY", Some(9), "f5"),
+        ];
+        assert_eq!(winner(&being_signed), "f2");
     }
 
     fn permute(items: &mut Vec<usize>, k: usize, f: &mut impl FnMut(&[usize])) {
