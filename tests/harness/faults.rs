@@ -33,6 +33,8 @@ pub mod target {
     pub const UPDATE_ITEM: &str = "DynamoDB_20120810.UpdateItem";
     /// The sweep's pending-index query.
     pub const QUERY: &str = "DynamoDB_20120810.Query";
+    /// The sweep's read of an item it re-enqueues (the index holds no body).
+    pub const GET_ITEM: &str = "DynamoDB_20120810.GetItem";
     /// The enqueue.
     pub const SEND_MESSAGE: &str = "AmazonSQS.SendMessage";
     /// Loading the webhook secrets.

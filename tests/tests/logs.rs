@@ -44,7 +44,7 @@ struct Sent {
     /// types and providers of the events sent.
     identifiers: Vec<String>,
     /// Every processor invocation that logs its cost (a `batch` or a
-    /// `sweep done` line), in order.
+    /// `sweep` line), in order.
     invocations: Vec<Invoked>,
 }
 
@@ -129,6 +129,7 @@ fn processor_requests(proxy: &FaultProxy) -> usize {
         target::PUT_ITEM,
         target::UPDATE_ITEM,
         target::QUERY,
+        target::GET_ITEM,
         target::SEND_MESSAGE,
     ]
     .iter()
@@ -881,21 +882,17 @@ async fn scan_a_full_run(level: &str) {
     // it made: as many as reached the proxy.
     let costs: Vec<&Value> = lines
         .iter()
-        .filter(|l| l["message"] == "batch" || l["message"] == "sweep done")
+        .filter(|l| l["message"] == "batch" || l["message"] == "sweep")
         .collect();
     assert_eq!(
         costs.len(),
         sent.invocations.len(),
-        "a batch or sweep done line per invocation: {costs:?}"
+        "a batch or sweep line per invocation: {costs:?}"
     );
     let mut compared = 0;
     for (line, invoked) in costs.iter().zip(&sent.invocations) {
         let label = &invoked.label;
-        let expected_message = if label == "sweep" {
-            "sweep done"
-        } else {
-            "batch"
-        };
+        let expected_message = if label == "sweep" { "sweep" } else { "batch" };
         assert_eq!(line["message"], expected_message, "{label}: {line}");
         assert!(
             line["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
@@ -916,8 +913,8 @@ async fn scan_a_full_run(level: &str) {
             // ledger UpdateItem.
             "same record again" => Some(2),
             "malformed record" => Some(0),
-            // A Query per shard, the lease, the enqueue.
-            "sweep" => Some(store::schema::PENDING_SHARDS as u64 + 2),
+            // A Query per shard, the item's body, the lease, the enqueue.
+            "sweep" => Some(store::schema::PENDING_SHARDS as u64 + 3),
             _ => None,
         };
         if let Some(expected) = expected {

@@ -165,15 +165,7 @@ pub async fn handle(app: &App, payload: Value) -> Result<Value, ProcessorError> 
             Ok(serde_json::to_value(response).unwrap_or(Value::Null))
         }
         Ok(Invocation::Sweep) => {
-            let meter = Meter::start(&app.calls);
             let report = run_sweep(app, store::now_ms()).await;
-            // The `sweep` line (counts) is logged by `run_sweep`; this one adds
-            // what the run cost, as the `batch` line does for a batch.
-            tracing::info!(
-                latency_ms = meter.latency_ms(),
-                aws_calls = meter.aws_calls(),
-                "sweep done"
-            );
             Ok(serde_json::to_value(report).unwrap_or(Value::Null))
         }
         Err(err) => {
