@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use verify::{canonical_json, Event, Provider};
 
 use crate::schema::attr;
-use crate::sync::StatusUpdate;
+use crate::sync::{Rank, StatusUpdate};
 use crate::StoreError;
 
 /// What [`StatusTable::apply`] did with an event.
@@ -104,18 +104,9 @@ impl Expr {
         self.set.push(format!("{n} = {v}"));
     }
 
-    fn set_if_absent(&mut self, attribute: &'static str, value: AttributeValue) {
-        let (n, v) = (self.name(attribute), self.value(attribute, value));
-        self.set.push(format!("{n} = if_not_exists({n}, {v})"));
-    }
-
     fn add(&mut self, attribute: &'static str, value: AttributeValue) {
         let (n, v) = (self.name(attribute), self.value(attribute, value));
         self.add.push(format!("{n} {v}"));
-    }
-
-    fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.add.is_empty()
     }
 
     fn update_expression(&self) -> String {
@@ -162,26 +153,43 @@ fn fields(event: &Event) -> Vec<(&'static str, AttributeValue)> {
     out
 }
 
-/// The update that keeps what only a superseded event knows: its signer (if
-/// `stored` does not list it yet) and each of its fields `stored` lacks, each
-/// written with `ADD` / `if_not_exists` so that a concurrent writer's value is
-/// never overwritten. `stored` is the item as the failed condition returned it;
-/// `None` (not returned) fills in everything the event has. Empty when the
-/// update would change nothing: items only ever gain fields and signers, so
-/// what `stored` has, the item still has.
-fn fill_in(
+/// The attribute holding the rank (as [`rank_text`]) of the event whose value
+/// `field` holds. A field's value is that of the highest-ranked event that had
+/// the field: what in-order delivery leaves, since a winning event writes the
+/// fields it has and keeps the others.
+fn rank_attribute(field: &'static str) -> &'static str {
+    match field {
+        attr::TITLE => "title_rank",
+        attr::REFERENCE => "reference_rank",
+        attr::WORKSPACE => "workspace_rank",
+        attr::DOCUMENT_ID => "document_id_rank",
+        attr::COUNTERPARTY => "counterparty_rank",
+        attr::EXTERNAL_METADATA => "external_metadata_rank",
+        _ => "field_rank",
+    }
+}
+
+/// A rank as a string that sorts as the rank does: class, then time (offset to
+/// be non-negative and zero-padded), then key.
+fn rank_text(rank: &Rank) -> String {
+    let time = i128::from(rank.time_ms) - i128::from(i64::MIN);
+    format!("{}|{time:020}|{}", rank.class, rank.key)
+}
+
+/// What a superseded event still has to write, given the stored item the
+/// failed condition returned (`None`: not returned, so assume nothing):
+/// its signer if the item does not list it yet (one unconditional `ADD`), and
+/// each of its fields whose stored value comes from a lower-ranked event, or
+/// is missing (one update per field, conditional on that field's rank, so a
+/// concurrent writer with a higher rank is never overwritten). Nothing when the
+/// item already has all of it: a redelivered event writes nothing.
+fn superseded_writes(
     fields: Vec<(&'static str, AttributeValue)>,
     signers: Option<AttributeValue>,
     stored: Option<&HashMap<String, AttributeValue>>,
-) -> Expr {
-    let has = |name: &str| stored.is_some_and(|item| item.contains_key(name));
-    let mut fill = Expr::default();
-    for (name, value) in fields {
-        if !has(name) {
-            fill.set_if_absent(name, value);
-        }
-    }
-    if let Some(set) = signers {
+    rank: &str,
+) -> (Option<Expr>, Vec<(&'static str, Expr)>) {
+    let signer_add = signers.and_then(|set| {
         let known: Option<&Vec<String>> = stored
             .and_then(|item| item.get(attr::SIGNERS))
             .and_then(|v| v.as_ss().ok());
@@ -189,11 +197,28 @@ fn fill_in(
             (AttributeValue::Ss(ours), Some(known)) => ours.iter().any(|s| !known.contains(s)),
             _ => true,
         };
-        if new {
-            fill.add(attr::SIGNERS, set);
+        new.then(|| {
+            let mut add = Expr::default();
+            add.add(attr::SIGNERS, set);
+            add
+        })
+    });
+    let mut field_sets = Vec::new();
+    for (name, value) in fields {
+        let stored_rank = stored
+            .and_then(|item| item.get(rank_attribute(name)))
+            .and_then(|v| v.as_s().ok());
+        // Written even when the value is the same: the rank must rise, or a
+        // later event ranked between the two would replace the value.
+        let outranks = stored_rank.is_none_or(|stored_rank| stored_rank.as_str() < rank);
+        if outranks {
+            let mut set = Expr::default();
+            set.set(name, value);
+            set.set(rank_attribute(name), s(rank));
+            field_sets.push((name, set));
         }
     }
-    fill
+    (signer_add, field_sets)
 }
 
 /// The signer's identity (as [`verify::Signer::identity`]: the email, else the
@@ -262,8 +287,10 @@ impl StatusTable {
             // is lowest), so there is never a status for it to erase.
             expr.set(attr::STATUS, s(status));
         }
+        let rank = rank_text(&update.rank);
         for (name, value) in &fields {
             expr.set(name, value.clone());
+            expr.set(rank_attribute(name), s(&rank));
         }
         if let Some(set) = &signers {
             expr.add(attr::SIGNERS, set.clone());
@@ -305,19 +332,47 @@ impl StatusTable {
             },
         };
 
-        // Superseded: keep what only this event knows, if the item lacks it.
-        let fill = fill_in(fields, signers, stored.as_ref());
-        if !fill.is_empty() {
+        // Superseded: add its signer, and its fields where the stored value comes
+        // from a lower-ranked event (or is missing).
+        let (signer_add, field_sets) = superseded_writes(fields, signers, stored.as_ref(), &rank);
+        if let Some(add) = signer_add {
             self.client
                 .update_item()
                 .table_name(&self.table)
                 .key(attr::PK, s(&key))
-                .update_expression(fill.update_expression())
-                .set_expression_attribute_names(Some(fill.names))
-                .set_expression_attribute_values(Some(fill.values))
+                .update_expression(add.update_expression())
+                .set_expression_attribute_names(Some(add.names))
+                .set_expression_attribute_values(Some(add.values))
                 .send()
                 .await
                 .map_err(|e| StoreError::aws("DynamoDB.UpdateItem", e))?;
+        }
+        for (field, mut set) in field_sets {
+            let (r, v) = (
+                set.name(rank_attribute(field)),
+                format!(":{}", rank_attribute(field)),
+            );
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(attr::PK, s(&key))
+                .update_expression(set.update_expression())
+                .condition_expression(format!("attribute_not_exists({r}) OR {r} < {v}"))
+                .set_expression_attribute_names(Some(set.names))
+                .set_expression_attribute_values(Some(set.values))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                // A higher-ranked event wrote this field meanwhile: it stays.
+                Err(err)
+                    if matches!(
+                        err.as_service_error(),
+                        Some(UpdateItemError::ConditionalCheckFailedException(_))
+                    ) => {}
+                Err(err) => return Err(StoreError::aws("DynamoDB.UpdateItem", err)),
+            }
         }
         Ok(Applied::Superseded)
     }
@@ -401,53 +456,87 @@ mod tests {
     fn expressions_name_every_placeholder_once() {
         let mut e = Expr::default();
         e.set(attr::STATUS, s("SENT"));
-        e.set_if_absent(attr::TITLE, s("t"));
+        e.set(attr::TITLE, s("t"));
         e.add(attr::SIGNERS, AttributeValue::Ss(vec!["a".into()]));
         assert_eq!(
             e.update_expression(),
-            "SET #status = :status, #title = if_not_exists(#title, :title) ADD #signers :signers"
+            "SET #status = :status, #title = :title ADD #signers :signers"
         );
         assert_eq!(e.names.len(), 3);
         assert_eq!(e.values.len(), 3);
         let mut only_add = Expr::default();
         only_add.add(attr::SIGNERS, AttributeValue::Ss(vec!["a".into()]));
         assert_eq!(only_add.update_expression(), "ADD #signers :signers");
-        assert!(Expr::default().is_empty());
     }
 
     #[test]
-    fn the_fill_in_holds_only_what_the_stored_item_lacks() {
+    fn rank_text_sorts_as_the_rank_does() {
+        let rank = |class, time_ms, key: &str| Rank {
+            class,
+            time_ms,
+            key: key.into(),
+        };
+        let mut ranks = vec![
+            rank(4, -5, "a"),
+            rank(1, 1_795_341_600_000, "b"),
+            rank(1, 1_795_341_600_000, "a"),
+            rank(1, -1_000, "z"),
+            rank(1, 0, "z"),
+            rank(0, i64::MAX, "z"),
+            rank(3, i64::MIN, ""),
+            rank(1, 99, "a"),
+            rank(1, 100, "a"),
+        ];
+        let mut texts: Vec<String> = ranks.iter().map(rank_text).collect();
+        ranks.sort();
+        texts.sort();
+        assert_eq!(texts, ranks.iter().map(rank_text).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_superseded_event_writes_the_fields_it_outranks() {
         let fields = || vec![(attr::TITLE, s("T")), (attr::WORKSPACE, s("W"))];
         let signer = || Some(AttributeValue::Ss(vec!["a@example.com".into()]));
-        let expression = |stored: Option<&HashMap<String, AttributeValue>>| {
-            fill_in(fields(), signer(), stored).update_expression()
+        let writes = |stored: Option<&HashMap<String, AttributeValue>>, rank: &str| {
+            let (add, sets) = superseded_writes(fields(), signer(), stored, rank);
+            (
+                add.map(|a| a.update_expression()),
+                sets.into_iter().map(|(f, _)| f).collect::<Vec<_>>(),
+            )
         };
-        // Nothing returned: everything, as before.
+        let add = Some("ADD #signers :signers".to_owned());
+        // Nothing returned: everything.
         assert_eq!(
-            expression(None),
-            "SET #title = if_not_exists(#title, :title), \
-             #workspace = if_not_exists(#workspace, :workspace) ADD #signers :signers"
+            writes(None, "1|5"),
+            (add.clone(), vec![attr::TITLE, attr::WORKSPACE])
         );
-        let mut stored: HashMap<String, AttributeValue> = HashMap::new();
-        stored.insert(attr::TITLE.into(), s("other title"));
-        stored.insert(
-            attr::SIGNERS.into(),
-            AttributeValue::Ss(vec!["b@example.com".into()]),
-        );
-        // A field the item has is left alone, whatever its value.
-        assert_eq!(
-            expression(Some(&stored)),
-            "SET #workspace = if_not_exists(#workspace, :workspace) ADD #signers :signers"
-        );
-        stored.insert(attr::WORKSPACE.into(), s("W"));
-        assert_eq!(expression(Some(&stored)), "ADD #signers :signers");
+        let mut stored: HashMap<String, AttributeValue> = HashMap::from([
+            (attr::TITLE.into(), s("older title")),
+            ("title_rank".into(), s("1|3")),
+            (attr::WORKSPACE.into(), s("W")),
+            ("workspace_rank".into(), s("1|7")),
+            (
+                attr::SIGNERS.into(),
+                AttributeValue::Ss(vec!["b@example.com".into()]),
+            ),
+        ]);
+        // The title came from a lower rank: replaced. The workspace from a
+        // higher one: kept, whatever the values.
+        assert_eq!(writes(Some(&stored), "1|5"), (add, vec![attr::TITLE]));
         stored.insert(
             attr::SIGNERS.into(),
             AttributeValue::Ss(vec!["a@example.com".into(), "b@example.com".into()]),
         );
-        assert!(fill_in(fields(), signer(), Some(&stored)).is_empty());
-        // An event without fields or signer never needs one.
-        assert!(fill_in(vec![], None, None).is_empty());
+        stored.insert("title_rank".into(), s("1|5"));
+        // The same event again (equal rank) writes nothing.
+        assert_eq!(writes(Some(&stored), "1|5"), (None, vec![]));
+        // A field the item lacks is written.
+        stored.remove(attr::WORKSPACE);
+        stored.remove("workspace_rank");
+        assert_eq!(writes(Some(&stored), "1|5"), (None, vec![attr::WORKSPACE]));
+        // An event without fields or signer writes nothing.
+        let (add, sets) = superseded_writes(vec![], None, None, "1|5");
+        assert!(add.is_none() && sets.is_empty());
     }
 
     #[test]
