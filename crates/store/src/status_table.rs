@@ -470,6 +470,24 @@ mod tests {
     }
 
     #[test]
+    fn every_field_has_its_own_rank_attribute() {
+        let event: Event = serde_json::from_value(serde_json::json!({
+            "provider": "spotdraft", "key": "k", "event_type": "CONTRACT_SIGNED",
+            "title": "T", "reference": "R", "external_metadata": {"a": 1},
+            "workspace": "W", "document_id": "D", "counterparty": "C"
+        }))
+        .unwrap();
+        let names: Vec<&str> = fields(&event).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names.len(), 6, "every field of the event: {names:?}");
+        let ranks: BTreeSet<&str> = names.iter().map(|&n| rank_attribute(n)).collect();
+        assert_eq!(ranks.len(), names.len(), "{ranks:?}");
+        assert!(
+            !ranks.contains("field_rank"),
+            "a field without its own rank"
+        );
+    }
+
+    #[test]
     fn rank_text_sorts_as_the_rank_does() {
         let rank = |class, time_ms, key: &str| Rank {
             class,
