@@ -77,13 +77,15 @@ pub struct StatusTable {
     table: String,
 }
 
-/// Collects an update expression's clauses, names and values.
+/// Collects an update expression's clauses, names and values, and the
+/// condition of a write that must not overwrite a higher-ranked value.
 #[derive(Default)]
 struct Expr {
     set: Vec<String>,
     add: Vec<String>,
     names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
+    condition: Option<String>,
 }
 
 impl Expr {
@@ -102,6 +104,19 @@ impl Expr {
     fn set(&mut self, attribute: &'static str, value: AttributeValue) {
         let (n, v) = (self.name(attribute), self.value(attribute, value));
         self.set.push(format!("{n} = {v}"));
+    }
+
+    /// Sets `field` and its rank attribute, on condition that the stored rank
+    /// is lower or missing.
+    fn set_if_outranks(&mut self, field: &'static str, value: AttributeValue, rank: &str) {
+        self.set(field, value);
+        let rank_attribute = rank_attribute(field);
+        let (r, v) = (
+            self.name(rank_attribute),
+            self.value(rank_attribute, s(rank)),
+        );
+        self.set.push(format!("{r} = {v}"));
+        self.condition = Some(format!("attribute_not_exists({r}) OR {r} < {v}"));
     }
 
     fn add(&mut self, attribute: &'static str, value: AttributeValue) {
@@ -177,10 +192,10 @@ fn rank_text(rank: &Rank) -> String {
 }
 
 /// What a superseded event still has to write, given the stored item the
-/// failed condition returned (`None`: not returned, so assume nothing):
-/// its signer if the item does not list it yet (one unconditional `ADD`), and
-/// each of its fields whose stored value comes from a lower-ranked event, or
-/// is missing (one update per field, conditional on that field's rank, so a
+/// failed condition returned (`None`: not returned, so assume nothing), one
+/// `UpdateItem` each: its signer if the item does not list it yet (an
+/// unconditional `ADD`), then each of its fields whose stored value comes from
+/// a lower-ranked event, or is missing (conditional on that field's rank, so a
 /// concurrent writer with a higher rank is never overwritten). Nothing when the
 /// item already has all of it: a redelivered event writes nothing.
 fn superseded_writes(
@@ -188,7 +203,7 @@ fn superseded_writes(
     signers: Option<AttributeValue>,
     stored: Option<&HashMap<String, AttributeValue>>,
     rank: &str,
-) -> (Option<Expr>, Vec<(&'static str, Expr)>) {
+) -> Vec<Expr> {
     let signer_add = signers.and_then(|set| {
         let known: Option<&Vec<String>> = stored
             .and_then(|item| item.get(attr::SIGNERS))
@@ -203,7 +218,7 @@ fn superseded_writes(
             add
         })
     });
-    let mut field_sets = Vec::new();
+    let mut writes: Vec<Expr> = signer_add.into_iter().collect();
     for (name, value) in fields {
         let stored_rank = stored
             .and_then(|item| item.get(rank_attribute(name)))
@@ -213,12 +228,11 @@ fn superseded_writes(
         let outranks = stored_rank.is_none_or(|stored_rank| stored_rank.as_str() < rank);
         if outranks {
             let mut set = Expr::default();
-            set.set(name, value);
-            set.set(rank_attribute(name), s(rank));
-            field_sets.push((name, set));
+            set.set_if_outranks(name, value, rank);
+            writes.push(set);
         }
     }
-    (signer_add, field_sets)
+    writes
 }
 
 /// The signer's identity (as [`verify::Signer::identity`]: the email, else the
@@ -334,33 +348,16 @@ impl StatusTable {
 
         // Superseded: add its signer, and its fields where the stored value comes
         // from a lower-ranked event (or is missing).
-        let (signer_add, field_sets) = superseded_writes(fields, signers, stored.as_ref(), &rank);
-        if let Some(add) = signer_add {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key(attr::PK, s(&key))
-                .update_expression(add.update_expression())
-                .set_expression_attribute_names(Some(add.names))
-                .set_expression_attribute_values(Some(add.values))
-                .send()
-                .await
-                .map_err(|e| StoreError::aws("DynamoDB.UpdateItem", e))?;
-        }
-        for (field, mut set) in field_sets {
-            let (r, v) = (
-                set.name(rank_attribute(field)),
-                format!(":{}", rank_attribute(field)),
-            );
+        for write in superseded_writes(fields, signers, stored.as_ref(), &rank) {
             let result = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .key(attr::PK, s(&key))
-                .update_expression(set.update_expression())
-                .condition_expression(format!("attribute_not_exists({r}) OR {r} < {v}"))
-                .set_expression_attribute_names(Some(set.names))
-                .set_expression_attribute_values(Some(set.values))
+                .update_expression(write.update_expression())
+                .set_condition_expression(write.condition)
+                .set_expression_attribute_names(Some(write.names))
+                .set_expression_attribute_values(Some(write.values))
                 .send()
                 .await;
             match result {
@@ -515,18 +512,26 @@ mod tests {
     fn a_superseded_event_writes_the_fields_it_outranks() {
         let fields = || vec![(attr::TITLE, s("T")), (attr::WORKSPACE, s("W"))];
         let signer = || Some(AttributeValue::Ss(vec!["a@example.com".into()]));
+        // Each write as (update expression, condition).
         let writes = |stored: Option<&HashMap<String, AttributeValue>>, rank: &str| {
-            let (add, sets) = superseded_writes(fields(), signer(), stored, rank);
+            superseded_writes(fields(), signer(), stored, rank)
+                .into_iter()
+                .map(|w| (w.update_expression(), w.condition))
+                .collect::<Vec<_>>()
+        };
+        let add = ("ADD #signers :signers".to_owned(), None);
+        let set = |f: &str| {
             (
-                add.map(|a| a.update_expression()),
-                sets.into_iter().map(|(f, _)| f).collect::<Vec<_>>(),
+                format!("SET #{f} = :{f}, #{f}_rank = :{f}_rank"),
+                Some(format!(
+                    "attribute_not_exists(#{f}_rank) OR #{f}_rank < :{f}_rank"
+                )),
             )
         };
-        let add = Some("ADD #signers :signers".to_owned());
         // Nothing returned: everything.
         assert_eq!(
             writes(None, "1|5"),
-            (add.clone(), vec![attr::TITLE, attr::WORKSPACE])
+            [add.clone(), set("title"), set("workspace")]
         );
         let mut stored: HashMap<String, AttributeValue> = HashMap::from([
             (attr::TITLE.into(), s("older title")),
@@ -540,21 +545,20 @@ mod tests {
         ]);
         // The title came from a lower rank: replaced. The workspace from a
         // higher one: kept, whatever the values.
-        assert_eq!(writes(Some(&stored), "1|5"), (add, vec![attr::TITLE]));
+        assert_eq!(writes(Some(&stored), "1|5"), [add, set("title")]);
         stored.insert(
             attr::SIGNERS.into(),
             AttributeValue::Ss(vec!["a@example.com".into(), "b@example.com".into()]),
         );
         stored.insert("title_rank".into(), s("1|5"));
         // The same event again (equal rank) writes nothing.
-        assert_eq!(writes(Some(&stored), "1|5"), (None, vec![]));
+        assert_eq!(writes(Some(&stored), "1|5"), []);
         // A field the item lacks is written.
         stored.remove(attr::WORKSPACE);
         stored.remove("workspace_rank");
-        assert_eq!(writes(Some(&stored), "1|5"), (None, vec![attr::WORKSPACE]));
+        assert_eq!(writes(Some(&stored), "1|5"), [set("workspace")]);
         // An event without fields or signer writes nothing.
-        let (add, sets) = superseded_writes(vec![], None, None, "1|5");
-        assert!(add.is_none() && sets.is_empty());
+        assert!(superseded_writes(vec![], None, None, "1|5").is_empty());
     }
 
     #[test]
