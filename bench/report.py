@@ -72,22 +72,29 @@ def wru(size_bytes):
 
 
 # --- summary ------------------------------------------------------------------------------------
+def cold_start_summary(rs):
+    """Cold start over every sample of the runs `rs` (first invocation plus the extra colds)."""
+    colds = [r["cold_ms"] for r in rs] + [c["cold_ms"] for r in rs for c in r.get("extra_colds", [])]
+    inits = [r["init_ms"] for r in rs] + [c["init_ms"] for r in rs for c in r.get("extra_colds", [])]
+    return {
+        "runs": len(rs),
+        "cold_samples": len(colds),
+        "cold_ms": median(colds),
+        "cold_min_ms": min(colds),
+        "cold_max_ms": max(colds),
+        "init_ms": median(inits),
+    }
+
+
 def summarize(results):
     out = {"functions": {}}
     runs = results["runs"]
     for name in sorted({r["function"] for r in runs}):
         rs = [r for r in runs if r["function"] == name]
-        colds = [r["cold_ms"] for r in rs] + [c["cold_ms"] for r in rs for c in r.get("extra_colds", [])]
-        inits = [r["init_ms"] for r in rs] + [c["init_ms"] for r in rs for c in r.get("extra_colds", [])]
         billed = [statistics.fmean(math.ceil(v / 1e3) for _, v in r["latencies"]) for r in rs]
         count = next((c for c in results.get("counts", []) if c["function"] == name), None)
         s = {
-            "runs": len(rs),
-            "cold_samples": len(colds),
-            "cold_ms": median(colds),
-            "cold_min_ms": min(colds),
-            "cold_max_ms": max(colds),
-            "init_ms": median(inits),
+            **cold_start_summary(rs),
             "warm_p50_ms": median(r["warm_p50_ms"] for r in rs),
             "warm_p99_ms": median(r["warm_p99_ms"] for r in rs),
             "warm_mean_ms": median(r["warm_mean_ms"] for r in rs),
@@ -149,9 +156,6 @@ def summarize_processor(results):
     rs = results.get("processor_runs") or []
     if not rs:
         return None
-    colds = [r["cold_ms"] for r in rs] + [c["cold_ms"] for r in rs for c in r.get("extra_colds", [])]
-    inits = [r["init_ms"] for r in rs] + [c["init_ms"] for r in rs for c in r.get("extra_colds", [])]
-
     def billed(size):
         return median(statistics.fmean(math.ceil(v / 1e3) for n, _, v in r["latencies"] if n == size) for r in rs)
 
@@ -159,12 +163,7 @@ def summarize_processor(results):
         return median(r["b1_by_outcome_p50_ms"].get(outcome) for r in rs)
 
     s = {
-        "runs": len(rs),
-        "cold_samples": len(colds),
-        "cold_ms": median(colds),
-        "cold_min_ms": min(colds),
-        "cold_max_ms": max(colds),
-        "init_ms": median(inits),
+        **cold_start_summary(rs),
         "cold_first_invoke_ms": median(r["cold_first_invoke_ms"] for r in rs),
         "b1_p50_ms": median(r["b1_p50_ms"] for r in rs),
         "b1_p99_ms": median(r["b1_p99_ms"] for r in rs),
