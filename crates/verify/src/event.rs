@@ -111,9 +111,12 @@ impl Event {
             }
             Provider::Subnoto => {
                 // Subnoto names each event: the rest of the body is only checked.
-                let node = Node::select(json, crate::subnoto::MEMBERS).map_err(not_json)?;
-                let root = node.as_object().ok_or(ParseError::NotAnObject)?;
-                crate::subnoto::parse(root, || {
+                let mut payload = crate::subnoto::Payload::default();
+                if json::read_members(json, &mut payload).map_err(not_json)? != json::Shape::Object
+                {
+                    return Err(ParseError::NotAnObject);
+                }
+                crate::subnoto::parse(&payload, || {
                     let node = Node::from_slice(json).map_err(not_json)?;
                     Ok(canonical_key(&node, json.len()))
                 })
@@ -167,7 +170,15 @@ pub(crate) fn field_str<'o>(
     obj: &'o Object<'_>,
     name: &'static str,
 ) -> Result<Option<&'o str>, ParseError> {
-    match obj.get(name) {
+    member_str(obj.get(name), name)
+}
+
+/// A member's value as a string: absent and null are `None`, other types an error.
+pub(crate) fn member_str<'o>(
+    value: Option<&'o Node<'_>>,
+    name: &'static str,
+) -> Result<Option<&'o str>, ParseError> {
+    match value {
         None | Some(Node::Null) => Ok(None),
         Some(Node::String(s)) => Ok(Some(s)),
         Some(_) => Err(ParseError::InvalidField {

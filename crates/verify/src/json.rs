@@ -5,7 +5,7 @@
 //! `serde_json::Value` for that copies every string and allocates a B-tree per
 //! object; a [`Node`] points into the body for every string without escapes and
 //! keeps each object as one vector in input order (sorted only when canonical
-//! JSON is written). [`Node::select`] goes further and builds nothing for the
+//! JSON is written). [`read_members`] goes further and builds nothing for the
 //! members a reader does not need. Numbers are `serde_json::Number`, so they
 //! read and render exactly as they do through a `Value` (including
 //! `float_roundtrip`).
@@ -63,33 +63,12 @@ pub(crate) enum Error {
     Json(serde_json::Error),
 }
 
-/// Which members of an object [`Node::select`] keeps: each name with `None` to
-/// keep the whole value, or a nested selection for a member that should be an
-/// object (any other value there is kept whole).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Select<'w>(pub &'w [(&'w str, Option<Select<'w>>)]);
-
 impl<'a> Node<'a> {
     /// Parses one JSON document; trailing characters other than whitespace are an error.
     pub(crate) fn from_slice(json: &'a [u8]) -> Result<Node<'a>, Error> {
         // One UTF-8 check of the whole input is cheaper than one per string.
         let text = simdutf8::compat::from_utf8(json).map_err(Error::Utf8)?;
         serde_json::from_str(text).map_err(Error::Json)
-    }
-
-    /// Parses one JSON document, keeping of each object that `select` names
-    /// only the members it lists; nothing is built for the others. Everything is
-    /// checked for JSON syntax and the whole input for UTF-8, but escapes inside
-    /// members that are not kept are not decoded, so a lone surrogate escape
-    /// there (which [`Node::from_slice`] refuses) goes through.
-    pub(crate) fn select(json: &'a [u8], select: Select<'_>) -> Result<Node<'a>, Error> {
-        let text = simdutf8::compat::from_utf8(json).map_err(Error::Utf8)?;
-        let mut de = serde_json::Deserializer::from_str(text);
-        let node = de
-            .deserialize_any(SelectVisitor(select))
-            .map_err(Error::Json)?;
-        de.end().map_err(Error::Json)?;
-        Ok(node)
     }
 
     pub(crate) fn as_object(&self) -> Option<&Object<'a>> {
@@ -265,71 +244,100 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 }
 
-/// A value whose objects keep only the selected members; other values are
-/// read whole, exactly as [`NodeVisitor`] reads them.
-struct SelectVisitor<'w>(Select<'w>);
+/// The members of an object that one reader needs, as a struct: see
+/// [`read_members`]. Nothing is built for the others.
+pub(crate) trait Members<'de>: Default {
+    /// Reads the value of the member `name` into `self` and returns true, or
+    /// returns false (reading nothing) for a member this reader skips. A name
+    /// seen again overwrites: the last value counts, as in `serde_json::Value`.
+    fn read<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<bool, A::Error>;
+}
 
-impl<'de> DeserializeSeed<'de> for SelectVisitor<'_> {
-    type Value = Node<'de>;
+/// What a value read for its object members turned out to be. Anything but an
+/// object or `null` is checked for syntax and not kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    Object,
+    Null,
+    Other,
+}
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Node<'de>, D::Error> {
+/// Parses one JSON document into `members`, the [`Members`] of its top-level
+/// object (left at their defaults if it is not one). The whole input is checked
+/// for UTF-8 and for JSON syntax, but escapes in values that are skipped are not
+/// decoded, so a lone surrogate escape there (which [`Node::from_slice`]
+/// refuses) goes through.
+pub(crate) fn read_members<'a, T: Members<'a>>(
+    json: &'a [u8],
+    members: &mut T,
+) -> Result<Shape, Error> {
+    let text = simdutf8::compat::from_utf8(json).map_err(Error::Utf8)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let shape = ReadInto(members)
+        .deserialize(&mut de)
+        .map_err(Error::Json)?;
+    de.end().map_err(Error::Json)?;
+    Ok(shape)
+}
+
+/// Reads a value into the [`Members`] it points at, in place: member structs
+/// can be large, and returning them by value through serde costs copies.
+/// The members are reset first, so only the last value of a member counts.
+pub(crate) struct ReadInto<'m, T>(pub(crate) &'m mut T);
+
+impl<'de, T: Members<'de>> DeserializeSeed<'de> for ReadInto<'_, T> {
+    type Value = Shape;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Shape, D::Error> {
+        // A later value of the member replaces an earlier object's members,
+        // whatever it is (`null` included).
+        *self.0 = T::default();
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for SelectVisitor<'_> {
-    type Value = Node<'de>;
+impl<'de, T: Members<'de>> Visitor<'de> for ReadInto<'_, T> {
+    type Value = Shape;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
-        let mut members = Vec::with_capacity(self.0 .0.len());
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
         while let Some(name) = map.next_key_seed(NameSeed)? {
-            match self.0 .0.iter().find(|(wanted, _)| *wanted == name) {
-                Some((_, None)) => members.push((name, map.next_value()?)),
-                Some((_, Some(nested))) => {
-                    members.push((name, map.next_value_seed(SelectVisitor(*nested))?))
-                }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+            if !self.0.read(&name, &mut map)? {
+                map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(Node::Object(Object(members)))
+        Ok(Shape::Object)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Node<'de>, A::Error> {
-        NodeVisitor.visit_seq(seq)
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Shape, A::Error> {
+        IgnoredAny.visit_seq(seq).map(|_| Shape::Other)
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node<'de>, E> {
-        NodeVisitor.visit_bool(v)
+    fn visit_unit<E>(self) -> Result<Shape, E> {
+        Ok(Shape::Null)
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node<'de>, E> {
-        NodeVisitor.visit_i64(v)
+    fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
+        Ok(Shape::Other)
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node<'de>, E> {
-        NodeVisitor.visit_u64(v)
+    fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
+        Ok(Shape::Other)
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node<'de>, E> {
-        NodeVisitor.visit_f64(v)
+    fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
+        Ok(Shape::Other)
     }
 
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Node<'de>, E> {
-        NodeVisitor.visit_borrowed_str(v)
+    fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
+        Ok(Shape::Other)
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node<'de>, E> {
-        NodeVisitor.visit_str(v)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Node<'de>, E> {
-        NodeVisitor.visit_unit()
+    fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
+        Ok(Shape::Other)
     }
 }
 
@@ -419,7 +427,45 @@ mod tests {
         assert_eq!((o.get("k100"), o.get("")), (None, None));
     }
 
-    const KEEP: Select<'static> = Select(&[("kept", None), ("obj", Some(Select(&[("k", None)])))]);
+    /// A reader of `kept` and of `obj.k`.
+    #[derive(Debug, Default, PartialEq)]
+    struct Keep<'a> {
+        kept: Option<Node<'a>>,
+        obj: Option<Shape>,
+        inner: Inner<'a>,
+    }
+
+    #[derive(Debug, Default, PartialEq)]
+    struct Inner<'a> {
+        k: Option<Node<'a>>,
+    }
+
+    impl<'de> Members<'de> for Keep<'de> {
+        fn read<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<bool, A::Error> {
+            match name {
+                "kept" => self.kept = Some(map.next_value()?),
+                "obj" => self.obj = Some(map.next_value_seed(ReadInto(&mut self.inner))?),
+                _ => return Ok(false),
+            }
+            Ok(true)
+        }
+    }
+
+    impl<'de> Members<'de> for Inner<'de> {
+        fn read<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<bool, A::Error> {
+            if name != "k" {
+                return Ok(false);
+            }
+            self.k = Some(map.next_value()?);
+            Ok(true)
+        }
+    }
+
+    fn keep(json: &[u8]) -> Result<(Shape, Keep<'_>), Error> {
+        let mut keep = Keep::default();
+        let shape = read_members(json, &mut keep)?;
+        Ok((shape, keep))
+    }
 
     #[test]
     fn rejects_what_serde_json_rejects() {
@@ -436,50 +482,65 @@ mod tests {
             b"{\"skipped\":\"a\nb\"}",
             b"{\"obj\":{\"skipped\":\"\\x\"}}",
             b"{\"obj\":{\"k\":\"\\ud800\"}}",
+            b"{\"obj\":[1,}",
             b"[\"\xff\"]",
+            b"[1,]",
         ] {
             let shown = String::from_utf8_lossy(bad);
             assert!(serde_json::from_slice::<Value>(bad).is_err(), "{shown}");
             assert!(Node::from_slice(bad).is_err(), "{shown}");
-            assert!(Node::select(bad, KEEP).is_err(), "{shown}");
+            assert!(keep(bad).is_err(), "{shown}");
         }
         // The one difference: escapes in values that are not kept are not decoded.
         let lone = br#"{"skipped":["\ud800"],"kept":1}"#;
         assert!(Node::from_slice(lone).is_err());
-        let kept = Node::select(lone, KEEP).unwrap();
+        let (shape, kept) = keep(lone).unwrap();
+        assert_eq!(shape, Shape::Object);
+        assert_eq!(kept.kept, Some(Node::Number(1u64.into())));
+    }
+
+    #[test]
+    fn members_equal_the_full_parse_and_the_last_value_counts() {
+        let json = br#"{"a":[1,{"x":"y"}],"kept":{"k":"v\n"},"b":"\u00e9","kept":7,"obj":{"k":[1],"z":2,"k":{"deep":true}},"c":{}}"#;
+        let full = Node::from_slice(json).unwrap();
+        let full = full.as_object().unwrap();
+        let (shape, some) = keep(json).unwrap();
+        assert_eq!((shape, some.obj), (Shape::Object, Some(Shape::Object)));
+        assert_eq!(some.kept.as_ref(), full.get("kept"));
+        assert_eq!(some.kept, Some(Node::Number(7u64.into())));
+        let full_obj = full.get("obj").and_then(Node::as_object).unwrap();
+        assert_eq!(some.inner.k.as_ref(), full_obj.get("k"));
+        assert!(matches!(some.inner.k, Some(Node::Object(_))));
+        // A later `obj` replaces the earlier one whole, members and all.
+        let (_, later) = keep(br#"{"obj":{"k":1},"obj":{}}"#).unwrap();
         assert_eq!(
-            kept.as_object().unwrap().get("kept"),
-            Some(&Node::Number(1u64.into()))
+            (later.obj, later.inner),
+            (Some(Shape::Object), Inner::default())
         );
     }
 
     #[test]
-    fn selected_members_equal_the_full_parse() {
-        let json = br#"{"a":[1,{"x":"y"}],"kept":{"k":"v\n"},"b":"\u00e9","kept":7,"obj":{"k":[1],"z":2,"k":{"deep":true}},"c":{}}"#;
-        let full = Node::from_slice(json).unwrap();
-        let full = full.as_object().unwrap();
-        let some = Node::select(json, KEEP).unwrap();
-        let some = some.as_object().unwrap();
-        assert_eq!(some.get("kept"), full.get("kept"));
-        assert_eq!(some.get("kept"), Some(&Node::Number(7u64.into())));
-        let obj = some.get("obj").and_then(Node::as_object).unwrap();
-        assert_eq!(
-            obj.get("k"),
-            full.get("obj").and_then(Node::as_object).unwrap().get("k")
-        );
-        assert_eq!(
-            (obj.get("z"), some.get("a"), some.get("c")),
-            (None, None, None)
-        );
-        // A selected member that is not an object is kept whole.
-        let odd = Node::select(br#"{"obj":[{"k":1},"s"]}"#, KEEP).unwrap();
-        let full = Node::from_slice(br#"[{"k":1},"s"]"#).unwrap();
-        assert_eq!(odd.as_object().unwrap().get("obj"), Some(&full));
-        for not_object in [&b"[1,{}]"[..], b"\"s\"", b"1.5", b"null", b"true"] {
-            assert_eq!(
-                Node::select(not_object, KEEP).unwrap(),
-                Node::from_slice(not_object).unwrap()
-            );
+    fn values_that_are_not_objects_are_told_apart() {
+        for (json, shape) in [
+            (&br#"{"obj":[{"k":1},"s"]}"#[..], Shape::Other),
+            (br#"{"obj":"s"}"#, Shape::Other),
+            (br#"{"obj":1.5}"#, Shape::Other),
+            (br#"{"obj":false}"#, Shape::Other),
+            (br#"{"obj":null}"#, Shape::Null),
+        ] {
+            let (root, read) = keep(json).unwrap();
+            let shown = String::from_utf8_lossy(json);
+            assert_eq!((root, read.obj), (Shape::Object, Some(shape)), "{shown}");
+            assert_eq!(read.inner, Inner::default(), "{shown}");
+        }
+        for (json, shape) in [
+            (&b"[1,{}]"[..], Shape::Other),
+            (b"\"s\"", Shape::Other),
+            (b"-1", Shape::Other),
+            (b"true", Shape::Other),
+            (b" null ", Shape::Null),
+        ] {
+            assert_eq!(keep(json).unwrap(), (shape, Keep::default()));
         }
     }
 }

@@ -123,6 +123,120 @@ proptest! {
     }
 }
 
+/// A Subnoto event read the plain way, through a `serde_json::Value`: the
+/// reference the member-by-member reader must agree with. `None` for a body
+/// the reader must refuse.
+fn subnoto_reference(body: &str) -> Option<Event> {
+    use serde_json::Value;
+    let value: Value = serde_json::from_str(body).ok()?;
+    let root = value.as_object()?;
+    // Absent or null is None, a string Some, anything else a refusal.
+    fn text(v: Option<&Value>) -> Result<Option<String>, ()> {
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(()),
+        }
+    }
+    let event_type = text(root.get("eventType")).ok()??;
+    let key = match text(root.get("eventUuid")).ok()? {
+        Some(uuid) if !uuid.is_empty() => uuid,
+        _ => const_hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            verify::canonical_json(&value).as_bytes(),
+        )),
+    };
+    let occurred_at_ms = match root.get("eventTime") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(n.as_i64()?),
+        Some(Value::String(s)) => Some(s.parse().ok()?),
+        Some(_) => return None,
+    };
+    let empty = serde_json::Map::new();
+    let data = match root.get("data") {
+        None | Some(Value::Null) => &empty,
+        Some(Value::Object(d)) => d,
+        Some(_) => return None,
+    };
+    let field = |name: &str| text(data.get(name));
+    let signer = if event_type == "ENVELOPE_SIGNED" {
+        let (name, email) = (field("recipientName").ok()?, field("recipientEmail").ok()?);
+        (name.is_some() || email.is_some()).then_some(verify::Signer { name, email })
+    } else {
+        None
+    };
+    let title = field("title").ok()?;
+    let envelope_title = field("envelopeTitle").ok()?;
+    Some(Event {
+        provider: Provider::Subnoto,
+        key,
+        event_type,
+        subject: field("envelopeUuid").ok()?,
+        occurred_at_ms,
+        status: None,
+        title: title.or(envelope_title),
+        reference: None,
+        external_metadata: None,
+        workspace: field("workspaceUuid").ok()?,
+        document_id: field("documentUuid").ok()?,
+        counterparty: None,
+        signer,
+    })
+}
+
+/// A Subnoto payload object: known members (repeated, in any order, with
+/// values of the right type or not) among unknown ones.
+fn subnoto_payload() -> impl Strategy<Value = String> {
+    let string = prop_oneof![
+        Just("\"\"".to_owned()),
+        "[a-z0-9-]{1,12}".prop_map(|s| format!("\"{s}\"")),
+        Just("\"M\\u00fcller\\n\"".to_owned()),
+    ];
+    let value = prop_oneof![
+        6 => string.clone(),
+        1 => Just("null".to_owned()),
+        1 => json_text(),
+    ];
+    let data_member = (
+        prop_oneof![
+            Just("envelopeUuid"),
+            Just("title"),
+            Just("envelopeTitle"),
+            Just("workspaceUuid"),
+            Just("documentUuid"),
+            Just("recipientName"),
+            Just("recipientEmail"),
+            Just("other"),
+        ],
+        value.clone(),
+    )
+        .prop_map(|(k, v)| format!("\"{k}\":{v}"));
+    let data = prop_oneof![
+        8 => prop::collection::vec(data_member, 0..10).prop_map(|m| format!("{{{}}}", m.join(","))),
+        1 => Just("null".to_owned()),
+        1 => json_text(),
+    ];
+    let event_type = prop_oneof![
+        4 => Just("\"ENVELOPE_SIGNED\"".to_owned()),
+        2 => Just("\"ENVELOPE_SENT\"".to_owned()),
+        1 => value.clone(),
+    ];
+    let time = prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<i64>().prop_map(|n| format!("\"{n}\"")),
+        Just("1.5".to_owned()),
+        Just("18446744073709551615".to_owned()),
+        value.clone(),
+    ];
+    let member = prop_oneof![
+        2 => value.clone().prop_map(|v| format!("\"eventUuid\":{v}")),
+        2 => event_type.prop_map(|v| format!("\"eventType\":{v}")),
+        2 => time.prop_map(|v| format!("\"eventTime\":{v}")),
+        3 => data.prop_map(|v| format!("\"data\":{v}")),
+        1 => (json_text(), "[a-z]{1,9}").prop_map(|(v, k)| format!("\"{k}\":{v}")),
+    ];
+    prop::collection::vec(member, 0..8).prop_map(|m| format!("{{{}}}", m.join(",")))
+}
+
 /// JSON text with nesting, escapes, non-ASCII, floats, big integers, odd
 /// whitespace and repeated member names: what a canonical form must not depend on.
 fn json_text() -> impl Strategy<Value = String> {
@@ -186,6 +300,15 @@ proptest! {
         let value: serde_json::Value = serde_json::from_str(&meta).unwrap();
         let event = Event::parse(Provider::SpotDraft, BodyFormat::Json, body.as_bytes()).unwrap();
         prop_assert_eq!(event.external_metadata, (!value.is_null()).then_some(value));
+    }
+
+    /// Reading Subnoto member by member gives what a full `serde_json::Value`
+    /// reading gives: same event, or a refusal for the same bodies, whatever the
+    /// order, repetition and types of the members.
+    #[test]
+    fn subnoto_agrees_with_a_value_reading(body in subnoto_payload()) {
+        let read = Event::parse(Provider::Subnoto, BodyFormat::Json, body.as_bytes()).ok();
+        prop_assert_eq!(read, subnoto_reference(&body), "{}", body);
     }
 
     /// Subnoto reads only its members and checks the rest: extra members of any
