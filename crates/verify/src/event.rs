@@ -112,8 +112,8 @@ impl Event {
             Provider::Subnoto => {
                 // Subnoto names each event: the rest of the body is only checked.
                 let mut payload = crate::subnoto::Payload::default();
-                if json::read_members(json, &mut payload).map_err(not_json)? != json::Shape::Object
-                {
+                let shape = json::read_members(json, &mut payload).map_err(not_json)?;
+                if shape != json::Shape::Object {
                     return Err(ParseError::NotAnObject);
                 }
                 crate::subnoto::parse(&payload, || {

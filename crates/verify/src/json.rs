@@ -254,7 +254,7 @@ pub(crate) trait Members<'de>: Default {
 }
 
 /// What a value read for its object members turned out to be. Anything but an
-/// object or `null` is checked for syntax and not kept.
+/// object or `null` is skipped (see [`read_members`]) and not kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Shape {
     Object,
@@ -263,10 +263,14 @@ pub(crate) enum Shape {
 }
 
 /// Parses one JSON document into `members`, the [`Members`] of its top-level
-/// object (left at their defaults if it is not one). The whole input is checked
-/// for UTF-8 and for JSON syntax, but escapes in values that are skipped are not
-/// decoded, so a lone surrogate escape there (which [`Node::from_slice`]
-/// refuses) goes through.
+/// object (left at their defaults if it is not one).
+///
+/// The whole input is checked for UTF-8 and for JSON syntax. Values that are
+/// not read (members a reader skips, arrays, a top level that is not an object)
+/// go through serde_json's `IgnoredAny`, which checks their tokens only: their
+/// escapes are not decoded (a lone surrogate escape passes), their numbers not
+/// range-checked (`1e400` passes) and their nesting not limited (serde_json
+/// skips it without recursion). [`Node::from_slice`] refuses all three.
 pub(crate) fn read_members<'a, T: Members<'a>>(
     json: &'a [u8],
     members: &mut T,

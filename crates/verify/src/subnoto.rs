@@ -3,10 +3,9 @@
 //! `X-Webhook-Id` names the subscription, not the delivery.
 
 use hmac::{Hmac, Mac};
+use serde::de::MapAccess;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-
-use serde::de::MapAccess;
 
 use crate::event::member_str;
 use crate::json::{Members, Node, ReadInto, Shape};
@@ -239,8 +238,9 @@ impl<'de> Members<'de> for Data<'de> {
     }
 }
 
-fn string(value: &Option<Node<'_>>, name: &'static str) -> Result<Option<String>, ParseError> {
-    Ok(member_str(value.as_ref(), name)?.map(str::to_owned))
+/// [`member_str`], owned.
+fn owned_str(value: Option<&Node<'_>>, name: &'static str) -> Result<Option<String>, ParseError> {
+    Ok(member_str(value, name)?.map(str::to_owned))
 }
 
 /// Normalises a Subnoto payload into an [`Event`]. `canonical_key` is called
@@ -289,14 +289,15 @@ pub(crate) fn parse(
         provider: Provider::Subnoto,
         key,
         event_type,
-        subject: string(&data.envelope_uuid, "envelopeUuid")?,
+        subject: owned_str(data.envelope_uuid.as_ref(), "envelopeUuid")?,
         occurred_at_ms,
         status: None,
-        title: string(&data.title, "title")?.or(string(&data.envelope_title, "envelopeTitle")?),
+        title: owned_str(data.title.as_ref(), "title")?
+            .or(owned_str(data.envelope_title.as_ref(), "envelopeTitle")?),
         reference: None,
         external_metadata: None,
-        workspace: string(&data.workspace_uuid, "workspaceUuid")?,
-        document_id: string(&data.document_uuid, "documentUuid")?,
+        workspace: owned_str(data.workspace_uuid.as_ref(), "workspaceUuid")?,
+        document_id: owned_str(data.document_uuid.as_ref(), "documentUuid")?,
         counterparty: None,
         signer,
     })
@@ -318,6 +319,9 @@ mod tests {
         assert_eq!((h.timestamp, h.signatures().len()), ("5", 2));
         let tabs = format!("\tt = 7 ,\tv1 =\t{sig}\t");
         assert_eq!(SignatureHeader::parse(&tabs).unwrap().timestamp, "7");
+        let commas = format!(",t=1,,v1={sig}, ,");
+        let h = SignatureHeader::parse(&commas).unwrap();
+        assert_eq!((h.timestamp, h.signatures().len()), ("1", 1));
         let eight = format!("t=1{}", format!(",v1={sig}").repeat(8));
         assert_eq!(
             SignatureHeader::parse(&eight).unwrap().signatures().len(),
