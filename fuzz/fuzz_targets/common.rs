@@ -3,6 +3,9 @@
 use serde_json::Value;
 use verify::{canonical_json, BodyFormat, Event, Provider};
 
+#[path = "../../crates/verify/tests/support/subnoto_reference.rs"]
+mod subnoto_reference;
+
 /// Parses `body`; a parsed event must survive a serde_json round trip intact.
 pub fn check_parse(provider: Provider, format: BodyFormat, body: &[u8]) {
     let Ok(event) = Event::parse(provider, format, body) else {
@@ -30,4 +33,27 @@ pub fn check_canonical(json: &[u8]) {
         .unwrap_or_else(|e| panic!("canonical JSON does not parse ({e}): {once}"));
     let twice = canonical_json(&reparsed);
     assert_eq!(once, twice, "canonical JSON is not idempotent");
+}
+
+/// Where `json` is JSON by serde_json's own reading, Subnoto's member-by-member
+/// reader gives the same event (or the same kind of refusal) as reading it
+/// through a `serde_json::Value`. (Where it is not, the reader may still accept
+/// it: values it skips are checked for syntax only.)
+pub fn check_subnoto_against_value(json: &[u8]) {
+    let Ok(text) = std::str::from_utf8(json) else {
+        return;
+    };
+    let read = Event::parse(Provider::Subnoto, BodyFormat::Json, json);
+    let reference = subnoto_reference::subnoto_reference(text);
+    if reference == Err(subnoto_reference::Refusal::NotJson) {
+        // Not JSON to serde_json: the reader must refuse it too, unless all that
+        // is wrong sits in a value it skips (a number out of range, nesting past
+        // 128, a lone surrogate), which it checks for syntax only.
+        return;
+    }
+    assert_eq!(
+        read.map_err(subnoto_reference::refusal),
+        reference,
+        "Subnoto reader and Value reading disagree on {text}"
+    );
 }

@@ -1,5 +1,6 @@
 //! `Event::parse` of a JSON body for both providers: never panics; a parsed
-//! event round-trips through serde_json; canonical JSON is idempotent.
+//! event round-trips through serde_json; canonical JSON is idempotent; Subnoto's
+//! member reader agrees with a `serde_json::Value` reading.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,4 +14,5 @@ fuzz_target!(|body: &[u8]| {
         common::check_parse(provider, BodyFormat::Json, body);
     }
     common::check_canonical(body);
+    common::check_subnoto_against_value(body);
 });
