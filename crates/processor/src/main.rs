@@ -5,7 +5,11 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
-#[tokio::main]
+// One thread: Lambda hands the process one invocation at a time, and a batch
+// spends its time waiting on AWS calls. A multi-thread runtime only adds
+// cross-thread wake-ups: ingest measured ~25 % more CPU per delivery with it
+// (BENCHMARKS.md, "Runtime flavour"), which Lambda at 128 MB bills ~14-fold.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     store::init_json_logs();
 
