@@ -353,11 +353,15 @@ def status_update_params(table: str, event: dict, rank_class: int, event_time: i
     put("updated_at", {"N": str(now_ms)})
     if event.get("_status"):
         put("status", {"S": event["_status"]})
+    # Each field with its rank attribute (`rank_text`: class, time + 2^63 zero-padded, key).
+    rank = {"S": f"{rank_class}|{event_time + 2 ** 63:020d}|{event['key']}"}
     for name in ("title", "reference", "workspace", "document_id", "counterparty"):
         if event.get(name):
             put(name, {"S": event[name]})
+            put(f"{name}_rank", rank)
     if event.get("external_metadata") is not None:
         put("external_metadata", {"S": _canonical(event["external_metadata"])})
+        put("external_metadata_rank", rank)
     if event.get("_signer"):
         put("signers", {"SS": [event["_signer"]]}, add=True)
     expr = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
@@ -370,6 +374,7 @@ def status_update_params(table: str, event: dict, rank_class: int, event_time: i
                                " AND #last_event_key < :last_event_key)))",
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
 
 

@@ -272,13 +272,14 @@ impl StatusTable {
     /// message's arrival time) ranks an event that carries no provider time.
     ///
     /// One conditional `UpdateItem` writes the event's status, type, time, key,
-    /// rank and present fields (never erasing a known field with an absent one)
-    /// and adds its signer, if the event outranks what is stored. When it does
-    /// not, the failed condition returns the stored item
-    /// (`ReturnValuesOnConditionCheckFailure=ALL_OLD`), and a second,
-    /// unconditional `UpdateItem` adds the signer and fills fields still unknown
-    /// (`if_not_exists`) only if the item lacks one of them ([`fill_in`]). So
-    /// applying the same event again is one call and changes nothing.
+    /// rank and present fields, each with its `{field}_rank` (never erasing a
+    /// known field with an absent one), and adds its signer, if the event
+    /// outranks what is stored. When it does not, the failed condition returns
+    /// the stored item (`ReturnValuesOnConditionCheckFailure=ALL_OLD`), and the
+    /// event writes only what that item lacks (`superseded_writes`): its
+    /// signer, and each field whose stored value comes from a lower-ranked
+    /// event, one `UpdateItem` each. So applying the same event again is one
+    /// call and changes nothing.
     pub async fn apply(&self, event: &Event, fallback_time_ms: i64) -> Result<Applied, StoreError> {
         let Some(subject) = event.subject.as_deref().filter(|s| !s.is_empty()) else {
             return Ok(Applied::NoSubject);
