@@ -192,6 +192,12 @@ class Function:
     def invoke(self, payload):
         return self.api.invoke(payload, timeout=60, alive=self.alive)
 
+    def cold_start(self, inv):
+        """Spawn → first answer (`cold_ms`) and spawn → first `next` (`init_ms`) for `inv`, the
+        first invocation of this process."""
+        return {"cold_ms": (inv.answered_ns - self.spawned_ns) / 1e6,
+                "init_ms": (self.api.first_next_ns - self.spawned_ns) / 1e6}
+
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -231,8 +237,7 @@ def run_function(args, name, run_idx, moto_url, res, outdir, warm_events, extra_
         before_calls = proxy.snapshot()[0] if proxy else None
         fn.spawn()
         inv = fn.invoke(payload)
-        out["cold_ms"] = (inv.answered_ns - fn.spawned_ns) / 1e6
-        out["init_ms"] = (fn.api.first_next_ns - fn.spawned_ns) / 1e6
+        out.update(fn.cold_start(inv))
         out["cold_first_invoke_ms"] = (inv.answered_ns - inv.handed_out_ns) / 1e6
         status, _ = decode_answer(inv)
         if not expected_ok(name, kind, status):
@@ -307,11 +312,7 @@ def run_function(args, name, run_idx, moto_url, res, outdir, warm_events, extra_
             drainer.drain(res["queue_url"])
             fn.spawn()
             inv = fn.invoke(events.event_for("subnoto", body))
-            colds.append({
-                "cold_ms": (inv.answered_ns - fn.spawned_ns) / 1e6,
-                "init_ms": (fn.api.first_next_ns - fn.spawned_ns) / 1e6,
-                "peak_rss_kib": proc_status(fn.proc.pid).get("VmHWM"),
-            })
+            colds.append({**fn.cold_start(inv), "peak_rss_kib": proc_status(fn.proc.pid).get("VmHWM")})
         finally:
             fn.stop()
     out["extra_colds"] = colds
@@ -469,8 +470,7 @@ class ProcessorRun:
             msgs = self.receive(1)
             fn.spawn()
             inv = self.deliver(fn, msgs, "cold")
-            out["cold_ms"] = (inv.answered_ns - fn.spawned_ns) / 1e6
-            out["init_ms"] = (fn.api.first_next_ns - fn.spawned_ns) / 1e6
+            out.update(fn.cold_start(inv))
             out["cold_first_invoke_ms"] = (inv.answered_ns - inv.handed_out_ns) / 1e6
             out["rss_after_cold_kib"] = proc_status(fn.proc.pid).get("VmRSS")
             floors = self.floors() if with_floor else None
@@ -534,11 +534,7 @@ class ProcessorRun:
                 msgs = self.receive(1)
                 cold.spawn()
                 inv = self.deliver(cold, msgs, "extra cold")
-                colds.append({
-                    "cold_ms": (inv.answered_ns - cold.spawned_ns) / 1e6,
-                    "init_ms": (cold.api.first_next_ns - cold.spawned_ns) / 1e6,
-                    "peak_rss_kib": proc_status(cold.proc.pid).get("VmHWM"),
-                })
+                colds.append({**cold.cold_start(inv), "peak_rss_kib": proc_status(cold.proc.pid).get("VmHWM")})
             finally:
                 cold.stop()
         out["extra_colds"] = colds

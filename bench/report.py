@@ -332,6 +332,15 @@ def fmt(x, nd=2):
     return "–" if x is None else f"{x:.{nd}f}"
 
 
+def cost_table(header, columns, rows):
+    """A cost table in markdown: `header` names the columns, each of `columns` is a dict of
+    figures, and each row is (label, key, decimals)."""
+    lines = ["| | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
+    for label, key, nd in rows:
+        lines.append(f"| {label} | " + " | ".join(fmt(col.get(key), nd) for col in columns) + " |")
+    return lines
+
+
 def markdown(results, s):
     m = results["machine"]
     head = (f"Run {results['started_utc']} → {results['finished_utc']}; {m['nproc']} × {m['cpu_model']}, "
@@ -406,14 +415,12 @@ def markdown_processor(results, s):
     lines.append(f"Cost per million events (USD; {c['wru_per_record']:.2f} WRU per record = status {c['status_wru']} × "
                  f"(1 + {c['superseded_share']:.2f} superseded) + ledger {c['ledger_wru']:.2f} + index {c['gsi_wru']}):")
     lines.append("")
-    lines.append("| | batch 10, local ms | batch 10, CPU-scaled | batch 1, local ms | batch 1, CPU-scaled |")
-    lines.append("|---|---:|---:|---:|---:|")
-    keys = [("invocations", "invocations", 0), ("billed ms / invocation", "billed_ms", 1),
-            ("Lambda duration", "lambda_duration", 4), ("Lambda requests", "lambda_requests", 4),
-            ("SQS receive + delete", "sqs", 4), ("DynamoDB writes", "dynamodb", 4), ("total", "total", 4)]
-    for label, k, nd in keys:
-        vals = [fmt(c[f"{key}_{sc}"][k], nd) for key in ("b10", "b1") for sc in ("local", "cpu_scaled")]
-        lines.append(f"| {label} | " + " | ".join(vals) + " |")
+    lines += cost_table(
+        ["batch 10, local ms", "batch 10, CPU-scaled", "batch 1, local ms", "batch 1, CPU-scaled"],
+        [c[f"{key}_{sc}"] for key in ("b10", "b1") for sc in ("local", "cpu_scaled")],
+        [("invocations", "invocations", 0), ("billed ms / invocation", "billed_ms", 1),
+         ("Lambda duration", "lambda_duration", 4), ("Lambda requests", "lambda_requests", 4),
+         ("SQS receive + delete", "sqs", 4), ("DynamoDB writes", "dynamodb", 4), ("total", "total", 4)])
     sw = c["sweep_month"]
     lines.append("")
     lines.append(f"Sweep every 5 minutes ({sw['runs']} runs a month, nothing pending): Lambda ${sw['lambda']:.4f}, "
@@ -495,17 +502,12 @@ def markdown_functions(results, s):
     lines.append(f"Cost per million deliveries (USD, {c['prices']['region']}, prices as of {c['prices']['as_of']}; "
                  f"{int(c['dup_ratio'] * 100)} % retries):")
     lines.append("")
-    lines.append("| | ingest, local ms | ingest, CPU-scaled | peer, local ms | peer, CPU-scaled |")
-    lines.append("|---|---:|---:|---:|---:|")
-    keys = [("billed ms / invocation", "billed_ms", 1), ("Lambda duration", "lambda_duration", 4),
-            ("Lambda requests", "lambda_requests", 4), ("API Gateway HTTP API", "apigw", 4),
-            ("DynamoDB writes", "dynamodb", 4), ("SQS SendMessage", "sqs", 4), ("total", "total", 4)]
-    for label, k, nd in keys:
-        vals = []
-        for name in ("ingest", "peer"):
-            for sc in ("local", "cpu_scaled"):
-                vals.append(fmt(c.get(name, {}).get(sc, {}).get(k), nd))
-        lines.append(f"| {label} | " + " | ".join(vals) + " |")
+    lines += cost_table(
+        ["ingest, local ms", "ingest, CPU-scaled", "peer, local ms", "peer, CPU-scaled"],
+        [c.get(name, {}).get(sc, {}) for name in ("ingest", "peer") for sc in ("local", "cpu_scaled")],
+        [("billed ms / invocation", "billed_ms", 1), ("Lambda duration", "lambda_duration", 4),
+         ("Lambda requests", "lambda_requests", 4), ("API Gateway HTTP API", "apigw", 4),
+         ("DynamoDB writes", "dynamodb", 4), ("SQS SendMessage", "sqs", 4), ("total", "total", 4)])
     lines.append("")
     for name in ("ingest", "peer"):
         if name in c:
