@@ -10,7 +10,6 @@ mod outcome;
 mod route;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use lambda_http::{Body, Request, Response};
 use store::{
@@ -78,13 +77,9 @@ impl App {
 /// Handles one request and logs one line about it. Never fails: every outcome
 /// is an HTTP answer.
 pub async fn handle(app: &App, request: Request) -> Response<Body> {
-    let started = Instant::now();
-    let calls_before = app.calls.get();
+    let meter = store::Meter::start(&app.calls);
     let outcome = process(app, request).await;
-    outcome.log(
-        started.elapsed(),
-        app.calls.get().saturating_sub(calls_before),
-    );
+    outcome.log(meter.latency_ms(), meter.aws_calls());
     outcome.response()
 }
 

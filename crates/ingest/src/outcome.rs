@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
 use store::{Metrics, StoreError};
@@ -189,16 +187,15 @@ impl Outcome {
     /// AWS calls, and the reason for a rejection. Never body content, secrets,
     /// signatures or personal data. Then the request's metrics as one CloudWatch
     /// EMF line on stdout.
-    pub fn log(&self, latency: Duration, aws_calls: usize) {
-        self.log_line(latency, aws_calls);
+    pub fn log(&self, latency_ms: f64, aws_calls: usize) {
+        self.log_line(latency_ms, aws_calls);
         self.metrics().emit();
     }
 
-    fn log_line(&self, latency: Duration, aws_calls: usize) {
+    fn log_line(&self, latency_ms: f64, aws_calls: usize) {
         let provider = self.provider().map(Provider::as_str).unwrap_or("-");
         let key = self.key().unwrap_or("-");
         let status = self.status().as_u16();
-        let latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3;
         let outcome = self.name();
         match self {
             Outcome::DependencyFailed { err, .. } => tracing::error!(

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use store::{Applied, Metrics, QueueMessage, StatusTable, StoreError};
+use store::{Applied, Meter, Metrics, QueueMessage, StatusTable, StoreError};
 
-use crate::{App, Meter, ProcessorError, FUNCTION};
+use crate::{App, ProcessorError, FUNCTION};
 
 /// Why one record failed.
 #[derive(Debug, thiserror::Error)]

@@ -10,8 +10,6 @@
 mod batch;
 mod sweep;
 
-use std::time::{Duration, Instant};
-
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::Value;
 use store::{AwsClients, CallCounter, Config, Ledger, Queue, StatusTable};
@@ -64,43 +62,6 @@ impl App {
             calls: clients.calls.clone(),
         }
     }
-}
-
-/// What one invocation cost: time in the handler and AWS operations made, as
-/// ingest measures them per request. Lambda runs one invocation at a time per
-/// execution environment and the processor does no background AWS work, so
-/// the counter's difference is this invocation's calls.
-#[derive(Debug, Clone)]
-pub struct Meter {
-    started: Instant,
-    calls: CallCounter,
-    calls_before: usize,
-}
-
-impl Meter {
-    /// Starts measuring against `calls`.
-    pub fn start(calls: &CallCounter) -> Meter {
-        Meter {
-            started: Instant::now(),
-            calls: calls.clone(),
-            calls_before: calls.get(),
-        }
-    }
-
-    /// AWS operations (not retry attempts) made since [`Meter::start`].
-    pub fn aws_calls(&self) -> usize {
-        self.calls.get().saturating_sub(self.calls_before)
-    }
-
-    /// Milliseconds since [`Meter::start`], to the microsecond (ingest's
-    /// `latency_ms`).
-    pub fn latency_ms(&self) -> f64 {
-        millis(self.started.elapsed())
-    }
-}
-
-fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 /// An invocation fails as a whole (Lambda retries it, or sends it to the

@@ -53,7 +53,7 @@ enum Action {
 
 /// Runs the sweep as of `now_ms`, logs a summary line and prints its metrics.
 pub async fn run_sweep(app: &App, now_ms: i64) -> SweepReport {
-    let meter = crate::Meter::start(&app.calls);
+    let meter = store::Meter::start(&app.calls);
     let report = sweep(app, now_ms).await;
     // What the run cost, as the `batch` line reports it for a batch.
     let (latency_ms, aws_calls) = (meter.latency_ms(), meter.aws_calls());

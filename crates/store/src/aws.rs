@@ -1,6 +1,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -35,6 +35,39 @@ impl Intercept for CallCounter {
     ) -> Result<(), BoxError> {
         self.0.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// What one invocation or request cost: time since [`Meter::start`] and the AWS
+/// operations made through the counted clients meanwhile. Lambda runs one
+/// invocation at a time per execution environment and the functions do no
+/// background AWS work, so the counter's difference is this invocation's calls.
+#[derive(Debug, Clone)]
+pub struct Meter {
+    started: Instant,
+    calls: CallCounter,
+    calls_before: usize,
+}
+
+impl Meter {
+    /// Starts measuring against `calls`.
+    pub fn start(calls: &CallCounter) -> Meter {
+        Meter {
+            started: Instant::now(),
+            calls: calls.clone(),
+            calls_before: calls.get(),
+        }
+    }
+
+    /// AWS operations (not retry attempts) made since [`Meter::start`].
+    pub fn aws_calls(&self) -> usize {
+        self.calls.get().saturating_sub(self.calls_before)
+    }
+
+    /// Milliseconds since [`Meter::start`], to the microsecond (the log lines'
+    /// `latency_ms`).
+    pub fn latency_ms(&self) -> f64 {
+        (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3
     }
 }
 

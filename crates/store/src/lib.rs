@@ -19,7 +19,7 @@ mod secrets;
 mod status_table;
 pub mod sync;
 
-pub use aws::{AwsClients, CallCounter};
+pub use aws::{AwsClients, CallCounter, Meter};
 pub use config::{Config, ConfigError, SecretsSource};
 pub use error::StoreError;
 pub use ledger::{Accepted, Ledger, LedgerEntry, NewEntry, PendingEntry, Stored, ALLOWED_HEADERS};
