@@ -180,6 +180,12 @@ pub async fn clients_via(endpoint: &str) -> AwsClients {
                 .interceptor(calls.clone())
                 .build(),
         ),
+        events: aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::config::Builder::from(&sdk)
+                .retry_partition(partition("eventbridge"))
+                .interceptor(calls.clone())
+                .build(),
+        ),
         calls,
     }
 }

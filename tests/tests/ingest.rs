@@ -717,3 +717,198 @@ async fn a_cold_start_without_usable_secrets_fails_loudly() {
     .unwrap_err();
     assert!(err.to_string().contains("base64"), "{err}");
 }
+
+/// A redelivery never moves a subject back (issue 16, item 1). Two time-less
+/// SpotDraft events for one contract: A (DRAFT), then B (EXECUTED); A is
+/// delivered again after its lease ran out while still unprocessed, so it is
+/// re-enqueued. The new message must carry A's first arrival time, or A
+/// would outrank B and the contract would end DRAFT.
+#[tokio::test]
+async fn a_redelivered_event_is_requeued_with_its_first_arrival_time() {
+    let stack = Stack::new().await;
+    let app = stack.ingest(&[("LEDGER_LEASE_SECONDS", "1")]).await;
+    let processor = stack.processor(&[]);
+    let a = br#"{"activity":"CONTRACT_CREATED","contract_id":777001,"contract_status":"DRAFT"}"#;
+    let b =
+        br#"{"activity":"CONTRACT_EXECUTED","contract_id":777001,"contract_status":"EXECUTED"}"#;
+    let deliver = |body: &[u8]| {
+        signed_request(
+            EventKind::ApiGatewayV2,
+            Provider::SpotDraft,
+            body,
+            BodyFormat::Json,
+        )
+    };
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(send(&app, deliver(a)).await.0, 202);
+    pause().await;
+    assert_eq!(send(&app, deliver(b)).await.0, 202);
+    pause().await;
+    let (status, answer) = send(&app, deliver(a)).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("duplicate"))
+    );
+
+    let messages = stack.drain_queue().await;
+    assert_eq!(messages.len(), 3, "A, B, and A again: {messages:?}");
+    let key_a = event_of(Provider::SpotDraft, a, BodyFormat::Json).ledger_key();
+    let first = stack.ledger().get(&key_a).await.unwrap().unwrap();
+    let times: Vec<i64> = messages
+        .iter()
+        .filter(|m| m.ledger_key == key_a)
+        .map(|m| m.received_at_ms)
+        .collect();
+    assert_eq!(times, [first.received_at_ms; 2], "both of A's messages");
+
+    // In queue order (A, B, A again), the contract ends EXECUTED.
+    let records = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            sqs_record(
+                &format!("m{i}"),
+                Some(&serde_json::to_string(m).unwrap()),
+                1,
+            )
+        })
+        .collect();
+    let report = processor::process_batch(&processor, &sqs_event(records)).await;
+    assert!(report.failed.is_empty(), "{report:?}");
+    let item = stack
+        .processor(&[])
+        .status
+        .get(Provider::SpotDraft, "777001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.status.as_deref(), Some("EXECUTED"));
+}
+
+/// What ingest answers 202 for, the processor can process (issue 16, item 4):
+/// signed events at each limit an input-derived value can hit are accepted,
+/// queued with bytes SQS accepts, and applied, with nothing left to fail on
+/// every retry.
+#[tokio::test]
+async fn events_at_every_limit_are_accepted_and_processed() {
+    let stack = Stack::new().await;
+    let app = stack.ingest(&[]).await;
+    let processor = stack.processor(&[]);
+    let long_uuid = "u".repeat(5000);
+    let long_envelope = "e".repeat(2100);
+    let nested = |depth: usize| {
+        format!(
+            r#"{{"activity":"CONTRACT_EDITED","contract_id":777002,"contract_status":"REDLINING","external_metadata":{}1{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    };
+    // The deepest metadata ingest's parser accepts.
+    let depth = (1..200)
+        .rev()
+        .find(|d| {
+            Event::parse(Provider::SpotDraft, BodyFormat::Json, nested(*d).as_bytes()).is_ok()
+        })
+        .unwrap();
+    // Too large for an SQS message once U+FFFE is escaped (3 bytes in, 6 out):
+    // sent by reference, read from the ledger by the processor.
+    let big_metadata = format!(
+        r#"{{"activity":"CONTRACT_EDITED","contract_id":777003,"contract_status":"DRAFT","contract_title":"{}","external_metadata":{{"blob":"{}"}}}}"#,
+        "\u{FFFE}".repeat(20_000),
+        "x".repeat(200_000)
+    );
+    let cases: Vec<(Provider, String, Option<&str>)> = vec![
+        (
+            Provider::Subnoto,
+            format!(r#"{{"eventUuid":"{long_uuid}","eventType":"ENVELOPE_SENT","eventTime":1795341600000,"data":{{"envelopeUuid":"env-limits"}}}}"#),
+            Some("env-limits"),
+        ),
+        (
+            Provider::Subnoto,
+            format!(r#"{{"eventUuid":"u-long-envelope","eventType":"ENVELOPE_SENT","eventTime":1795341600000,"data":{{"envelopeUuid":"{long_envelope}"}}}}"#),
+            Some(long_envelope.as_str()),
+        ),
+        (Provider::SpotDraft, nested(depth), Some("777002")),
+        (
+            // Characters SQS refuses, and an event type that is empty.
+            Provider::SpotDraft,
+            "{\"activity\":\"\",\"contract_id\":777004,\"contract_status\":\"DRAFT\",\"contract_title\":\"a\u{FFFE}b\u{FFFF}\"}".to_owned(),
+            Some("777004"),
+        ),
+        (Provider::SpotDraft, big_metadata, Some("777003")),
+    ];
+    for (provider, body, _) in &cases {
+        let (status, answer) = send(
+            &app,
+            signed_request(
+                EventKind::ApiGatewayV2,
+                *provider,
+                body.as_bytes(),
+                BodyFormat::Json,
+            ),
+        )
+        .await;
+        assert_eq!(status, 202, "{answer}");
+    }
+    let raw = stack.drain_queue_raw().await;
+    assert_eq!(raw.len(), cases.len());
+    let by_reference = raw
+        .iter()
+        .filter(|m| {
+            store::QueueMessage::from_json(&m.body)
+                .unwrap()
+                .by_reference
+        })
+        .count();
+    assert_eq!(by_reference, 1, "the oversized event goes by reference");
+    for message in &raw {
+        let body = message.body.as_str();
+        assert!(
+            body.len() <= store::limits::SQS_MAX_MESSAGE_BYTES,
+            "{}",
+            body.len()
+        );
+        assert!(
+            body.chars().all(store::limits::sqs_allows),
+            "bytes SQS refuses were sent"
+        );
+    }
+    let records = raw
+        .iter()
+        .enumerate()
+        .map(|(i, m)| sqs_record(&format!("l{i}"), Some(&m.body), 1))
+        .collect();
+    let report = processor::process_batch(&processor, &sqs_event(records)).await;
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.updated, cases.len());
+    for (provider, _, subject) in &cases {
+        let item = processor
+            .status
+            .get(*provider, subject.unwrap())
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no status item for {provider}"));
+        assert_eq!(item.subject.len(), subject.unwrap().len().min(2048));
+    }
+    // The metadata too large to keep is replaced by a marker that says so.
+    let big = processor
+        .status
+        .get(Provider::SpotDraft, "777003")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        big.external_metadata
+            .unwrap()
+            .get()
+            .contains("contract_hooks_omitted"),
+        "marker"
+    );
+    let title = processor
+        .status
+        .get(Provider::SpotDraft, "777004")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(title.title.as_deref(), Some("a\u{FFFE}b\u{FFFF}"));
+}

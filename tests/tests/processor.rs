@@ -298,9 +298,9 @@ async fn every_sample_drives_the_status_table_to_the_expected_state() {
         assert_eq!(item.workspace.as_deref(), e.workspace, "{ctx}");
         assert_eq!(item.document_id.as_deref(), e.document_id, "{ctx}");
         assert_eq!(
-            item.external_metadata,
+            item.external_metadata.as_ref().map(|m| m.get()),
             e.metadata
-                .then(|| json!({"crm": "salesforce", "opportunity_id": "0065g00000XyZ12"})),
+                .then_some(r#"{"crm":"salesforce","opportunity_id":"0065g00000XyZ12"}"#),
             "{ctx}"
         );
         let signers: BTreeSet<String> = e.signers.iter().map(|s| s.to_string()).collect();

@@ -895,6 +895,9 @@ fn pairs(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// The bus the processor publishes to: created, or the existing one named.
+const BUS_ARN: &str = "If([\"CreateEventBus\",GetAtt(EventBus.Arn),Sub(arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${ExistingEventBusName})])";
+
 #[test]
 fn each_function_gets_exactly_the_actions_it_uses_on_its_own_resources() {
     let t = template();
@@ -920,7 +923,10 @@ fn each_function_gets_exactly_the_actions_it_uses_on_its_own_resources() {
             "ProcessorLogGroup",
             pairs(&[
                 ("dynamodb:UpdateItem", ledger),
+                // The sweep and a message sent by reference read the stored body.
+                ("dynamodb:GetItem", ledger),
                 ("dynamodb:Query", &index),
+                ("events:PutEvents", BUS_ARN),
                 ("dynamodb:UpdateItem", status),
                 // The SQS event source mapping polls with the function's role.
                 ("sqs:ReceiveMessage", queue),
@@ -980,10 +986,11 @@ fn each_function_gets_exactly_the_actions_it_uses_on_its_own_resources() {
         ("get_secret_value", "secretsmanager:GetSecretValue"),
         ("describe_secret", "secretsmanager:DescribeSecret"),
         ("put_metric_data", "cloudwatch:PutMetricData"),
+        ("put_events", "events:PutEvents"),
     ];
-    // Reads the deployed functions never make: `Ledger::get` and
-    // `StatusTable::get` serve the CLI (`contract-hooks status`) and tests.
-    let not_on_a_function = ["dynamodb:GetItem"];
+    // `StatusTable::get` serves the CLI (`contract-hooks status`) and tests;
+    // `Ledger::get` is the processor's (granted above).
+    let not_on_a_function: [&str; 0] = [];
     // Done by the SQS event source mapping, not by the code.
     let by_the_event_source = [
         "sqs:ReceiveMessage",

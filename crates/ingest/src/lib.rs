@@ -129,6 +129,16 @@ pub async fn accept(
 ) -> Outcome {
     let key = event.ledger_key();
     let provider = event.provider;
+    let unread = event.unread_fields.clone();
+    // A request storage refuses as invalid fails the same way every time:
+    // answered 400, never 503 (which would ask the provider to retry forever).
+    let failed = |key: String, err: StoreError| {
+        if err.is_invalid_request() {
+            Outcome::Unstorable { provider, key, err }
+        } else {
+            Outcome::DependencyFailed { provider, key, err }
+        }
+    };
     let entry = NewEntry {
         event: &event,
         body,
@@ -136,13 +146,17 @@ pub async fn accept(
         received_at_ms,
     };
     match app.ledger.accept(entry).await {
-        Err(err) => Outcome::DependencyFailed { provider, key, err },
+        Err(err) => failed(key, err),
         Ok(Accepted::New) => {
             #[cfg(feature = "failpoints")]
             failpoint::hit(failpoint::AFTER_LEDGER_PUT);
             match enqueue(app, event, received_at_ms).await {
-                Ok(()) => Outcome::Accepted { provider, key },
-                Err(err) => Outcome::DependencyFailed { provider, key, err },
+                Ok(()) => Outcome::Accepted {
+                    provider,
+                    key,
+                    unread,
+                },
+                Err(err) => failed(key, err),
             }
         }
         Ok(Accepted::Duplicate(stored)) => {
@@ -155,20 +169,23 @@ pub async fn accept(
                 };
             }
             match app.ledger.take_lease(&key, &stored, now).await {
-                Err(err) => Outcome::DependencyFailed { provider, key, err },
+                Err(err) => failed(key, err),
                 // Someone else took it, or it was processed meanwhile.
                 Ok(false) => Outcome::Duplicate {
                     provider,
                     key,
                     requeued: false,
                 },
-                Ok(true) => match enqueue(app, event, received_at_ms).await {
+                // The event's own first arrival time, not this request's: a
+                // time-less event is ranked by it, and a redelivery must
+                // never outrank what the event outranked the first time.
+                Ok(true) => match enqueue(app, event, stored.received_at_ms).await {
                     Ok(()) => Outcome::Duplicate {
                         provider,
                         key,
                         requeued: true,
                     },
-                    Err(err) => Outcome::DependencyFailed { provider, key, err },
+                    Err(err) => failed(key, err),
                 },
             }
         }

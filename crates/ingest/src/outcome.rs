@@ -15,6 +15,9 @@ pub enum Outcome {
         provider: Provider,
         /// Ledger key.
         key: String,
+        /// Payload fields that could not be read (names only; see
+        /// `verify::Event::unread_fields`): logged and counted, never refused.
+        unread: Vec<&'static str>,
     },
     /// Seen before (200); `requeued` when its lost enqueue was redone.
     Duplicate {
@@ -52,6 +55,18 @@ pub enum Outcome {
     NotFound,
     /// Not POST (405).
     MethodNotAllowed,
+    /// DynamoDB or SQS refused the request itself as invalid (400): a retry
+    /// could never succeed, so it is not asked for. Every limit an input can
+    /// hit is meant to be handled before this (`store::limits`); this is the
+    /// backstop, with an error log line and the `unstorable` reason.
+    Unstorable {
+        /// Provider.
+        provider: Provider,
+        /// Ledger key.
+        key: String,
+        /// What refused it.
+        err: StoreError,
+    },
     /// DynamoDB or SQS failed (503): the retry is safe.
     DependencyFailed {
         /// Provider.
@@ -74,7 +89,7 @@ impl Outcome {
                 ..
             } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Outcome::Unverified { .. } => StatusCode::UNAUTHORIZED,
-            Outcome::Unreadable { .. } => StatusCode::BAD_REQUEST,
+            Outcome::Unreadable { .. } | Outcome::Unstorable { .. } => StatusCode::BAD_REQUEST,
             Outcome::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Outcome::ProviderNotConfigured(_) | Outcome::NotFound => StatusCode::NOT_FOUND,
             Outcome::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -92,6 +107,7 @@ impl Outcome {
             Outcome::Duplicate { requeued: true, .. } => "requeued",
             Outcome::Unverified { .. } => "unverified",
             Outcome::Unreadable { .. } => "unreadable",
+            Outcome::Unstorable { .. } => "unstorable",
             Outcome::TooLarge { .. } => "too_large",
             Outcome::ProviderNotConfigured(_) => "provider_not_configured",
             Outcome::NotFound => "not_found",
@@ -108,6 +124,7 @@ impl Outcome {
             | Outcome::Unreadable { provider, .. }
             | Outcome::TooLarge { provider, .. }
             | Outcome::DependencyFailed { provider, .. }
+            | Outcome::Unstorable { provider, .. }
             | Outcome::ProviderNotConfigured(provider) => Some(*provider),
             Outcome::NotFound | Outcome::MethodNotAllowed => None,
         }
@@ -117,7 +134,8 @@ impl Outcome {
         match self {
             Outcome::Accepted { key, .. }
             | Outcome::Duplicate { key, .. }
-            | Outcome::DependencyFailed { key, .. } => Some(key),
+            | Outcome::DependencyFailed { key, .. }
+            | Outcome::Unstorable { key, .. } => Some(key),
             _ => None,
         }
     }
@@ -133,6 +151,9 @@ impl Outcome {
             Outcome::NotFound => Some("not found: POST /webhooks/{spotdraft|subnoto}".into()),
             Outcome::MethodNotAllowed => Some("method not allowed: use POST".into()),
             Outcome::DependencyFailed { .. } => Some("temporarily unavailable, retry later".into()),
+            Outcome::Unstorable { .. } => {
+                Some("the event cannot be stored (refused as invalid by storage)".into())
+            }
             Outcome::Accepted { .. } | Outcome::Duplicate { .. } => None,
         }
     }
@@ -173,7 +194,9 @@ impl Outcome {
             _ => Metrics::new(FUNCTION).dimension("Reason", self.name()),
         };
         match self {
-            Outcome::Accepted { .. } => metrics.count("accepted", 1),
+            Outcome::Accepted { unread, .. } => metrics
+                .count("accepted", 1)
+                .count("unread_fields", u64::from(!unread.is_empty())),
             Outcome::Duplicate { requeued, .. } => metrics
                 .count("duplicate", 1)
                 .count("requeued", u64::from(*requeued)),
@@ -198,8 +221,21 @@ impl Outcome {
         let status = self.status().as_u16();
         let outcome = self.name();
         match self {
-            Outcome::DependencyFailed { err, .. } => tracing::error!(
-                provider, key, outcome, status, latency_ms, aws_calls, error = %err, "webhook"
+            Outcome::DependencyFailed { err, .. } | Outcome::Unstorable { err, .. } => {
+                tracing::error!(
+                    provider, key, outcome, status, latency_ms, aws_calls, error = %err, "webhook"
+                )
+            }
+            // Field names only, never their values.
+            Outcome::Accepted { unread, .. } if !unread.is_empty() => tracing::warn!(
+                provider,
+                key,
+                outcome,
+                status,
+                latency_ms,
+                aws_calls,
+                unread_fields = unread.join(","),
+                "webhook"
             ),
             Outcome::Accepted { .. } | Outcome::Duplicate { .. } => {
                 tracing::info!(provider, key, outcome, status, latency_ms, aws_calls, "webhook")
@@ -241,8 +277,16 @@ mod tests {
         let accepted = emf(&Outcome::Accepted {
             provider: Provider::Subnoto,
             key: key(),
+            unread: vec![],
         });
-        assert_eq!(metric_names(&accepted), ["accepted"]);
+        assert_eq!(metric_names(&accepted), ["accepted", "unread_fields"]);
+        assert_eq!(accepted["unread_fields"], 0);
+        let unread = emf(&Outcome::Accepted {
+            provider: Provider::Subnoto,
+            key: key(),
+            unread: vec!["eventTime"],
+        });
+        assert_eq!(unread["unread_fields"], 1);
         assert_eq!(accepted["accepted"], 1);
         assert_eq!(accepted["Function"], "ingest");
         assert_eq!(

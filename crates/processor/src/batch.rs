@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use store::{Applied, Meter, Metrics, QueueMessage, StatusTable, StoreError};
+use store::{events, Applied, Change, Meter, Metrics, QueueMessage, StatusTable, StoreError};
+use verify::Event;
 
 use crate::{App, ProcessorError, FUNCTION};
 
@@ -36,6 +37,9 @@ pub struct BatchReport {
     pub superseded: usize,
     /// Records without a subject (only marked processed).
     pub no_subject: usize,
+    /// Records whose contract events were all taken by the bus (every
+    /// applied record when publishing is off).
+    pub published: usize,
     /// `messageId` of every failed record (`None` when the record had none).
     pub failed: Vec<Option<String>>,
 }
@@ -105,32 +109,80 @@ pub async fn handle_batch(app: &App, event: SqsEvent) -> Result<SqsBatchResponse
     report.response()
 }
 
-/// Processes a batch and tallies the outcomes. Records of different subjects
-/// run concurrently; records of one subject run one after another, in batch
-/// order, so they never contend for the same status item. (DynamoDB would
-/// serialise them anyway, but each loser costs a failed conditional write.)
+/// Processes a batch and tallies the outcomes, in three steps:
+///
+/// 1. apply each record to the status table. Records of different subjects
+///    run concurrently; records of one subject one after another, in batch
+///    order, so they never contend for the same status item;
+/// 2. publish the contract events of every applied record (`PutEvents`, ten
+///    entries a call: one call for a batch of ten events);
+/// 3. mark processed in the ledger exactly the records whose events were all
+///    published. A record whose publishing failed is a batch item failure: SQS
+///    redelivers it, it applies as a no-op, and its events are published then.
 pub async fn process_batch(app: &App, event: &SqsEvent) -> BatchReport {
     let parsed: Vec<Result<QueueMessage, RecordError>> = event.records.iter().map(parse).collect();
     let groups = group_by_subject(&parsed);
-    let parsed = &parsed;
+    let parsed_ref = &parsed;
     let done = join_all(groups.into_iter().map(|group| async move {
         let mut out = Vec::with_capacity(group.len());
         for i in group {
-            out.push((i, process_record(app, &event.records[i], &parsed[i]).await));
+            out.push((
+                i,
+                apply_record(app, &event.records[i], &parsed_ref[i]).await,
+            ));
         }
         out
     }))
     .await;
-
-    let mut outcomes: Vec<Option<Applied>> = vec![None; event.records.len()];
+    let mut applied: Vec<Option<(Change, Option<Event>)>> = vec![None; event.records.len()];
     for (i, outcome) in done.into_iter().flatten() {
-        outcomes[i] = outcome;
+        applied[i] = outcome;
     }
+
+    let published = publish(app, &parsed, &applied).await;
+    for (i, ok) in published.iter().enumerate() {
+        if !ok && applied[i].is_some() {
+            log_failure(
+                &event.records[i],
+                &parsed[i],
+                "publish_failed",
+                &"PutEvents entry failed",
+            );
+            applied[i] = None;
+        }
+    }
+
+    let marked = join_all(applied.iter().enumerate().map(|(i, outcome)| {
+        let parsed = &parsed;
+        async move {
+            let (Some((change, _)), Ok(message)) = (outcome, &parsed[i]) else {
+                return None;
+            };
+            match app.ledger.mark_processed(&message.ledger_key, store::now_ms()).await {
+                Ok(found) => {
+                    if !found {
+                        // Past its retention, or replayed from elsewhere: the
+                        // status is applied all the same.
+                        tracing::warn!(key = %message.ledger_key, "no ledger item to mark processed");
+                    }
+                    log_applied(&event.records[i], message, change.applied);
+                    Some(change.applied)
+                }
+                Err(err) => {
+                    log_failure(&event.records[i], &parsed[i], "failed", &err);
+                    None
+                }
+            }
+        }
+    }))
+    .await;
+
     let mut report = BatchReport {
         records: event.records.len(),
+        published: published.iter().filter(|ok| **ok).count(),
         ..BatchReport::default()
     };
-    for (record, outcome) in event.records.iter().zip(outcomes) {
+    for (record, outcome) in event.records.iter().zip(marked) {
         match outcome {
             Some(Applied::Updated) => report.updated += 1,
             Some(Applied::Superseded) => report.superseded += 1,
@@ -139,6 +191,46 @@ pub async fn process_batch(app: &App, event: &SqsEvent) -> BatchReport {
         }
     }
     report
+}
+
+/// Publishes the contract events of the applied records in one go; returns,
+/// per record, whether all of its entries were taken (true when there is no
+/// bus, or nothing to publish for it).
+async fn publish(
+    app: &App,
+    parsed: &[Result<QueueMessage, RecordError>],
+    applied: &[Option<(Change, Option<Event>)>],
+) -> Vec<bool> {
+    let mut ok = vec![true; applied.len()];
+    let Some(bus) = &app.bus else {
+        return ok;
+    };
+    let mut entries = Vec::new();
+    let mut owner = Vec::new();
+    for (i, outcome) in applied.iter().enumerate() {
+        let (Some((change, loaded)), Ok(message)) = (outcome, &parsed[i]) else {
+            continue;
+        };
+        let event = loaded.as_ref().unwrap_or(&message.event);
+        for entry in events::entries_for(
+            event,
+            &message.ledger_key,
+            message.received_at_ms,
+            change.previous_status.as_deref(),
+        ) {
+            entries.push(entry);
+            owner.push(i);
+        }
+    }
+    if entries.is_empty() {
+        return ok;
+    }
+    for (i, result) in owner.into_iter().zip(bus.put(&entries).await) {
+        if result.is_err() {
+            ok[i] = false;
+        }
+    }
+    ok
 }
 
 /// Record indices grouped by status item, in batch order within a group;
@@ -166,54 +258,68 @@ fn group_by_subject(parsed: &[Result<QueueMessage, RecordError>]) -> Vec<Vec<usi
     groups
 }
 
-/// One record: apply, mark processed; logs one line. `None` when it failed.
-/// Never logs the payload, titles, names or emails.
-async fn process_record(
+/// One record applied to the status table; `None` when it failed (logged).
+/// The event is returned when it had to be read from the ledger.
+async fn apply_record(
     app: &App,
     record: &SqsMessage,
     message: &Result<QueueMessage, RecordError>,
-) -> Option<Applied> {
-    let message_id = record.message_id.as_deref().unwrap_or("-");
-    let receive_count = record
+) -> Option<(Change, Option<Event>)> {
+    let Ok(ok) = message else {
+        log_failure(record, message, "malformed", message.as_ref().err()?);
+        return None;
+    };
+    match apply(app, ok).await {
+        Ok(applied) => Some(applied),
+        Err(err) => {
+            log_failure(record, message, "failed", &err);
+            None
+        }
+    }
+}
+
+fn receive_count(record: &SqsMessage) -> &str {
+    record
         .attributes
         .get("ApproximateReceiveCount")
         .map(String::as_str)
-        .unwrap_or("-");
-    let message = match message {
-        Ok(message) => message,
-        Err(err) => {
-            tracing::error!(message_id, receive_count, outcome = "malformed", error = %err, "record");
-            return None;
-        }
-    };
-    let provider = message.event.provider.as_str();
-    let key = message.ledger_key.as_str();
-    let event_type = message.event.event_type.as_str();
-    match apply(app, message).await {
-        Ok(applied) => {
-            tracing::info!(
-                message_id,
-                provider,
-                key,
-                event_type,
-                outcome = applied.name(),
-                "record"
-            );
-            Some(applied)
-        }
-        Err(err) => {
-            tracing::error!(
-                message_id,
-                receive_count,
-                provider,
-                key,
-                event_type,
-                outcome = "failed",
-                error = %err,
-                "record"
-            );
-            None
-        }
+        .unwrap_or("-")
+}
+
+/// The line of a record that was done. Never logs the payload, titles, names
+/// or emails.
+fn log_applied(record: &SqsMessage, message: &QueueMessage, applied: Applied) {
+    tracing::info!(
+        message_id = record.message_id.as_deref().unwrap_or("-"),
+        provider = message.event.provider.as_str(),
+        key = message.ledger_key.as_str(),
+        event_type = message.event.event_type.as_str(),
+        outcome = applied.name(),
+        "record"
+    );
+}
+
+/// The line of a record that failed, with why.
+fn log_failure(
+    record: &SqsMessage,
+    message: &Result<QueueMessage, RecordError>,
+    outcome: &str,
+    err: &dyn std::fmt::Display,
+) {
+    let message_id = record.message_id.as_deref().unwrap_or("-");
+    let receive_count = receive_count(record);
+    match message {
+        Ok(message) => tracing::error!(
+            message_id,
+            receive_count,
+            provider = message.event.provider.as_str(),
+            key = message.ledger_key.as_str(),
+            event_type = message.event.event_type.as_str(),
+            outcome,
+            error = %err,
+            "record"
+        ),
+        Err(_) => tracing::error!(message_id, receive_count, outcome, error = %err, "record"),
     }
 }
 
@@ -229,21 +335,29 @@ fn parse(record: &SqsMessage) -> Result<QueueMessage, RecordError> {
     Ok(message)
 }
 
-async fn apply(app: &App, message: &QueueMessage) -> Result<Applied, RecordError> {
-    let applied = app
-        .status
-        .apply(&message.event, message.received_at_ms)
-        .await?;
-    let found = app
-        .ledger
-        .mark_processed(&message.ledger_key, store::now_ms())
-        .await?;
-    if !found {
-        // Past its retention, or replayed from elsewhere: the status is
-        // applied all the same.
-        tracing::warn!(key = %message.ledger_key, "no ledger item to mark processed");
+async fn apply(app: &App, message: &QueueMessage) -> Result<(Change, Option<Event>), RecordError> {
+    if message.by_reference {
+        // Too large for a message: the ledger item has the body.
+        let entry =
+            app.ledger
+                .get(&message.ledger_key)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: "queue message",
+                    reason: "sent by reference, but its ledger item is gone".into(),
+                })?;
+        let event = entry.event()?;
+        let change = app
+            .status
+            .apply_event(&event, message.received_at_ms)
+            .await?;
+        return Ok((change, Some(event)));
     }
-    Ok(applied)
+    let change = app
+        .status
+        .apply_event(&message.event, message.received_at_ms)
+        .await?;
+    Ok((change, None))
 }
 
 #[cfg(test)]
@@ -257,6 +371,7 @@ mod tests {
             updated: 1,
             superseded: 1,
             no_subject: 0,
+            published: 2,
             failed: vec![Some("a".into()), Some("c".into())],
         };
         let response = report.response().unwrap();

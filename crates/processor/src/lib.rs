@@ -12,7 +12,7 @@ mod sweep;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::Value;
-use store::{AwsClients, CallCounter, Config, Ledger, Queue, StatusTable};
+use store::{AwsClients, Bus, CallCounter, Config, Ledger, Queue, StatusTable};
 
 pub use batch::{handle_batch, process_batch, BatchReport, RecordError};
 pub use sweep::{run_sweep, sweep, SweepReport};
@@ -33,6 +33,8 @@ pub struct App {
     pub ledger: Ledger,
     /// The event queue (the sweep re-enqueues onto it).
     pub queue: Queue,
+    /// Where contract events are published (`EVENT_BUS_NAME`); `None`: off.
+    pub bus: Option<Bus>,
     /// Age (ms) after which an unprocessed event is swept.
     pub sweep_after_ms: i64,
     /// Enqueues after which the sweep marks an event `FAILED`.
@@ -56,6 +58,10 @@ impl App {
                 config.lease_ms,
             ),
             queue: Queue::new(clients.sqs.clone(), &config.queue_url),
+            bus: config
+                .event_bus_name
+                .as_ref()
+                .map(|name| Bus::new(clients.events.clone(), name)),
             sweep_after_ms: config.sweep_after_ms,
             sweep_max_attempts: config.sweep_max_attempts,
             sweep_limit_per_shard: SWEEP_LIMIT_PER_SHARD,

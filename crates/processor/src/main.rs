@@ -1,3 +1,7 @@
+// The handler future (three concurrent phases per batch) nests deeper than
+// the default type-layout limit.
+#![recursion_limit = "256"]
+
 //! `processor` Lambda: thin main that builds config and clients once per cold
 //! start and hands each invocation (SQS batch or scheduled sweep) to
 //! [`processor::handle`].

@@ -80,6 +80,8 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     /// Secrets Manager (webhook secrets).
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// EventBridge (the processor publishes contract events).
+    pub events: aws_sdk_eventbridge::Client,
     /// AWS operations made through these clients.
     pub calls: CallCounter,
 }
@@ -131,10 +133,16 @@ impl AwsClients {
                 .interceptor(calls.clone())
                 .build(),
         );
+        let events = aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::config::Builder::from(sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
         AwsClients {
             dynamodb,
             sqs,
             secrets,
+            events,
             calls,
         }
     }

@@ -57,6 +57,9 @@ pub struct Config {
     /// `SWEEP_MAX_ATTEMPTS` (default 5): enqueues (the first included) after
     /// which the sweep marks an unprocessed event `FAILED`.
     pub sweep_max_attempts: u32,
+    /// `EVENT_BUS_NAME`: the EventBridge bus the processor publishes contract
+    /// events to; `None` (unset or empty) turns publishing off.
+    pub event_bus_name: Option<String>,
 }
 
 /// A setting is missing or malformed. The message names the variable, never a
@@ -125,18 +128,32 @@ impl Config {
             300,
         )?;
         let sweep_after_s: u32 = number(get("SWEEP_AFTER_SECONDS"), "SWEEP_AFTER_SECONDS", 600)?;
+        let max_body_bytes = number(get("MAX_BODY_BYTES"), "MAX_BODY_BYTES", 262_144)?;
+        if max_body_bytes > MAX_BODY_BYTES_LIMIT {
+            // The body lives in the ledger item (400 KB at most, with the
+            // headers and listing copies beside it): a larger cap would
+            // accept events that can never be stored.
+            return Err(ConfigError::Invalid {
+                name: "MAX_BODY_BYTES",
+                reason:
+                    "must be at most 380000 (the body is kept in a DynamoDB item of at most 400 KB)",
+            });
+        }
         Ok(Config {
             events_table: required("EVENTS_TABLE")?,
             status_table: required("STATUS_TABLE")?,
             queue_url: required("QUEUE_URL")?,
             secrets,
-            max_body_bytes: number(get("MAX_BODY_BYTES"), "MAX_BODY_BYTES", 262_144)?,
+            max_body_bytes,
             tolerance_ms: tolerance_s.saturating_mul(1000),
             retention_days: number(get("EVENT_RETENTION_DAYS"), "EVENT_RETENTION_DAYS", 30)?,
             lease_ms: i64::from(lease_s) * 1000,
             secrets_refresh: Duration::from_secs(refresh_s),
             sweep_after_ms: i64::from(sweep_after_s) * 1000,
             sweep_max_attempts: number(get("SWEEP_MAX_ATTEMPTS"), "SWEEP_MAX_ATTEMPTS", 5)?,
+            event_bus_name: get("EVENT_BUS_NAME")
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
         })
     }
 
@@ -147,6 +164,11 @@ impl Config {
         ))
     }
 }
+
+/// The largest `MAX_BODY_BYTES` allowed: DynamoDB's 400 KB item limit less
+/// room for the stored headers (allow-listed, a few KB at most) and the
+/// capped listing copies of subject and type (2 × 2 KB).
+pub const MAX_BODY_BYTES_LIMIT: usize = 380_000;
 
 #[cfg(test)]
 mod tests {
@@ -177,6 +199,7 @@ mod tests {
         assert!(c.require_secrets().is_err());
         assert_eq!(c.sweep_after_ms, 600_000);
         assert_eq!(c.sweep_max_attempts, 5);
+        assert_eq!(c.event_bus_name, None);
     }
 
     #[test]
@@ -223,6 +246,10 @@ mod tests {
         let err = Config::from_lookup(lookup(&BASE[1..])).unwrap_err();
         assert_eq!(err, ConfigError::Missing("EVENTS_TABLE"));
         let mut pairs = BASE.to_vec();
+        pairs.push(("MAX_BODY_BYTES", "380001"));
+        let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+        assert!(err.to_string().contains("MAX_BODY_BYTES"), "{err}");
+        pairs.pop();
         pairs.push(("MAX_BODY_BYTES", "lots"));
         let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
         assert!(err.to_string().contains("MAX_BODY_BYTES"), "{err}");

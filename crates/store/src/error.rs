@@ -1,13 +1,40 @@
 use std::error::Error as StdError;
 
-/// A dependency (DynamoDB, SQS, Secrets Manager) failed or answered something
-/// unexpected. Callers answer 503: a retry is safe.
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Error codes of a request the service refuses as invalid: no retry of the
+/// same request can succeed (DynamoDB and EventBridge `ValidationException`,
+/// SQS's invalid message, attribute and parameter codes).
+const INVALID_REQUEST_CODES: &[&str] = &[
+    "ValidationException",
+    "InvalidParameterValue",
+    "InvalidParameterValueException",
+    "InvalidMessageContents",
+    "InvalidAttributeName",
+    "InvalidAttributeValue",
+    "MessageTooLong",
+    "AWS.SimpleQueueService.InvalidMessageContents",
+];
+
+/// A dependency (DynamoDB, SQS, Secrets Manager, EventBridge) failed or
+/// answered something unexpected. [`StoreError::Invalid`] is the one a retry
+/// cannot fix; for the others a retry is safe (ingest answers 503).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// An AWS call failed (timeout, throttling, network, service error).
     #[error("{operation} failed: {message}")]
     Aws {
         /// The API operation, e.g. `DynamoDB.PutItem`.
+        operation: &'static str,
+        /// The SDK's error with its causes, never request data.
+        message: String,
+    },
+    /// The service refused the request itself as invalid (a size, a
+    /// character, a nesting limit): the same request fails every time, so it
+    /// must never be answered with "retry" (503).
+    #[error("{operation} refused the request as invalid: {message}")]
+    Invalid {
+        /// The API operation.
         operation: &'static str,
         /// The SDK's error with its causes, never request data.
         message: String,
@@ -23,11 +50,21 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn aws(operation: &'static str, err: impl StdError) -> Self {
-        StoreError::Aws {
-            operation,
-            message: error_chain(&err),
+    pub(crate) fn aws<E: StdError + ProvideErrorMetadata>(operation: &'static str, err: E) -> Self {
+        let message = error_chain(&err);
+        if err
+            .code()
+            .is_some_and(|c| INVALID_REQUEST_CODES.contains(&c))
+        {
+            StoreError::Invalid { operation, message }
+        } else {
+            StoreError::Aws { operation, message }
         }
+    }
+
+    /// True when no retry of the same request can succeed.
+    pub fn is_invalid_request(&self) -> bool {
+        matches!(self, StoreError::Invalid { .. })
     }
 }
 

@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use verify::{BodyFormat, Event, Provider};
 
+use crate::limits::{cap, MAX_FIELD_BYTES};
 use crate::schema::{attr, status, PENDING_INDEX, PENDING_SHARDS};
 use crate::StoreError;
 
@@ -53,6 +54,10 @@ pub struct Stored {
     pub lease_until_ms: i64,
     /// How many times it has been put on the queue.
     pub enqueue_attempts: u32,
+    /// When it was first accepted (ms). Every re-enqueue carries this time,
+    /// not its own: a time-less event is ranked by it, and an event seen
+    /// again must never outrank what it outranked the first time.
+    pub received_at_ms: i64,
 }
 
 impl Stored {
@@ -208,7 +213,11 @@ impl Ledger {
             (attr::PK.to_owned(), s(&key)),
             (attr::STATUS.to_owned(), s(status::RECEIVED)),
             (attr::PROVIDER.to_owned(), s(entry.event.provider.as_str())),
-            (attr::EVENT_TYPE.to_owned(), s(&entry.event.event_type)),
+            // Listing copies: the body has the whole value.
+            (
+                attr::EVENT_TYPE.to_owned(),
+                s(cap(&entry.event.event_type, MAX_FIELD_BYTES)),
+            ),
             (attr::BODY.to_owned(), AttributeValue::B(Blob::new(body))),
             (attr::BODY_ENCODING.to_owned(), s(encoding)),
             (attr::HEADERS.to_owned(), AttributeValue::M(headers)),
@@ -223,7 +232,7 @@ impl Ledger {
             (attr::WRITE_ID.to_owned(), s(&write_id)),
         ]);
         if let Some(subject) = &entry.event.subject {
-            item.insert(attr::SUBJECT.to_owned(), s(subject));
+            item.insert(attr::SUBJECT.to_owned(), s(cap(subject, MAX_FIELD_BYTES)));
         }
         let result = self
             .client
@@ -515,6 +524,7 @@ fn stored_from(item: &HashMap<String, AttributeValue>) -> Result<Stored, StoreEr
         status: get_s(item, attr::STATUS)?.to_owned(),
         lease_until_ms: get_n(item, attr::LEASE_UNTIL).unwrap_or(0),
         enqueue_attempts: get_n(item, attr::ENQUEUE_ATTEMPTS).unwrap_or(0) as u32,
+        received_at_ms: get_n(item, attr::RECEIVED_AT)?,
     })
 }
 
@@ -619,6 +629,7 @@ mod tests {
                 status: status::RECEIVED.into(),
                 lease_until_ms: 31_000,
                 enqueue_attempts: 2,
+                received_at_ms: 1000,
             }
         );
         // Every attribute read here is projected into the index.
@@ -674,6 +685,7 @@ mod tests {
             status: status.into(),
             lease_until_ms: lease,
             enqueue_attempts: 1,
+            received_at_ms: 0,
         };
         assert!(st(status::RECEIVED, 100).needs_enqueue(100));
         assert!(!st(status::RECEIVED, 101).needs_enqueue(100));

@@ -7,9 +7,12 @@
 //! adapters; the domain types they carry come from the `verify` crate.
 
 mod aws;
+mod bus;
 mod config;
 mod error;
+pub mod events;
 mod ledger;
+pub mod limits;
 mod logging;
 pub mod metrics;
 pub mod ops;
@@ -20,6 +23,7 @@ mod status_table;
 pub mod sync;
 
 pub use aws::{AwsClients, CallCounter, Meter};
+pub use bus::{chunks, entry_results, Bus};
 pub use config::{Config, ConfigError, SecretsSource};
 pub use error::StoreError;
 pub use ledger::{Accepted, Ledger, LedgerEntry, NewEntry, PendingEntry, Stored, ALLOWED_HEADERS};
@@ -27,7 +31,7 @@ pub use logging::init_json_logs;
 pub use metrics::Metrics;
 pub use queue::{Queue, QueueMessage, QUEUE_MESSAGE_VERSION};
 pub use secrets::{parse_secrets, SecretsError, SecretsHandle, Verifiers};
-pub use status_table::{Applied, StatusItem, StatusTable};
+pub use status_table::{metadata_marker, Applied, Change, StatusItem, StatusTable};
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> i64 {

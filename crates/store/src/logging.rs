@@ -3,8 +3,19 @@ use tracing_subscriber::filter::{filter_fn, EnvFilter};
 use tracing_subscriber::prelude::*;
 
 /// Crates whose `trace` output contains whole requests and responses (bodies,
-/// names, emails): capped at `debug` whatever `RUST_LOG` asks for.
-const WIRE_LEVEL_CRATES: &[&str] = &["aws_", "hyper", "h2", "rustls", "reqwest", "tower"];
+/// names, emails): capped at `debug` whatever `RUST_LOG` asks for. The Lambda
+/// runtime is one of them: at `trace` it logs every raw invocation event,
+/// which for these functions is a whole webhook.
+const WIRE_LEVEL_CRATES: &[&str] = &[
+    "aws_",
+    "hyper",
+    "h2",
+    "rustls",
+    "reqwest",
+    "tower",
+    "lambda_runtime",
+    "lambda_http",
+];
 
 fn is_wire_level(target: &str) -> bool {
     WIRE_LEVEL_CRATES
@@ -44,6 +55,9 @@ mod tests {
             "hyper_util::client",
             "h2::codec",
             "rustls::conn",
+            "lambda_runtime::layers::api_response",
+            "lambda_runtime_api_client",
+            "lambda_http::request",
         ] {
             assert!(is_wire_level(target), "{target}");
         }

@@ -359,7 +359,10 @@ impl Redrive {
                 .message_body(message.body().unwrap_or_default())
                 .set_message_attributes(message.message_attributes.clone())
                 .build()
-                .map_err(|e| StoreError::aws("SQS.SendMessageBatch", e))?;
+                .map_err(|e| StoreError::Corrupt {
+                    what: "SQS.SendMessageBatch entry",
+                    reason: e.to_string(),
+                })?;
             entries.push(entry);
         }
         let sent = self
@@ -380,7 +383,10 @@ impl Redrive {
                 .id(ok.id())
                 .receipt_handle(message.receipt_handle().unwrap_or_default())
                 .build()
-                .map_err(|e| StoreError::aws("SQS.DeleteMessageBatch", e))?;
+                .map_err(|e| StoreError::Corrupt {
+                    what: "SQS.DeleteMessageBatch entry",
+                    reason: e.to_string(),
+                })?;
             deletes.push(entry);
         }
         if deletes.is_empty() {

@@ -2,6 +2,7 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 use serde::{Deserialize, Serialize};
 use verify::Event;
 
+use crate::limits::{cap, sqs_attribute, sqs_safe_json, MAX_FIELD_BYTES, SQS_MAX_MESSAGE_BYTES};
 use crate::StoreError;
 
 /// Version of the [`QueueMessage`] document; bumped on incompatible changes.
@@ -17,8 +18,12 @@ pub struct QueueMessage {
     pub ledger_key: String,
     /// When ingest accepted it (ms).
     pub received_at_ms: i64,
-    /// The event.
+    /// The event; only a stub (provider, key, type) when `by_reference`.
     pub event: Event,
+    /// True when the whole event did not fit an SQS message: the processor
+    /// reads it from the ledger item instead (one `GetItem`, rare).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_reference: bool,
 }
 
 impl QueueMessage {
@@ -29,7 +34,56 @@ impl QueueMessage {
             ledger_key: event.ledger_key(),
             received_at_ms,
             event,
+            by_reference: false,
         }
+    }
+
+    /// The same message with only a stub of the event, for the processor to
+    /// read the rest from the ledger.
+    pub fn by_reference(&self) -> QueueMessage {
+        let event = &self.event;
+        QueueMessage {
+            v: self.v,
+            ledger_key: self.ledger_key.clone(),
+            received_at_ms: self.received_at_ms,
+            event: Event {
+                provider: event.provider,
+                key: event.key.clone(),
+                event_type: cap(&event.event_type, MAX_FIELD_BYTES).to_owned(),
+                subject: None,
+                occurred_at_ms: None,
+                status: None,
+                title: None,
+                reference: None,
+                external_metadata: None,
+                contract_kind: None,
+                workspace: None,
+                document_id: None,
+                counterparty: None,
+                signer: None,
+                unread_fields: Vec::new(),
+            },
+            by_reference: true,
+        }
+    }
+
+    /// The body SQS is sent: JSON with the characters SQS refuses escaped,
+    /// by reference when the whole event would not fit a message.
+    pub fn to_sqs_body(&self) -> Result<String, StoreError> {
+        let json = |m: &QueueMessage| {
+            serde_json::to_string(m)
+                .map(sqs_safe_json)
+                .map_err(|e| StoreError::Corrupt {
+                    what: "queue message",
+                    reason: e.to_string(),
+                })
+        };
+        let body = json(self)?;
+        // Room for the two attributes (names, types, values of at most 256 bytes).
+        if body.len() <= SQS_MAX_MESSAGE_BYTES - 1024 || self.by_reference {
+            return Ok(body);
+        }
+        json(&self.by_reference())
     }
 
     /// Parses a message body, refusing unknown versions.
@@ -91,25 +145,33 @@ impl Queue {
 
     /// Sends one message (one `SendMessage`), with `provider` and `event_type`
     /// as message attributes for filtering and inspection. Returns the message id.
+    /// Attribute values are cleaned for SQS ([`sqs_attribute`]); an empty one
+    /// is left out.
     pub async fn send(&self, message: &QueueMessage) -> Result<String, StoreError> {
-        let body = serde_json::to_string(message).map_err(|e| StoreError::Corrupt {
-            what: "queue message",
-            reason: e.to_string(),
-        })?;
-        let attribute = |value: &str| {
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|e| StoreError::aws("SQS.SendMessage", e))
-        };
-        let out = self
+        let body = message.to_sqs_body()?;
+        let mut request = self
             .client
             .send_message()
             .queue_url(&self.url)
-            .message_body(body)
-            .message_attributes("provider", attribute(message.event.provider.as_str())?)
-            .message_attributes("event_type", attribute(&message.event.event_type)?)
+            .message_body(body);
+        for (name, value) in [
+            ("provider", message.event.provider.as_str()),
+            ("event_type", message.event.event_type.as_str()),
+        ] {
+            let Some(value) = sqs_attribute(value) else {
+                continue;
+            };
+            let attribute = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| StoreError::Corrupt {
+                    what: "queue message attribute",
+                    reason: e.to_string(),
+                })?;
+            request = request.message_attributes(name, attribute);
+        }
+        let out = request
             .send()
             .await
             .map_err(|e| StoreError::aws("SQS.SendMessage", e))?;

@@ -51,6 +51,9 @@ pub mod attr {
     pub const EVENT_TIME: &str = "event_time";
     /// Status item: dedup key of the winning event (the rank's tie-breaker).
     pub const LAST_EVENT_KEY: &str = "last_event_key";
+    /// Status item: the status before the winning event set its own (empty
+    /// when there was none), so a retried publish can still say what changed.
+    pub const PREVIOUS_STATUS: &str = "previous_status";
     /// Status item: the winning event's rank class (see `store::sync::Rank`).
     pub const RANK_CLASS: &str = "rank_class";
     /// Status item: when the winning event was applied, ms.
@@ -61,6 +64,8 @@ pub mod attr {
     pub const REFERENCE: &str = "reference";
     /// Status item: SpotDraft external metadata, canonical JSON text.
     pub const EXTERNAL_METADATA: &str = "external_metadata";
+    /// Status item: SpotDraft `contract_kind`.
+    pub const CONTRACT_KIND: &str = "contract_kind";
     /// Status item: Subnoto workspace uuid.
     pub const WORKSPACE: &str = "workspace";
     /// Status item: Subnoto document uuid.

@@ -5,11 +5,13 @@
 use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
-use verify::{canonical_json, Event, Provider};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use verify::{Event, JsonText, Provider};
+
+use crate::limits::{cap, subject_key, MAX_FIELD_BYTES, MAX_METADATA_BYTES};
 
 use crate::schema::attr;
-use crate::sync::{Rank, StatusUpdate};
+use crate::sync::{rank_text, StatusUpdate};
 use crate::StoreError;
 
 /// What [`StatusTable::apply`] did with an event.
@@ -35,6 +37,18 @@ impl Applied {
     }
 }
 
+/// What applying one event did, and whether it changed its subject's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// What was written.
+    pub applied: Applied,
+    /// The subject's status before this event, when this event changed it
+    /// (the status differs, and there was one). Also given when the event is
+    /// already the subject's state and had changed it (a redelivery, e.g.
+    /// after its publishing failed), so the change is not lost on a retry.
+    pub previous_status: Option<String>,
+}
+
 /// A status item as read back (tests, CLI).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusItem {
@@ -58,8 +72,11 @@ pub struct StatusItem {
     pub title: Option<String>,
     /// SpotDraft contract reference id.
     pub reference: Option<String>,
-    /// SpotDraft external metadata.
-    pub external_metadata: Option<serde_json::Value>,
+    /// SpotDraft external metadata (canonical JSON, numbers as sent), or a
+    /// marker when it was larger than [`MAX_METADATA_BYTES`].
+    pub external_metadata: Option<JsonText>,
+    /// SpotDraft contract kind.
+    pub contract_kind: Option<String>,
     /// Subnoto workspace uuid.
     pub workspace: Option<String>,
     /// Subnoto document uuid.
@@ -149,12 +166,15 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-/// The descriptive fields an event carries, as attribute values.
+/// The descriptive fields an event carries, as attribute values: text capped
+/// at [`MAX_FIELD_BYTES`], metadata over [`MAX_METADATA_BYTES`] replaced by
+/// [`metadata_marker`] (the ledger keeps the body whole), so no mix of fields
+/// from different events can outgrow DynamoDB's 400 KB item.
 fn fields(event: &Event) -> Vec<(&'static str, AttributeValue)> {
     let mut out = Vec::new();
     let mut push = |name, value: &Option<String>| {
         if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-            out.push((name, s(v)));
+            out.push((name, s(cap(v, MAX_FIELD_BYTES))));
         }
     };
     push(attr::TITLE, &event.title);
@@ -162,10 +182,23 @@ fn fields(event: &Event) -> Vec<(&'static str, AttributeValue)> {
     push(attr::WORKSPACE, &event.workspace);
     push(attr::DOCUMENT_ID, &event.document_id);
     push(attr::COUNTERPARTY, &event.counterparty);
+    push(attr::CONTRACT_KIND, &event.contract_kind);
     if let Some(meta) = &event.external_metadata {
-        out.push((attr::EXTERNAL_METADATA, s(canonical_json(meta))));
+        let text = meta.get();
+        let kept = if text.len() <= MAX_METADATA_BYTES {
+            text.to_owned()
+        } else {
+            metadata_marker(text.len())
+        };
+        out.push((attr::EXTERNAL_METADATA, s(kept)));
     }
     out
+}
+
+/// What stands for external metadata too large to keep or publish: a JSON
+/// object that says so and how large it was, never a silent gap.
+pub fn metadata_marker(bytes: usize) -> String {
+    format!(r#"{{"contract_hooks_omitted":"external_metadata too large","bytes":{bytes}}}"#)
 }
 
 /// The attribute holding the rank (as [`rank_text`]) of the event whose value
@@ -180,15 +213,9 @@ fn rank_attribute(field: &'static str) -> &'static str {
         attr::DOCUMENT_ID => "document_id_rank",
         attr::COUNTERPARTY => "counterparty_rank",
         attr::EXTERNAL_METADATA => "external_metadata_rank",
+        attr::CONTRACT_KIND => "contract_kind_rank",
         _ => "field_rank",
     }
-}
-
-/// A rank as a string that sorts as the rank does: class, then time (offset to
-/// be non-negative and zero-padded), then key.
-fn rank_text(rank: &Rank) -> String {
-    let time = i128::from(rank.time_ms) - i128::from(i64::MIN);
-    format!("{}|{time:020}|{}", rank.class, rank.key)
 }
 
 /// What a superseded event still has to write, given the stored item the
@@ -235,6 +262,22 @@ fn superseded_writes(
     writes
 }
 
+/// The status change an event made, read from the stored item when that
+/// event is still the subject's state (it was applied before, and this is a
+/// redelivery): the kept `previous_status`, if it differs from the status.
+fn redelivered_change(
+    item: &HashMap<String, AttributeValue>,
+    key: &str,
+    status: Option<&str>,
+) -> Option<String> {
+    let text = |name| item.get(name).and_then(|v| v.as_s().ok());
+    if text(attr::LAST_EVENT_KEY).map(String::as_str) != Some(key) {
+        return None;
+    }
+    let previous = text(attr::PREVIOUS_STATUS).filter(|p| !p.is_empty())?;
+    (status.is_some() && Some(previous.as_str()) != status).then(|| previous.clone())
+}
+
 /// The signer's identity (as [`verify::Signer::identity`]: the email, else the
 /// name; blank values do not count) as a one-element string set.
 fn signer_set(event: &Event) -> Option<AttributeValue> {
@@ -246,7 +289,11 @@ fn signer_set(event: &Event) -> Option<AttributeValue> {
             .map(str::to_owned)
     };
     let identity = present(&signer.email).or_else(|| present(&signer.name))?;
-    Some(AttributeValue::Ss(vec![identity]))
+    Some(AttributeValue::Ss(vec![cap(
+        &identity,
+        MAX_FIELD_BYTES / 8,
+    )
+    .to_owned()]))
 }
 
 impl StatusTable {
@@ -263,9 +310,10 @@ impl StatusTable {
         &self.table
     }
 
-    /// The item key of a subject: `{provider}#{subject}`.
+    /// The item key of a subject: `{provider}#{subject}`, the subject hashed
+    /// when it is too long for a key ([`subject_key`]).
     pub fn key(provider: Provider, subject: &str) -> String {
-        format!("{provider}#{subject}")
+        format!("{provider}#{}", subject_key(subject))
     }
 
     /// Applies one event to its subject's item. `fallback_time_ms` (the queue
@@ -281,8 +329,25 @@ impl StatusTable {
     /// event, one `UpdateItem` each. So applying the same event again is one
     /// call and changes nothing.
     pub async fn apply(&self, event: &Event, fallback_time_ms: i64) -> Result<Applied, StoreError> {
+        self.apply_event(event, fallback_time_ms)
+            .await
+            .map(|change| change.applied)
+    }
+
+    /// [`StatusTable::apply`], also telling whether the status changed. The
+    /// winning write keeps the status it replaced (`previous_status`, copied
+    /// in the same `UpdateItem`) and returns the old value (`UPDATED_OLD`): no
+    /// extra call.
+    pub async fn apply_event(
+        &self,
+        event: &Event,
+        fallback_time_ms: i64,
+    ) -> Result<Change, StoreError> {
         let Some(subject) = event.subject.as_deref().filter(|s| !s.is_empty()) else {
-            return Ok(Applied::NoSubject);
+            return Ok(Change {
+                applied: Applied::NoSubject,
+                previous_status: None,
+            });
         };
         let key = Self::key(event.provider, subject);
         let update = StatusUpdate::of(event, fallback_time_ms);
@@ -291,15 +356,27 @@ impl StatusTable {
 
         let mut expr = Expr::default();
         expr.set(attr::PROVIDER, s(event.provider.as_str()));
-        expr.set(attr::SUBJECT, s(subject));
+        expr.set(attr::SUBJECT, s(cap(subject, MAX_FIELD_BYTES)));
         expr.set(attr::RANK_CLASS, n(update.rank.class));
         expr.set(attr::EVENT_TIME, n(update.rank.time_ms));
         expr.set(attr::LAST_EVENT_KEY, s(&update.rank.key));
-        expr.set(attr::LAST_EVENT_TYPE, s(&event.event_type));
+        expr.set(
+            attr::LAST_EVENT_TYPE,
+            s(cap(&event.event_type, MAX_FIELD_BYTES)),
+        );
         expr.set(attr::UPDATED_AT, n(crate::now_ms()));
-        if let Some(status) = &update.status {
+        let status = update
+            .status
+            .as_deref()
+            .map(|status| cap(status, MAX_FIELD_BYTES));
+        if let Some(status) = status {
             // A status-less event wins only over status-less events (its class
             // is lowest), so there is never a status for it to erase.
+            let (prev, current) = (expr.name(attr::PREVIOUS_STATUS), expr.name(attr::STATUS));
+            let none = expr.value(attr::PREVIOUS_STATUS, s(""));
+            // Operands read the item as it was before this update.
+            expr.set
+                .push(format!("{prev} = if_not_exists({current}, {none})"));
             expr.set(attr::STATUS, s(status));
         }
         let rank = rank_text(&update.rank);
@@ -334,11 +411,24 @@ impl StatusTable {
             .condition_expression(condition)
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
+            .return_values(ReturnValue::UpdatedOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         let stored = match result {
-            Ok(_) => return Ok(Applied::Updated),
+            Ok(out) => {
+                let before = out
+                    .attributes()
+                    .and_then(|old| old.get(attr::STATUS))
+                    .and_then(|v| v.as_s().ok());
+                let previous_status = before
+                    .filter(|before| Some(before.as_str()) != status)
+                    .cloned();
+                return Ok(Change {
+                    applied: Applied::Updated,
+                    previous_status,
+                });
+            }
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
                     failed.item().cloned()
@@ -372,7 +462,12 @@ impl StatusTable {
                 Err(err) => return Err(StoreError::aws("DynamoDB.UpdateItem", err)),
             }
         }
-        Ok(Applied::Superseded)
+        Ok(Change {
+            applied: Applied::Superseded,
+            previous_status: stored
+                .as_ref()
+                .and_then(|item| redelivered_change(item, &update.rank.key, status)),
+        })
     }
 
     /// Reads a subject's item (strongly consistent).
@@ -418,9 +513,10 @@ fn req_n(item: &HashMap<String, AttributeValue>, name: &str) -> Result<i64, Stor
 
 fn item_from(item: &HashMap<String, AttributeValue>) -> Result<StatusItem, StoreError> {
     let external_metadata = opt_s(item, attr::EXTERNAL_METADATA)
-        .map(|text| serde_json::from_str(&text))
-        .transpose()
-        .map_err(|e| corrupt(format!("external_metadata is not JSON: {e}")))?;
+        .map(|text| {
+            JsonText::new(text).ok_or_else(|| corrupt("external_metadata is not JSON".into()))
+        })
+        .transpose()?;
     let signers = item
         .get(attr::SIGNERS)
         .and_then(|v| v.as_ss().ok())
@@ -439,6 +535,7 @@ fn item_from(item: &HashMap<String, AttributeValue>) -> Result<StatusItem, Store
         title: opt_s(item, attr::TITLE),
         reference: opt_s(item, attr::REFERENCE),
         external_metadata,
+        contract_kind: opt_s(item, attr::CONTRACT_KIND),
         workspace: opt_s(item, attr::WORKSPACE),
         document_id: opt_s(item, attr::DOCUMENT_ID),
         counterparty: opt_s(item, attr::COUNTERPARTY),
@@ -449,6 +546,7 @@ fn item_from(item: &HashMap<String, AttributeValue>) -> Result<StatusItem, Store
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sync::Rank;
 
     #[test]
     fn expressions_name_every_placeholder_once() {

@@ -155,6 +155,13 @@ impl StatusUpdate {
     }
 }
 
+/// A rank as a string that sorts as the rank does: class, then time (offset to
+/// be non-negative and zero-padded), then key.
+pub fn rank_text(rank: &Rank) -> String {
+    let time = i128::from(rank.time_ms) - i128::from(i64::MIN);
+    format!("{}|{time:020}|{}", rank.class, rank.key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,10 +177,12 @@ mod tests {
             title: None,
             reference: None,
             external_metadata: None,
+            contract_kind: None,
             workspace: None,
             document_id: None,
             counterparty: None,
             signer: None,
+            unread_fields: Vec::new(),
         }
     }
 

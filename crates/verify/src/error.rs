@@ -54,17 +54,6 @@ pub enum ParseError {
     /// A form-encoded body has no `payload` field.
     #[error("form body has no payload field")]
     MissingFormPayload,
-    /// A field the event cannot do without is absent or null.
-    #[error("missing field {0}")]
-    MissingField(&'static str),
-    /// A field has the wrong type or an unreadable value.
-    #[error("invalid field {field}: {reason}")]
-    InvalidField {
-        /// Dotted path of the field.
-        field: &'static str,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
 }
 
 /// A secret from configuration that cannot be used. Never shows the secret.

@@ -1,7 +1,9 @@
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -37,9 +39,13 @@ pub struct Event {
     /// SpotDraft `contract_reference_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
-    /// SpotDraft `external_metadata`, as sent.
+    /// SpotDraft `external_metadata`: canonical JSON with every number exactly
+    /// as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_metadata: Option<Value>,
+    pub external_metadata: Option<JsonText>,
+    /// SpotDraft `contract_kind` (`TEMPLATE_CONTRACT`, … or values never seen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_kind: Option<String>,
     /// Subnoto workspace uuid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace: Option<String>,
@@ -52,6 +58,57 @@ pub struct Event {
     /// Who signed, on a signing event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signer: Option<Signer>,
+    /// Fields the event should have that were absent, or present but not
+    /// readable (a mistyped value, a date in no format we know). They are
+    /// left out of the event, never a reason to refuse a signed one: for the
+    /// log line and the metric of the delivery that carried them. Not sent on.
+    #[serde(skip)]
+    pub unread_fields: Vec<&'static str>,
+}
+
+/// A JSON value kept as its text (canonical: members sorted, no whitespace,
+/// numbers exactly as sent). Serialised as the JSON value itself, and read
+/// back without recursion, so nesting that ingest accepted never fails a
+/// reader further on.
+#[derive(Clone)]
+pub struct JsonText(Box<RawValue>);
+
+impl JsonText {
+    /// Wraps JSON text; `None` if it is not one JSON value.
+    pub fn new(text: String) -> Option<JsonText> {
+        RawValue::from_string(text).ok().map(JsonText)
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for JsonText {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for JsonText {}
+
+impl fmt::Debug for JsonText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JsonText({} bytes)", self.get().len())
+    }
+}
+
+impl Serialize for JsonText {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Box::<RawValue>::deserialize(deserializer).map(JsonText)
+    }
 }
 
 /// A person who signed. `Debug` redacts both fields: they are personal data.
@@ -107,7 +164,10 @@ impl Event {
                 // The dedup key hashes the whole document, so all of it is read.
                 let node = Node::from_slice(json).map_err(not_json)?;
                 let root = node.as_object().ok_or(ParseError::NotAnObject)?;
-                crate::spotdraft::parse(root, canonical_key(&node, json.len()))
+                Ok(crate::spotdraft::parse(
+                    root,
+                    canonical_key(&node, json.len()),
+                ))
             }
             Provider::Subnoto => {
                 // Subnoto names each event: the rest of the body is only checked.
@@ -165,42 +225,89 @@ fn category(e: &serde_json::Error) -> &'static str {
     }
 }
 
-/// A string field; absent and null are `None`, other types are an error.
-pub(crate) fn field_str<'o>(
-    obj: &'o Object<'_>,
-    name: &'static str,
-) -> Result<Option<&'o str>, ParseError> {
-    member_str(obj.get(name), name)
+/// Reads the fields of a payload leniently: a field that is absent is `None`,
+/// and so is one whose value cannot be read, which is also noted in
+/// [`Event::unread_fields`]. Nothing here refuses a signed event.
+#[derive(Debug, Default)]
+pub(crate) struct Lenient {
+    pub(crate) unread: Vec<&'static str>,
 }
 
-/// A member's value as a string: absent and null are `None`, other types an error.
-pub(crate) fn member_str<'o>(
-    value: Option<&'o Node<'_>>,
-    name: &'static str,
-) -> Result<Option<&'o str>, ParseError> {
-    match value {
-        None | Some(Node::Null) => Ok(None),
-        Some(Node::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ParseError::InvalidField {
-            field: name,
-            reason: "not a string",
-        }),
+impl Lenient {
+    /// Notes `name` as unreadable and gives `None`.
+    pub(crate) fn unread<T>(&mut self, name: &'static str) -> Option<T> {
+        if !self.unread.contains(&name) {
+            self.unread.push(name);
+        }
+        None
+    }
+
+    /// A text member: a string, or a number's exact text. Null and absent are
+    /// `None`; other types are unread.
+    pub(crate) fn text<'o>(
+        &mut self,
+        value: Option<&'o Node<'_>>,
+        name: &'static str,
+    ) -> Option<Cow<'o, str>> {
+        match value {
+            None | Some(Node::Null) => None,
+            Some(Node::String(s)) => Some(Cow::Borrowed(s)),
+            Some(n @ (Node::Number(_) | Node::Decimal(..))) => n.number_text(),
+            Some(_) => self.unread(name),
+        }
+    }
+
+    /// [`Lenient::text`], owned; empty text counts as absent.
+    pub(crate) fn owned(&mut self, value: Option<&Node<'_>>, name: &'static str) -> Option<String> {
+        self.text(value, name)
+            .filter(|s| !s.is_empty())
+            .map(Cow::into_owned)
+    }
+
+    /// An object member; null and absent are `None`, other types unread.
+    pub(crate) fn object<'o, 'a>(
+        &mut self,
+        value: Option<&'o Node<'a>>,
+        name: &'static str,
+    ) -> Option<&'o Object<'a>> {
+        match value {
+            None | Some(Node::Null) => None,
+            Some(Node::Object(o)) => Some(o),
+            Some(_) => self.unread(name),
+        }
+    }
+
+    /// A point in time as Unix milliseconds: an RFC 3339 / ISO 8601 date-time,
+    /// or a Unix time in seconds or milliseconds (a number or digits in a
+    /// string; told apart by size). Anything else is unread.
+    pub(crate) fn time_ms(&mut self, value: Option<&Node<'_>>, name: &'static str) -> Option<i64> {
+        let parsed = match value {
+            None | Some(Node::Null) => return None,
+            Some(Node::String(s)) => {
+                let s = s.trim();
+                parse_rfc3339_ms(s).or_else(|| s.parse::<f64>().ok().and_then(epoch_ms))
+            }
+            Some(Node::Number(n)) => n.as_f64().and_then(epoch_ms),
+            Some(Node::Decimal(v, _)) => epoch_ms(*v),
+            Some(_) => None,
+        };
+        parsed.or_else(|| self.unread(name))
     }
 }
 
-/// An object field; absent and null are `None`, other types are an error.
-pub(crate) fn object_field<'o, 'a>(
-    obj: &'o Object<'a>,
-    name: &'static str,
-) -> Result<Option<&'o Object<'a>>, ParseError> {
-    match obj.get(name) {
-        None | Some(Node::Null) => Ok(None),
-        Some(Node::Object(o)) => Ok(Some(o)),
-        Some(_) => Err(ParseError::InvalidField {
-            field: name,
-            reason: "not an object",
-        }),
+/// Below this a Unix time is read as seconds (1e11 s is the year 5138; 1e11 ms
+/// is March 1973, before any webhook).
+const SECONDS_BELOW: f64 = 1e11;
+
+/// A Unix time in seconds or milliseconds to milliseconds; `None` when it is
+/// not finite, negative, or past the year 9999.
+fn epoch_ms(v: f64) -> Option<i64> {
+    const MAX_MS: f64 = 253_402_300_800_000.0; // 10000-01-01T00:00:00Z
+    if !v.is_finite() || v < 0.0 {
+        return None;
     }
+    let ms = if v < SECONDS_BELOW { v * 1000.0 } else { v };
+    (ms < MAX_MS).then_some(ms as i64)
 }
 
 /// RFC 3339 in any offset to Unix milliseconds. A date-time without an offset is

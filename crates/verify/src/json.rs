@@ -6,9 +6,11 @@
 //! object; a [`Node`] points into the body for every string without escapes and
 //! keeps each object as one vector in input order (sorted only when canonical
 //! JSON is written). [`read_members`] goes further and builds nothing for the
-//! members a reader does not need. Numbers are `serde_json::Number`, so they
-//! read and render exactly as they do through a `Value` (including
-//! `float_roundtrip`).
+//! members a reader does not need. Integers that fit 64 bits are
+//! `serde_json::Number` (exact); every other number (a fraction, an exponent, an
+//! integer of more than 64 bits) keeps its text exactly as sent
+//! ([`Node::Decimal`]): through `f64` two different numbers could become one, and
+//! two different events one dedup key.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -16,7 +18,9 @@ use std::fmt;
 use serde::de::{
     self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
-use serde_json::{Map, Number, Value};
+use serde_json::Number;
+#[cfg(test)]
+use serde_json::{Map, Value};
 
 /// One JSON value, strings borrowed from the input where possible.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +28,11 @@ pub(crate) enum Node<'a> {
     Null,
     Bool(bool),
     Number(Number),
+    /// A number that is not a 64-bit integer: its text as sent (the `f64` is
+    /// serde_json's reading, kept for the rare reader that wants a value). The
+    /// text is empty only where [`read_members`] built the node, which never
+    /// writes canonical JSON.
+    Decimal(f64, Cow<'a, str>),
     String(Cow<'a, str>),
     Array(Vec<Node<'a>>),
     Object(Object<'a>),
@@ -68,7 +77,50 @@ impl<'a> Node<'a> {
     pub(crate) fn from_slice(json: &'a [u8]) -> Result<Node<'a>, Error> {
         // One UTF-8 check of the whole input is cheaper than one per string.
         let text = simdutf8::compat::from_utf8(json).map_err(Error::Utf8)?;
-        serde_json::from_str(text).map_err(Error::Json)
+        let mut node: Node<'a> = serde_json::from_str(text).map_err(Error::Json)?;
+        if node.has_decimal() {
+            // serde_json hands over only an `f64`; the number tokens of the
+            // (now validated) text, in document order, give back what was sent.
+            let mut tokens = number_tokens(text);
+            node.fill_decimals(&mut tokens);
+        }
+        Ok(node)
+    }
+
+    fn has_decimal(&self) -> bool {
+        match self {
+            Node::Decimal(..) => true,
+            Node::Array(items) => items.iter().any(Node::has_decimal),
+            Node::Object(o) => o.0.iter().any(|(_, v)| v.has_decimal()),
+            _ => false,
+        }
+    }
+
+    /// Gives each number node, in document order, the next token's text.
+    fn fill_decimals(&mut self, tokens: &mut impl Iterator<Item = &'a str>) {
+        match self {
+            Node::Number(_) => {
+                tokens.next();
+            }
+            Node::Decimal(_, text) => {
+                if let Some(token) = tokens.next() {
+                    *text = Cow::Borrowed(token);
+                }
+            }
+            Node::Array(items) => items.iter_mut().for_each(|n| n.fill_decimals(tokens)),
+            Node::Object(o) => o.0.iter_mut().for_each(|(_, v)| v.fill_decimals(tokens)),
+            _ => {}
+        }
+    }
+
+    /// The exact text of a number node (integer or not).
+    pub(crate) fn number_text(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Node::Number(n) => Some(Cow::Owned(n.to_string())),
+            Node::Decimal(_, text) if !text.is_empty() => Some(Cow::Borrowed(text)),
+            Node::Decimal(v, _) => Number::from_f64(*v).map(|n| Cow::Owned(n.to_string())),
+            _ => None,
+        }
     }
 
     pub(crate) fn as_object(&self) -> Option<&Object<'a>> {
@@ -92,12 +144,15 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// An owned `serde_json::Value` with the same content.
+    /// An owned `serde_json::Value` with the same content (numbers that are
+    /// not 64-bit integers rounded through `f64`).
+    #[cfg(test)]
     pub(crate) fn to_value(&self) -> Value {
         match self {
             Node::Null => Value::Null,
             Node::Bool(b) => Value::Bool(*b),
             Node::Number(n) => Value::Number(n.clone()),
+            Node::Decimal(v, _) => Number::from_f64(*v).map_or(Value::Null, Value::Number),
             Node::String(s) => Value::String(s.clone().into_owned()),
             Node::Array(items) => Value::Array(items.iter().map(Node::to_value).collect()),
             // Inserted in input order, so a repeated name keeps its last value.
@@ -117,6 +172,11 @@ impl<'a> Node<'a> {
             Node::Bool(true) => out.extend_from_slice(b"true"),
             Node::Bool(false) => out.extend_from_slice(b"false"),
             Node::Number(n) => write_number(n, out),
+            Node::Decimal(_, text) if !text.is_empty() => out.extend_from_slice(text.as_bytes()),
+            Node::Decimal(v, _) => match Number::from_f64(*v) {
+                Some(n) => write_number(&n, out),
+                None => out.extend_from_slice(b"null"),
+            },
             Node::String(s) => write_str_node(s, out),
             Node::Array(items) => {
                 out.push(b'[');
@@ -142,6 +202,44 @@ impl<'a> Node<'a> {
             }
         }
     }
+}
+
+/// The number tokens of a valid JSON text, in document order. Outside strings a
+/// number is the only token that starts with `-` or a digit, and it runs over
+/// digits, signs, `.` and exponent letters.
+fn number_tokens(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            match bytes[i] {
+                b'"' => {
+                    i += 1;
+                    while i < bytes.len() {
+                        match bytes[i] {
+                            b'\\' => i += 2,
+                            b'"' => {
+                                i += 1;
+                                break;
+                            }
+                            _ => i += 1,
+                        }
+                    }
+                }
+                b'-' | b'0'..=b'9' => {
+                    let start = i;
+                    while i < bytes.len()
+                        && matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                    {
+                        i += 1;
+                    }
+                    return Some(&text[start..i]);
+                }
+                _ => i += 1,
+            }
+        }
+        None
+    })
 }
 
 /// A string of a parsed document in canonical form. A borrowed string had no
@@ -199,8 +297,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Node<'de>, E> {
-        // As serde_json's Value: a float JSON cannot hold becomes null.
-        Ok(Number::from_f64(v).map_or(Node::Null, Node::Number))
+        // The text is filled in by `Node::from_slice` (serde_json gives only
+        // the `f64`, rounded).
+        Ok(Node::Decimal(v, Cow::Borrowed("")))
     }
 
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Node<'de>, E> {

@@ -30,8 +30,14 @@ mod verifier;
 pub use content_type::BodyFormat;
 pub use dedup::{canonical_json, dedup_key_for_bytes};
 pub use error::{ParseError, SecretError, VerifyError};
-pub use event::{Event, Signer};
+pub use event::{Event, JsonText, Signer};
 pub use headers::Headers;
 pub use provider::{Provider, UnknownProvider};
 pub use secret::SecretSet;
 pub use verifier::{Rejection, Verifier, DEFAULT_TOLERANCE_MS};
+
+/// True when `hex` is all lowercase hexadecimal digits (both providers' own
+/// receivers compare digests with their lowercase `hexdigest()` text).
+pub(crate) fn is_lower_hex(hex: &[u8]) -> bool {
+    hex.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}

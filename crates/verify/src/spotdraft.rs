@@ -5,10 +5,10 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha512;
 
-use crate::event::{field_str, object_field, parse_rfc3339_ms};
+use crate::event::{JsonText, Lenient};
 use crate::json::{Node, Object};
 use crate::secret::{decode_spotdraft_key, PreparedKey};
-use crate::{Event, Headers, ParseError, Provider, Signer, VerifyError};
+use crate::{Event, Headers, Provider, Signer, VerifyError};
 
 /// The signature header SpotDraft sends.
 pub const SIGNATURE_HEADER: &str = "X-SD-WEBHOOK-CONTENT-HASH";
@@ -48,6 +48,14 @@ pub(crate) fn verify<H: Headers + ?Sized>(
             reason: "expected 128 hex characters (HMAC-SHA512)",
         });
     }
+    if !crate::is_lower_hex(value.as_bytes()) {
+        // SpotDraft's own receiver compares the text with its lowercase
+        // `hexdigest()`: an upper-case digest is not SpotDraft's.
+        return Err(VerifyError::MalformedHeader {
+            header: SIGNATURE_HEADER,
+            reason: "not lowercase hexadecimal",
+        });
+    }
     let mut expected = [0u8; SIGNATURE_BYTES];
     const_hex::decode_to_slice(value, &mut expected).map_err(|_| VerifyError::MalformedHeader {
         header: SIGNATURE_HEADER,
@@ -71,34 +79,32 @@ pub(crate) fn verify<H: Headers + ?Sized>(
     }
 }
 
-/// Normalises a SpotDraft payload object into an [`Event`].
-pub(crate) fn parse(root: &Object<'_>, key: String) -> Result<Event, ParseError> {
-    let event_type = field_str(root, "activity")?
-        .ok_or(ParseError::MissingField("activity"))?
-        .to_owned();
+/// Normalises a SpotDraft payload object into an [`Event`]. Never refuses: the
+/// signature and the key already hold, and a field that cannot be read is left
+/// out and noted in [`Event::unread_fields`].
+pub(crate) fn parse(root: &Object<'_>, key: String) -> Event {
+    let mut read = Lenient::default();
+    let event_type = read.owned(root.get("activity"), "activity");
+    let event_type =
+        event_type.unwrap_or_else(|| read.unread::<String>("activity").unwrap_or_default());
     let subject = match root.get("contract_id") {
         None | Some(Node::Null) => None,
-        Some(Node::Number(n)) if n.is_u64() || n.is_i64() => Some(n.to_string()),
+        Some(Node::Number(n)) => Some(n.to_string()),
+        // An integer of more than 64 bits, kept digit for digit.
+        Some(Node::Decimal(_, text)) if is_integer_text(text) => Some(text.clone().into_owned()),
         Some(Node::String(s)) if !s.is_empty() => Some(s.clone().into_owned()),
-        Some(_) => {
-            return Err(ParseError::InvalidField {
-                field: "contract_id",
-                reason: "not an integer",
-            })
-        }
+        Some(_) => read.unread("contract_id"),
     };
-    let activity = object_field(root, "activity_data")?;
-    let occurred_at_ms = match activity.map(|a| field_str(a, "timestamp")).transpose()? {
-        Some(Some(ts)) => Some(parse_rfc3339_ms(ts).ok_or(ParseError::InvalidField {
-            field: "activity_data.timestamp",
-            reason: "not an RFC 3339 date-time",
-        })?),
-        _ => None,
-    };
-    let signer = match activity.map(|a| object_field(a, "signatory")).transpose()? {
-        Some(Some(s)) => Signer::from_parts(field_str(s, "name")?, field_str(s, "email")?),
-        _ => None,
-    };
+    let activity = read.object(root.get("activity_data"), "activity_data");
+    let occurred_at_ms =
+        activity.and_then(|a| read.time_ms(a.get("timestamp"), "activity_data.timestamp"));
+    let signer = activity
+        .and_then(|a| read.object(a.get("signatory"), "activity_data.signatory"))
+        .and_then(|s| {
+            let name = read.owned(s.get("name"), "activity_data.signatory.name");
+            let email = read.owned(s.get("email"), "activity_data.signatory.email");
+            Signer::from_parts(name.as_deref(), email.as_deref())
+        });
     let counterparty = root
         .get("counterparties")
         .and_then(Node::as_array)
@@ -110,22 +116,35 @@ pub(crate) fn parse(root: &Object<'_>, key: String) -> Result<Event, ParseError>
                 .find_map(|k| c.get(k).and_then(Node::as_str))
         })
         .map(str::to_owned);
-    Ok(Event {
+    let external_metadata = root
+        .get("external_metadata")
+        .filter(|v| **v != Node::Null)
+        .and_then(|v| {
+            let mut text = Vec::new();
+            v.write_canonical(&mut text);
+            String::from_utf8(text).ok().and_then(JsonText::new)
+        });
+    Event {
         provider: Provider::SpotDraft,
         key,
         event_type,
         subject,
         occurred_at_ms,
-        status: field_str(root, "contract_status")?.map(str::to_owned),
-        title: field_str(root, "contract_title")?.map(str::to_owned),
-        reference: field_str(root, "contract_reference_id")?.map(str::to_owned),
-        external_metadata: root
-            .get("external_metadata")
-            .filter(|v| **v != Node::Null)
-            .map(Node::to_value),
+        status: read.owned(root.get("contract_status"), "contract_status"),
+        title: read.owned(root.get("contract_title"), "contract_title"),
+        reference: read.owned(root.get("contract_reference_id"), "contract_reference_id"),
+        external_metadata,
+        contract_kind: read.owned(root.get("contract_kind"), "contract_kind"),
         workspace: None,
         document_id: None,
         counterparty,
         signer,
-    })
+        unread_fields: read.unread,
+    }
+}
+
+/// True for `-?[0-9]+`: an integer written without fraction or exponent.
+fn is_integer_text(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }

@@ -7,7 +7,7 @@ use serde::de::MapAccess;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::event::member_str;
+use crate::event::Lenient;
 use crate::json::{Members, Node, ReadInto, Shape};
 use crate::secret::PreparedKey;
 use crate::{Event, Headers, ParseError, Provider, Signer, VerifyError};
@@ -83,6 +83,11 @@ impl<'a> SignatureHeader<'a> {
                     }
                     if val.len() != SIGNATURE_BYTES * 2 {
                         return Err(malformed("v1 must be 64 hex characters (HMAC-SHA256)"));
+                    }
+                    // Subnoto's own receiver compares the text with its lowercase
+                    // `hexdigest()`: an upper-case digest is not Subnoto's.
+                    if !crate::is_lower_hex(val) {
+                        return Err(malformed("v1 is not lowercase hexadecimal"));
                     }
                     const_hex::decode_to_slice(val, &mut signatures[count])
                         .map_err(|_| malformed("v1 is not hexadecimal"))?;
@@ -238,68 +243,81 @@ impl<'de> Members<'de> for Data<'de> {
     }
 }
 
-/// [`member_str`], owned.
-fn owned_str(value: Option<&Node<'_>>, name: &'static str) -> Result<Option<String>, ParseError> {
-    Ok(member_str(value, name)?.map(str::to_owned))
+/// Event uuids longer than this (bytes) are not used as keys as they are, and
+/// neither is one that starts with [`HASHED_KEY_PREFIX`]: see [`event_key`].
+pub const MAX_VERBATIM_KEY_BYTES: usize = 128;
+/// What a hashed event uuid key starts with.
+pub const HASHED_KEY_PREFIX: &str = "uuid-sha256:";
+
+/// The dedup key for an `eventUuid`: the uuid itself, or, when it is longer
+/// than [`MAX_VERBATIM_KEY_BYTES`] (DynamoDB keys stop at 2,048 bytes, and a
+/// key is carried in every log line), `uuid-sha256:` + the SHA-256 of it. A
+/// short uuid that starts with that prefix is hashed too, so no uuid can take
+/// another one's key.
+pub fn event_key(uuid: &str) -> String {
+    if uuid.len() <= MAX_VERBATIM_KEY_BYTES && !uuid.starts_with(HASHED_KEY_PREFIX) {
+        uuid.to_owned()
+    } else {
+        format!(
+            "{HASHED_KEY_PREFIX}{}",
+            crate::dedup::sha256_hex(uuid.as_bytes())
+        )
+    }
 }
 
 /// Normalises a Subnoto payload into an [`Event`]. `canonical_key` is called
-/// only for an event without `eventUuid`.
+/// only for an event without `eventUuid`; it fails only when the body cannot
+/// be read as a whole. A member that cannot be read is left out and noted in
+/// [`Event::unread_fields`].
 pub(crate) fn parse(
     payload: &Payload<'_>,
     canonical_key: impl FnOnce() -> Result<String, ParseError>,
 ) -> Result<Event, ParseError> {
-    let event_type = member_str(payload.event_type.as_ref(), "eventType")?
-        .ok_or(ParseError::MissingField("eventType"))?
-        .to_owned();
-    let key = match member_str(payload.event_uuid.as_ref(), "eventUuid")? {
-        Some(uuid) if !uuid.is_empty() => uuid.to_owned(),
-        _ => canonical_key()?,
+    let mut read = Lenient::default();
+    let event_type = read
+        .owned(payload.event_type.as_ref(), "eventType")
+        .unwrap_or_else(|| read.unread::<String>("eventType").unwrap_or_default());
+    // A uuid that is a fraction or a huge number is not used as a key: its
+    // text here is serde_json's rounding. The canonical key stands in.
+    let uuid = match &payload.event_uuid {
+        Some(Node::Decimal(..)) => None,
+        uuid => read.owned(uuid.as_ref(), "eventUuid"),
     };
-    let not_ms = ParseError::InvalidField {
-        field: "eventTime",
-        reason: "not an integer of Unix milliseconds",
+    let key = match uuid {
+        Some(uuid) => event_key(&uuid),
+        None => canonical_key()?,
     };
-    let occurred_at_ms = match &payload.event_time {
-        None | Some(Node::Null) => None,
-        Some(Node::Number(n)) => Some(n.as_i64().ok_or(not_ms)?),
-        Some(Node::String(s)) => Some(s.parse().map_err(|_| not_ms)?),
-        Some(_) => return Err(not_ms),
-    };
+    let occurred_at_ms = read.time_ms(payload.event_time.as_ref(), "eventTime");
     // `data` holds defaults (every member absent) unless it was an object.
     let data = &payload.data;
-    match payload.data_shape {
-        None | Some(Shape::Null | Shape::Object) => {}
-        Some(Shape::Other) => {
-            return Err(ParseError::InvalidField {
-                field: "data",
-                reason: "not an object",
-            })
-        }
+    if payload.data_shape == Some(Shape::Other) {
+        read.unread::<()>("data");
     }
     let signer = if event_type == "ENVELOPE_SIGNED" {
-        Signer::from_parts(
-            member_str(data.recipient_name.as_ref(), "recipientName")?,
-            member_str(data.recipient_email.as_ref(), "recipientEmail")?,
-        )
+        let name = read.owned(data.recipient_name.as_ref(), "data.recipientName");
+        let email = read.owned(data.recipient_email.as_ref(), "data.recipientEmail");
+        Signer::from_parts(name.as_deref(), email.as_deref())
     } else {
         None
     };
+    let title = read.owned(data.title.as_ref(), "data.title");
+    let envelope_title = read.owned(data.envelope_title.as_ref(), "data.envelopeTitle");
     Ok(Event {
         provider: Provider::Subnoto,
         key,
         event_type,
-        subject: owned_str(data.envelope_uuid.as_ref(), "envelopeUuid")?,
+        subject: read.owned(data.envelope_uuid.as_ref(), "data.envelopeUuid"),
         occurred_at_ms,
         status: None,
-        title: owned_str(data.title.as_ref(), "title")?
-            .or(owned_str(data.envelope_title.as_ref(), "envelopeTitle")?),
+        title: title.or(envelope_title),
         reference: None,
         external_metadata: None,
-        workspace: owned_str(data.workspace_uuid.as_ref(), "workspaceUuid")?,
-        document_id: owned_str(data.document_uuid.as_ref(), "documentUuid")?,
+        contract_kind: None,
+        workspace: read.owned(data.workspace_uuid.as_ref(), "data.workspaceUuid"),
+        document_id: read.owned(data.document_uuid.as_ref(), "data.documentUuid"),
         counterparty: None,
         signer,
+        unread_fields: read.unread,
     })
 }
 

@@ -11,8 +11,13 @@ fn check_parse(provider: Provider, format: BodyFormat, body: &[u8]) {
     };
     let json = serde_json::to_string(&event).unwrap();
     let back: Event = serde_json::from_str(&json).unwrap();
+    // What could not be read is for the delivery's log line; it is not sent on.
+    let sent = Event {
+        unread_fields: Vec::new(),
+        ..event
+    };
     assert_eq!(
-        back, event,
+        back, sent,
         "event changed in a serde_json round trip: {json}"
     );
 }
@@ -55,6 +60,9 @@ fn parse_json_float_in_external_metadata_round_trips() {
         br#"{"activity":"CONTRACT_CREATED","external_metadata":{"score":333312166662316E33}}"#;
     parse_json_target(body);
     let event = Event::parse(Provider::SpotDraft, BodyFormat::Json, body).unwrap();
-    let score = &event.external_metadata.as_ref().unwrap()["score"];
-    assert_eq!(score.as_f64(), Some(333312166662316e33));
+    // Kept exactly as sent (it used to go through f64).
+    assert_eq!(
+        event.external_metadata.as_ref().unwrap().get(),
+        r#"{"score":333312166662316E33}"#
+    );
 }

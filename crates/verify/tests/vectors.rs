@@ -132,3 +132,69 @@ fn rejections_name_the_precise_reason() {
         }
     }
 }
+
+/// Both providers' reference receivers compare the received digest as text
+/// with their lowercase `hexdigest()`: every valid vector, with its digest
+/// in upper case (or mixed case), is refused, as they refuse it.
+#[test]
+fn digests_in_upper_case_are_refused_like_the_reference_receivers() {
+    use verify::VerifyError::MalformedHeader;
+    let file: File =
+        serde_json::from_slice(&common::read_shared("vectors/signatures.json")).unwrap();
+    let mut checked = 0;
+    for v in file.vectors.iter().filter(|v| v.expect == "valid") {
+        let provider: Provider = v.provider.parse().unwrap();
+        let body = base64::engine::general_purpose::STANDARD
+            .decode(&v.body_b64)
+            .unwrap();
+        let verifier = Verifier::new(SecretSet::new(provider, &v.secrets).unwrap());
+        for (name, value) in &v.headers {
+            let lower = name.to_ascii_lowercase();
+            if lower != "x-sd-webhook-content-hash" && lower != "x-webhook-signature" {
+                continue;
+            }
+            // Upper-case the hex digits only (`t=` and `v1=` stay as sent).
+            let digest_start = value.rfind('=').map_or(0, |i| i + 1);
+            for variant in [
+                format!(
+                    "{}{}",
+                    &value[..digest_start],
+                    value[digest_start..].to_ascii_uppercase()
+                ),
+                format!(
+                    "{}{}{}",
+                    &value[..digest_start],
+                    value[digest_start..digest_start + 1].to_ascii_uppercase(),
+                    &value[digest_start + 1..]
+                ),
+            ] {
+                if variant == *value {
+                    continue; // the first digit was a number
+                }
+                let mut headers: Vec<(String, String)> = v
+                    .headers
+                    .iter()
+                    .map(|(k, x)| {
+                        (
+                            k.clone(),
+                            if k == name {
+                                variant.clone()
+                            } else {
+                                x.clone()
+                            },
+                        )
+                    })
+                    .collect();
+                headers.push(("Content-Type".into(), v.content_type.clone()));
+                let err = verifier.verify(&headers, &body, v.now_ms).err();
+                assert!(
+                    matches!(err, Some(MalformedHeader { .. })),
+                    "{} {variant}: {err:?}",
+                    v.name
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} upper-case variants checked");
+}

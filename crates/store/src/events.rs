@@ -1,0 +1,285 @@
+//! The contract-event detail published on the EventBridge bus: one vocabulary
+//! for every provider, versioned, documented in `docs/contract-event.schema.json`.
+//! Pure (no AWS types): [`crate::Bus`] sends what is built here.
+
+use serde::Serialize;
+use verify::{Event, JsonText, Provider, Signer};
+
+use crate::status_table::metadata_marker;
+use crate::sync::{rank_text, subnoto, StatusUpdate};
+
+/// The `source` of every event this project publishes.
+pub const SOURCE: &str = "contract-hooks";
+/// `detail-type` of every processed provider event.
+pub const CONTRACT_EVENT: &str = "Contract Event";
+/// `detail-type` of an event that changed its subject's status.
+pub const STATUS_CHANGED: &str = "Contract Status Changed";
+/// Version of the detail document; bumped on incompatible changes.
+pub const DETAIL_VERSION: &str = "1";
+/// EventBridge's limit on one entry (detail, detail-type, source, resources).
+pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
+
+/// Where a contract stands, whoever the provider: SpotDraft `EXECUTED` and
+/// Subnoto `COMPLETED` are both `executed`.
+pub fn lifecycle(provider: Provider, status: Option<&str>) -> &'static str {
+    let Some(status) = status else {
+        return "unknown";
+    };
+    match provider {
+        Provider::SpotDraft => match status.trim().to_ascii_uppercase().as_str() {
+            "DRAFT" => "draft",
+            "REDLINING" => "in_review",
+            "ON_HOLD" => "on_hold",
+            "SIGN" => "out_for_signature",
+            "EXECUTED" => "executed",
+            "VOIDED" => "voided",
+            _ => "unknown",
+        },
+        Provider::Subnoto => match status {
+            subnoto::CREATED => "draft",
+            subnoto::SENT => "out_for_signature",
+            subnoto::SIGNING => "signing",
+            subnoto::COMPLETED => "executed",
+            subnoto::DECLINED => "declined",
+            subnoto::CANCELED => "voided",
+            _ => "unknown",
+        },
+    }
+}
+
+/// The detail of a `Contract Event` or `Contract Status Changed`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContractDetail<'a> {
+    /// [`DETAIL_VERSION`].
+    pub version: &'static str,
+    /// The ledger key: stable across redeliveries; consumers dedupe on it.
+    pub id: &'a str,
+    /// `spotdraft` or `subnoto`.
+    pub provider: Provider,
+    /// Contract id (SpotDraft) or envelope uuid (Subnoto).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<&'a str>,
+    /// The provider's event type, verbatim.
+    pub provider_event_type: &'a str,
+    /// The status this event reports (the provider's word), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'a str>,
+    /// [`lifecycle`] of `status`.
+    pub lifecycle: &'static str,
+    /// The subject's status before this event (status changes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_status: Option<&'a str>,
+    /// [`lifecycle`] of `previous_status` (status changes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_lifecycle: Option<&'static str>,
+    /// The provider's event time, RFC 3339 (absent when the event had none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<String>,
+    /// When ingest first accepted it, RFC 3339.
+    pub received_at: String,
+    /// Where the event stands among its subject's events: the status table's
+    /// order, as a string that sorts as the rank does. Highest wins.
+    pub rank: String,
+    /// Contract or envelope title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<&'a str>,
+    /// SpotDraft contract reference id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<&'a str>,
+    /// SpotDraft contract kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract_kind: Option<&'a str>,
+    /// Subnoto workspace uuid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<&'a str>,
+    /// Subnoto document uuid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<&'a str>,
+    /// The first counterparty's organisation (SpotDraft).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterparty: Option<&'a str>,
+    /// Who signed, on a signing event (personal data: goes to the user's bus,
+    /// never to logs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<&'a Signer>,
+    /// SpotDraft external metadata as sent, or a marker
+    /// (`{"contract_hooks_omitted": …, "bytes": N}`) when the entry would be
+    /// too large for EventBridge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_metadata: Option<JsonText>,
+    /// True when a field was shortened or replaced to fit EventBridge's entry limit.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+/// One entry to put on the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusEntry {
+    /// [`CONTRACT_EVENT`] or [`STATUS_CHANGED`].
+    pub detail_type: &'static str,
+    /// The detail, JSON.
+    pub detail: String,
+}
+
+impl BusEntry {
+    /// Bytes EventBridge counts for the entry.
+    pub fn size(&self) -> usize {
+        SOURCE.len() + self.detail_type.len() + self.detail.len()
+    }
+}
+
+/// The entries for one processed event: a `Contract Event`, and a `Contract
+/// Status Changed` when `previous_status` is the subject's status before it
+/// (and differs from the status it reports).
+pub fn entries_for(
+    event: &Event,
+    ledger_key: &str,
+    received_at_ms: i64,
+    previous_status: Option<&str>,
+) -> Vec<BusEntry> {
+    let update = StatusUpdate::of(event, received_at_ms);
+    let status = update.status.as_deref();
+    let mut detail = ContractDetail {
+        version: DETAIL_VERSION,
+        id: ledger_key,
+        provider: event.provider,
+        subject: event.subject.as_deref(),
+        provider_event_type: &event.event_type,
+        status,
+        lifecycle: lifecycle(event.provider, status),
+        previous_status: None,
+        previous_lifecycle: None,
+        occurred_at: event.occurred_at_ms.and_then(rfc3339),
+        received_at: rfc3339(received_at_ms).unwrap_or_default(),
+        rank: rank_text(&update.rank),
+        title: event.title.as_deref(),
+        reference: event.reference.as_deref(),
+        contract_kind: event.contract_kind.as_deref(),
+        workspace: event.workspace.as_deref(),
+        document_id: event.document_id.as_deref(),
+        counterparty: event.counterparty.as_deref(),
+        signer: event.signer.as_ref(),
+        external_metadata: event.external_metadata.clone(),
+        truncated: false,
+    };
+    let mut out = vec![entry(CONTRACT_EVENT, &mut detail)];
+    let changed = previous_status.filter(|p| Some(*p) != status && status.is_some());
+    if let Some(previous) = changed {
+        detail.previous_status = Some(previous);
+        detail.previous_lifecycle = Some(lifecycle(event.provider, Some(previous)));
+        out.push(entry(STATUS_CHANGED, &mut detail));
+    }
+    out
+}
+
+/// Serialises `detail`, fitting it into one entry: external metadata first
+/// gives way to a marker, then long text fields are cut. Never dropped.
+fn entry(detail_type: &'static str, detail: &mut ContractDetail<'_>) -> BusEntry {
+    let room = MAX_ENTRY_BYTES - SOURCE.len() - detail_type.len();
+    let mut json = to_json(detail);
+    if json.len() > room {
+        if let Some(meta) = &detail.external_metadata {
+            let marker = metadata_marker(meta.get().len());
+            detail.external_metadata = JsonText::new(marker);
+            detail.truncated = true;
+            json = to_json(detail);
+        }
+    }
+    if json.len() > room {
+        // Title, reference and the rest come from a body of at most
+        // MAX_BODY_BYTES; 8 KiB each fits any number of them.
+        let cut = |v: &mut Option<&str>| *v = v.map(|s| crate::limits::cap(s, 8 * 1024));
+        cut(&mut detail.title);
+        cut(&mut detail.reference);
+        cut(&mut detail.counterparty);
+        cut(&mut detail.subject);
+        cut(&mut detail.workspace);
+        cut(&mut detail.document_id);
+        cut(&mut detail.contract_kind);
+        detail.provider_event_type = crate::limits::cap(detail.provider_event_type, 8 * 1024);
+        detail.truncated = true;
+        json = to_json(detail);
+    }
+    BusEntry {
+        detail_type,
+        detail: json,
+    }
+}
+
+fn to_json(detail: &ContractDetail<'_>) -> String {
+    // Serialising plain strings, numbers and raw JSON cannot fail.
+    serde_json::to_string(detail).unwrap_or_default()
+}
+
+fn rfc3339(ms: i64) -> Option<String> {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
+    t.format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use verify::BodyFormat;
+
+    fn spotdraft(json: &str) -> Event {
+        Event::parse(Provider::SpotDraft, BodyFormat::Json, json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn executed_is_one_word_for_both_providers() {
+        assert_eq!(lifecycle(Provider::SpotDraft, Some("EXECUTED")), "executed");
+        assert_eq!(lifecycle(Provider::Subnoto, Some("COMPLETED")), "executed");
+        assert_eq!(
+            lifecycle(Provider::SpotDraft, Some("SIGN")),
+            "out_for_signature"
+        );
+        assert_eq!(lifecycle(Provider::SpotDraft, Some("NEW_THING")), "unknown");
+        assert_eq!(lifecycle(Provider::Subnoto, None), "unknown");
+    }
+
+    #[test]
+    fn a_status_change_adds_a_second_entry_with_the_previous_status() {
+        let e = spotdraft(
+            r#"{"activity":"CONTRACT_EXECUTED","contract_id":5,"contract_status":"EXECUTED","activity_data":{"timestamp":"2026-11-22T10:02:11.904Z"}}"#,
+        );
+        let plain = entries_for(&e, "spotdraft#k", 1_795_341_800_000, None);
+        assert_eq!(plain.len(), 1);
+        let same = entries_for(&e, "spotdraft#k", 1_795_341_800_000, Some("EXECUTED"));
+        assert_eq!(same.len(), 1, "no change, no status event");
+        let changed = entries_for(&e, "spotdraft#k", 1_795_341_800_000, Some("SIGN"));
+        assert_eq!(changed.len(), 2);
+        let detail: serde_json::Value = serde_json::from_str(&changed[1].detail).unwrap();
+        assert_eq!(changed[1].detail_type, STATUS_CHANGED);
+        assert_eq!(detail["previous_status"], "SIGN");
+        assert_eq!(detail["previous_lifecycle"], "out_for_signature");
+        assert_eq!(detail["lifecycle"], "executed");
+        assert_eq!(detail["occurred_at"], "2026-11-22T10:02:11.904Z");
+        assert_eq!(detail["id"], "spotdraft#k");
+        let first: serde_json::Value = serde_json::from_str(&changed[0].detail).unwrap();
+        assert!(first.get("previous_status").is_none());
+    }
+
+    #[test]
+    fn an_oversized_entry_keeps_its_event_with_a_marker() {
+        let e = spotdraft(&format!(
+            r#"{{"activity":"CONTRACT_EDITED","contract_id":5,"external_metadata":{{"amount":1.10,"blob":"{}"}}}}"#,
+            "x".repeat(300_000)
+        ));
+        let entries = entries_for(&e, "spotdraft#k", 1, None);
+        assert!(entries[0].size() <= MAX_ENTRY_BYTES);
+        let detail: serde_json::Value = serde_json::from_str(&entries[0].detail).unwrap();
+        assert_eq!(detail["truncated"], true);
+        assert_eq!(
+            detail["external_metadata"]["contract_hooks_omitted"],
+            "external_metadata too large"
+        );
+        // A small one is carried exactly, numbers as sent.
+        let small = spotdraft(r#"{"activity":"X","external_metadata":{"amount":1.10}}"#);
+        let entries = entries_for(&small, "spotdraft#k", 1, None);
+        assert!(entries[0]
+            .detail
+            .contains(r#""external_metadata":{"amount":1.10}"#));
+        assert!(!entries[0].detail.contains("truncated"));
+    }
+}
