@@ -493,18 +493,20 @@ async fn bad_input_gets_the_design_status_and_stores_nothing() {
             not_json.clone(),
         ),
         (
-            "signed JSON missing the event type",
+            // (A signed object missing fields is kept: see
+            // `signed_objects_missing_fields_are_kept`.)
+            "signed JSON that is not an object",
             400,
             "POST",
             "/webhooks/subnoto",
             signed_headers(
                 Provider::Subnoto,
                 SUBNOTO_SECRET,
-                b"{}",
+                b"[{}]",
                 now,
                 BodyFormat::Json,
             ),
-            b"{}".to_vec(),
+            b"[{}]".to_vec(),
         ),
     ];
     for (name, expected, method, path, headers, body) in cases {
@@ -911,4 +913,40 @@ async fn events_at_every_limit_are_accepted_and_processed() {
         .unwrap()
         .unwrap();
     assert_eq!(title.title.as_deref(), Some("a\u{FFFE}b\u{FFFF}"));
+}
+
+/// A signed event is never refused for a field that is only read (issue 16,
+/// item 3): missing or unreadable fields are left out and noted, the event is
+/// stored and queued (a provider does not retry a 400).
+#[tokio::test]
+async fn signed_objects_missing_fields_are_kept() {
+    let stack = Stack::new().await;
+    let app = stack.ingest(&[]).await;
+    for (provider, body) in [
+        (Provider::Subnoto, &br#"{"data":{"envelopeUuid":"env-no-type"}}"#[..]),
+        (Provider::SpotDraft, br#"{"contract_id":777005,"activity_data":{"timestamp":"22/11/2026 10:02:11"}}"#),
+        (Provider::SpotDraft, br#"{"activity":"CONTRACT_SIGNED","contract_id":777006,"activity_data":{"timestamp":1795341731}}"#),
+    ] {
+        let (status, answer) = send(
+            &app,
+            signed_request(EventKind::ApiGatewayV2, provider, body, BodyFormat::Json),
+        )
+        .await;
+        assert_eq!(status, 202, "{answer}");
+    }
+    let messages = stack.drain_queue().await;
+    assert_eq!(messages.len(), 3);
+    let epoch = messages
+        .iter()
+        .find(|m| m.event.subject.as_deref() == Some("777006"))
+        .unwrap();
+    assert_eq!(epoch.event.occurred_at_ms, Some(1_795_341_731_000));
+    let unreadable = messages
+        .iter()
+        .find(|m| m.event.subject.as_deref() == Some("777005"))
+        .unwrap();
+    assert_eq!(
+        unreadable.event.occurred_at_ms, None,
+        "time-less, ranked by arrival"
+    );
 }

@@ -278,7 +278,9 @@ fn scan_for_personal_data(log: &str, cases: &[(Value, u16)]) {
         let chars: Vec<char> = body.chars().collect();
         for window in chars.windows(24).step_by(8) {
             let piece: String = window.iter().collect();
-            if log.contains(&piece) {
+            // Ids and keys (uuids, hex digests) are logged on purpose.
+            let identifier = window.iter().all(|c| c.is_ascii_hexdigit() || *c == '-');
+            if !identifier && log.contains(&piece) {
                 leaks.push(format!("body piece {piece:?}"));
                 break;
             }

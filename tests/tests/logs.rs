@@ -329,10 +329,10 @@ async fn full_run() -> Sent {
             signed(
                 Provider::Subnoto,
                 SUBNOTO_SECRET,
-                br#"{"data":{"recipientEmail":"x.y@example.org"}}"#,
+                br#"[{"data":{"recipientEmail":"x.y@example.org"}}]"#,
                 BodyFormat::Json,
             ),
-            br#"{"data":{"recipientEmail":"x.y@example.org"}}"#.to_vec(),
+            br#"[{"data":{"recipientEmail":"x.y@example.org"}}]"#.to_vec(),
         ),
         (
             404,

@@ -255,7 +255,7 @@ const INGEST_ONLY: [&str; 5] = [
 
 fn needed_by(function: &str, name: &str) -> bool {
     let ingest_only = INGEST_ONLY.contains(&name);
-    let processor_only = name.starts_with("SWEEP_");
+    let processor_only = name.starts_with("SWEEP_") || name == "EVENT_BUS_NAME";
     match function {
         INGEST => !processor_only,
         _ => !ingest_only,
@@ -896,7 +896,7 @@ fn pairs(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
 }
 
 /// The bus the processor publishes to: created, or the existing one named.
-const BUS_ARN: &str = "If([\"CreateEventBus\",GetAtt(EventBus.Arn),Sub(arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${ExistingEventBusName})])";
+const BUS_ARN: &str = "If(CreateEventBus, GetAtt(EventBus.Arn), Sub(arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${ExistingEventBusName}))";
 
 #[test]
 fn each_function_gets_exactly_the_actions_it_uses_on_its_own_resources() {

@@ -645,6 +645,8 @@ fn env_json(args: &EventsArgs) -> Value {
             "LEDGER_LEASE_SECONDS": "30",
             "SWEEP_AFTER_SECONDS": "600",
             "SWEEP_MAX_ATTEMPTS": "5",
+            // Publishing off: set a bus name that exists where the function runs.
+            "EVENT_BUS_NAME": "",
             "RUST_LOG": "info"
         }
     })

@@ -278,35 +278,52 @@ impl Lenient {
     }
 
     /// A point in time as Unix milliseconds: an RFC 3339 / ISO 8601 date-time,
-    /// or a Unix time in seconds or milliseconds (a number or digits in a
-    /// string; told apart by size). Anything else is unread.
-    pub(crate) fn time_ms(&mut self, value: Option<&Node<'_>>, name: &'static str) -> Option<i64> {
+    /// or a Unix time (a number or digits in a string). `unit` says how a
+    /// number is read. Anything else is unread.
+    pub(crate) fn time_ms(
+        &mut self,
+        value: Option<&Node<'_>>,
+        name: &'static str,
+        unit: Epoch,
+    ) -> Option<i64> {
+        let epoch = |v: f64| epoch_ms(v, unit);
         let parsed = match value {
             None | Some(Node::Null) => return None,
             Some(Node::String(s)) => {
                 let s = s.trim();
-                parse_rfc3339_ms(s).or_else(|| s.parse::<f64>().ok().and_then(epoch_ms))
+                parse_rfc3339_ms(s).or_else(|| s.parse::<f64>().ok().and_then(epoch))
             }
-            Some(Node::Number(n)) => n.as_f64().and_then(epoch_ms),
-            Some(Node::Decimal(v, _)) => epoch_ms(*v),
+            Some(Node::Number(n)) => n.as_f64().and_then(epoch),
+            Some(Node::Decimal(v, _)) => epoch(*v),
             Some(_) => None,
         };
         parsed.or_else(|| self.unread(name))
     }
 }
 
-/// Below this a Unix time is read as seconds (1e11 s is the year 5138; 1e11 ms
-/// is March 1973, before any webhook).
+/// How a numeric Unix time is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Epoch {
+    /// Milliseconds, as the provider documents (Subnoto `eventTime`).
+    Millis,
+    /// Seconds or milliseconds, told apart by size: a field documented as a
+    /// date-time that arrives as a number (SpotDraft `activity_data.timestamp`).
+    SecondsOrMillis,
+}
+
+/// Below this a Unix time of unknown unit is read as seconds (1e11 s is the
+/// year 5138; 1e11 ms is March 1973, before any webhook).
 const SECONDS_BELOW: f64 = 1e11;
 
-/// A Unix time in seconds or milliseconds to milliseconds; `None` when it is
-/// not finite, negative, or past the year 9999.
-fn epoch_ms(v: f64) -> Option<i64> {
+/// A Unix time to milliseconds; `None` when it is not finite, negative, or
+/// past the year 9999.
+fn epoch_ms(v: f64, unit: Epoch) -> Option<i64> {
     const MAX_MS: f64 = 253_402_300_800_000.0; // 10000-01-01T00:00:00Z
     if !v.is_finite() || v < 0.0 {
         return None;
     }
-    let ms = if v < SECONDS_BELOW { v * 1000.0 } else { v };
+    let seconds = unit == Epoch::SecondsOrMillis && v < SECONDS_BELOW;
+    let ms = if seconds { v * 1000.0 } else { v };
     (ms < MAX_MS).then_some(ms as i64)
 }
 

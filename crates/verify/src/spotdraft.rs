@@ -5,7 +5,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha512;
 
-use crate::event::{JsonText, Lenient};
+use crate::event::{Epoch, JsonText, Lenient};
 use crate::json::{Node, Object};
 use crate::secret::{decode_spotdraft_key, PreparedKey};
 use crate::{Event, Headers, Provider, Signer, VerifyError};
@@ -96,8 +96,13 @@ pub(crate) fn parse(root: &Object<'_>, key: String) -> Event {
         Some(_) => read.unread("contract_id"),
     };
     let activity = read.object(root.get("activity_data"), "activity_data");
-    let occurred_at_ms =
-        activity.and_then(|a| read.time_ms(a.get("timestamp"), "activity_data.timestamp"));
+    let occurred_at_ms = activity.and_then(|a| {
+        read.time_ms(
+            a.get("timestamp"),
+            "activity_data.timestamp",
+            Epoch::SecondsOrMillis,
+        )
+    });
     let signer = activity
         .and_then(|a| read.object(a.get("signatory"), "activity_data.signatory"))
         .and_then(|s| {

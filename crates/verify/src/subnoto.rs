@@ -7,7 +7,7 @@ use serde::de::MapAccess;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::event::Lenient;
+use crate::event::{Epoch, Lenient};
 use crate::json::{Members, Node, ReadInto, Shape};
 use crate::secret::PreparedKey;
 use crate::{Event, Headers, ParseError, Provider, Signer, VerifyError};
@@ -287,7 +287,7 @@ pub(crate) fn parse(
         Some(uuid) => event_key(&uuid),
         None => canonical_key()?,
     };
-    let occurred_at_ms = read.time_ms(payload.event_time.as_ref(), "eventTime");
+    let occurred_at_ms = read.time_ms(payload.event_time.as_ref(), "eventTime", Epoch::Millis);
     // `data` holds defaults (every member absent) unless it was an object.
     let data = &payload.data;
     if payload.data_shape == Some(Shape::Other) {

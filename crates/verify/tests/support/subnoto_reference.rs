@@ -21,12 +21,10 @@ pub fn refusal(e: ParseError) -> Refusal {
     }
 }
 
-/// A Unix time in seconds (below 1e11) or milliseconds, as milliseconds.
+/// A Unix time in milliseconds (Subnoto documents `eventTime` so), before
+/// the year 10000.
 fn epoch_ms(v: f64) -> Option<i64> {
-    (v.is_finite() && v >= 0.0)
-        .then(|| if v < 1e11 { v * 1000.0 } else { v })
-        .filter(|ms| *ms < 253_402_300_800_000.0)
-        .map(|ms| ms as i64)
+    (v.is_finite() && v >= 0.0 && v < 253_402_300_800_000.0).then_some(v as i64)
 }
 
 /// An RFC 3339 date-time (or one without an offset, read as UTC) in ms.
