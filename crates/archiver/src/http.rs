@@ -107,6 +107,11 @@ pub enum FetchError {
     },
 }
 
+/// Longest API call (connect, request, answer).
+pub const API_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest wait for the next bytes of a download.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Back-off when a 429 names no `Retry-After`.
 pub const DEFAULT_THROTTLE: Duration = Duration::from_secs(10);
 
@@ -219,11 +224,11 @@ impl Pace {
 
 /// The HTTP client of an API: no redirects, short timeouts. The download
 /// client ([`download_client`]) differs only in its read timeout.
-pub fn api_client() -> reqwest::Client {
+pub fn api_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(20))
+        .timeout(timeout)
         .user_agent(concat!(
             "contract-hooks-archiver/",
             env!("CARGO_PKG_VERSION")
@@ -235,11 +240,11 @@ pub fn api_client() -> reqwest::Client {
 /// The client for documents: no redirects, no auth headers, no overall
 /// timeout (a large document may take a while), but a read timeout: a
 /// stalled download fails instead of running into the function's timeout.
-pub fn download_client() -> reqwest::Client {
+pub fn download_client(read_timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
-        .read_timeout(Duration::from_secs(20))
+        .read_timeout(read_timeout)
         .user_agent(concat!(
             "contract-hooks-archiver/",
             env!("CARGO_PKG_VERSION")

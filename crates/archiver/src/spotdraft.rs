@@ -16,7 +16,9 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::credentials::{CredentialHandle, SpotDraftCredentials};
-use crate::http::{api_client, download_client, transport, Download, FetchError, Pace};
+use crate::http::{
+    api_client, download_client, transport, Download, FetchError, Pace, API_TIMEOUT, READ_TIMEOUT,
+};
 
 /// The listing path (with `?filter__contract_id=`).
 pub const CONTRACTS_PATH: &str = "/api/v2.1/public/contracts/";
@@ -81,11 +83,18 @@ impl SpotDraftApi {
     ) -> Self {
         SpotDraftApi {
             base_url: base_url.into(),
-            api: api_client(),
-            download: download_client(),
+            api: api_client(API_TIMEOUT),
+            download: download_client(READ_TIMEOUT),
             credentials,
             pace: Pace::new(requests_per_second),
         }
+    }
+
+    /// Other timeouts than [`API_TIMEOUT`] and [`READ_TIMEOUT`] (tests).
+    pub fn with_timeouts(mut self, api: std::time::Duration, read: std::time::Duration) -> Self {
+        self.api = api_client(api);
+        self.download = download_client(read);
+        self
     }
 
     /// The credential handle (refreshed after a refusal).

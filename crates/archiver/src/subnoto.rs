@@ -13,7 +13,9 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::credentials::{CredentialHandle, SubnotoCredentials};
-use crate::http::{api_client, download_client, transport, Download, FetchError};
+use crate::http::{
+    api_client, download_client, transport, Download, FetchError, API_TIMEOUT, READ_TIMEOUT,
+};
 
 /// The envelope path.
 pub const ENVELOPE_PATH: &str = "/public/envelope/get";
@@ -42,10 +44,17 @@ impl SubnotoApi {
     ) -> Self {
         SubnotoApi {
             base_url: base_url.into(),
-            api: api_client(),
-            download: download_client(),
+            api: api_client(API_TIMEOUT),
+            download: download_client(READ_TIMEOUT),
             credentials,
         }
+    }
+
+    /// Other timeouts than [`API_TIMEOUT`] and [`READ_TIMEOUT`] (tests).
+    pub fn with_timeouts(mut self, api: std::time::Duration, read: std::time::Duration) -> Self {
+        self.api = api_client(api);
+        self.download = download_client(read);
+        self
     }
 
     /// The credential handle.
