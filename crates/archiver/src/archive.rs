@@ -26,7 +26,7 @@ pub enum Archived {
     /// The document is in the bucket and the item says so (or names a newer one).
     Stored {
         /// The record.
-        record: DocumentRecord,
+        record: Box<DocumentRecord>,
         /// This attempt uploaded it (false: the object was already there).
         uploaded: bool,
         /// What the status item did.
@@ -184,7 +184,7 @@ pub async fn archive(app: &App, request: &ArchiveRequest) -> Result<Archived, Ar
         }
     };
     Ok(Archived::Stored {
-        record,
+        record: Box::new(record),
         uploaded,
         recorded,
         published,

@@ -356,3 +356,427 @@ async fn server_errors_and_timeouts_are_retried_and_end_in_the_dlq() {
     let body: serde_json::Value = serde_json::from_str(&dead[0].0).unwrap();
     assert_eq!(body["detail"]["subject"], "22");
 }
+
+#[tokio::test]
+async fn refused_credentials_fail_fast_without_a_hot_loop() {
+    let env = ArchiveStack::new().await;
+    let server = ProviderServer::start("H-31", pdf(1000, 9)).await;
+    env.seed_status(Provider::SpotDraft, "31").await;
+    env.seed_status(Provider::SpotDraft, "32").await;
+    let wrong = json!({"client_id": CLIENT_ID, "client_secret": "rotated-away"}).to_string();
+    let app = env
+        .app(Some(&server), &[("SPOTDRAFT_API_CREDENTIALS", &wrong)])
+        .await;
+    env.publish(spotdraft_executed("31", None)).await;
+    env.publish(spotdraft_executed("32", None)).await;
+    let event = env.receive().await;
+    let report = process_batch(&app, &event).await;
+    env.settle(&event, &report.response()).await;
+    let secs = archiver::batch::CREDENTIALS_BACKOFF_SECS;
+    assert_eq!(
+        report
+            .outcomes
+            .iter()
+            .map(|(_, o)| o.clone())
+            .collect::<Vec<_>>(),
+        [
+            Outcome::Retrying {
+                reason: "credentials_rejected",
+                after_secs: secs
+            },
+            Outcome::Retrying {
+                reason: "credentials_rejected",
+                after_secs: secs
+            },
+        ]
+    );
+    // One request for the whole batch; both messages hidden for the long back-off.
+    assert_eq!(server.seen().len(), 1);
+    assert_eq!(env.depth(&env.queue_url).await, (0, 2));
+    // The metric the alarm watches.
+    assert_eq!(report.metrics().get("credentials_rejected"), 2);
+}
+
+#[tokio::test]
+async fn credentials_from_secrets_manager_are_used_and_reread_after_a_refusal() {
+    let env = ArchiveStack::new().await;
+    let server = ProviderServer::start("H-33", pdf(1000, 10)).await;
+    env.seed_status(Provider::SpotDraft, "33").await;
+    let arn = env
+        .stack
+        .create_secret(&json!({"client_id": CLIENT_ID, "client_secret": "old"}).to_string())
+        .await;
+    let mut config = env.config(Some(&server), &[]);
+    config.spotdraft.as_mut().unwrap().credentials =
+        archiver::config::CredentialSource::SecretsManager(arn.clone());
+    let app = archiver::App::new(&config, &env.stack.clients, &env.archive)
+        .await
+        .unwrap();
+    env.publish(spotdraft_executed("33", None)).await;
+    assert_eq!(
+        round(&env, &app).await,
+        [Outcome::Retrying {
+            reason: "credentials_rejected",
+            after_secs: archiver::batch::CREDENTIALS_BACKOFF_SECS
+        }]
+    );
+    // The operator rotates the secret; the next attempt (after the back-off) uses it.
+    env.stack
+        .put_secret(
+            &arn,
+            &json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}).to_string(),
+        )
+        .await;
+    let refreshed = app
+        .spotdraft
+        .as_ref()
+        .unwrap()
+        .credentials()
+        .refresh_after_refusal()
+        .await;
+    // Read less than a minute ago: not re-read on every refusal (no hot loop on Secrets Manager).
+    assert!(!refreshed);
+    env.make_visible().await;
+    assert_eq!(
+        round(&env, &app).await,
+        [Outcome::Retrying {
+            reason: "credentials_rejected",
+            after_secs: archiver::batch::CREDENTIALS_BACKOFF_SECS
+        }]
+    );
+    // A cold start reads the rotated secret.
+    let app = archiver::App::new(&config, &env.stack.clients, &env.archive)
+        .await
+        .unwrap();
+    env.make_visible().await;
+    assert_eq!(round(&env, &app).await, [Outcome::Done("archived")]);
+}
+
+#[tokio::test]
+async fn an_expired_download_url_gets_a_new_link() {
+    let env = ArchiveStack::new().await;
+    let document = pdf(4000, 11);
+    let server = ProviderServer::start("H-41", document.clone()).await;
+    env.seed_status(Provider::SpotDraft, "41").await;
+    let app = env.app(Some(&server), &[]).await;
+    // What S3 answers a presigned URL past its expiry.
+    server.fault(Route::Document, Fault::Status(403, vec![]));
+    env.publish(spotdraft_executed("41", None)).await;
+    assert_eq!(round(&env, &app).await, [Outcome::Done("archived")]);
+    assert_eq!(server.count(Route::Link), 2);
+    assert_eq!(server.count(Route::Document), 2);
+    let urls: Vec<_> = server
+        .seen()
+        .iter()
+        .filter(|s| s.path.starts_with("/files/"))
+        .map(|s| s.query.clone())
+        .collect();
+    assert_ne!(urls[0], urls[1], "the second download uses the new link");
+    assert_eq!(
+        app.documents.get_bytes("spotdraft/41/1.pdf").await.unwrap(),
+        document
+    );
+
+    // A URL refused every time: retried later, not forever now.
+    env.seed_status(Provider::SpotDraft, "42").await;
+    let server = ProviderServer::start("H-42", document.clone()).await;
+    let app = env.app(Some(&server), &[]).await;
+    for _ in 0..archiver::archive::LINKS_PER_ATTEMPT {
+        server.fault(Route::Document, Fault::Status(403, vec![]));
+    }
+    env.publish(spotdraft_executed("42", None)).await;
+    assert_eq!(
+        round(&env, &app).await,
+        [Outcome::Retrying {
+            reason: "link_expired",
+            after_secs: 30
+        }]
+    );
+    assert_eq!(
+        server.count(Route::Link),
+        archiver::archive::LINKS_PER_ATTEMPT
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_never_followed() {
+    let env = ArchiveStack::new().await;
+    let server = ProviderServer::start("H-51", pdf(1000, 12)).await;
+    env.seed_status(Provider::SpotDraft, "51").await;
+    let app = env.app(Some(&server), &[]).await;
+    let elsewhere = format!("{}/elsewhere", server.base);
+    server.fault(
+        Route::Link,
+        Fault::Status(301, vec![("location", elsewhere.clone())]),
+    );
+    env.publish(spotdraft_executed("51", None)).await;
+    assert_eq!(round(&env, &app).await, [Outcome::DeadLettered("redirect")]);
+    assert!(server.seen().iter().all(|s| s.path != "/elsewhere"));
+    let dead = env.drain(&env.dlq_url).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].1["error"], "redirect");
+    assert!(dead[0].1["error_message"].contains("redirects are not followed"));
+    // Deleted from the archive queue: not retried.
+    assert_eq!(env.depth(&env.queue_url).await, (0, 0));
+
+    // The temporary URL redirecting: not followed either.
+    env.seed_status(Provider::SpotDraft, "52").await;
+    let server = ProviderServer::start("H-52", pdf(1000, 12)).await;
+    let app = env.app(Some(&server), &[]).await;
+    server.fault(
+        Route::Document,
+        Fault::Status(
+            302,
+            vec![("location", format!("{}/elsewhere", server.base))],
+        ),
+    );
+    env.publish(spotdraft_executed("52", None)).await;
+    assert_eq!(round(&env, &app).await, [Outcome::DeadLettered("redirect")]);
+    assert!(server.seen().iter().all(|s| s.path != "/elsewhere"));
+}
+
+#[tokio::test]
+async fn a_document_over_the_limit_fails_clearly_and_leaves_nothing() {
+    let env = ArchiveStack::new().await;
+    let server = ProviderServer::start("H-61", pdf(5000, 13)).await;
+    env.seed_status(Provider::SpotDraft, "61").await;
+    // Declared too large (Content-Length): refused before reading it.
+    let app = env
+        .app(Some(&server), &[("MAX_DOCUMENT_BYTES", "4096")])
+        .await;
+    env.publish(spotdraft_executed("61", None)).await;
+    assert_eq!(
+        round(&env, &app).await,
+        [Outcome::DeadLettered("too_large")]
+    );
+    let dead = env.drain(&env.dlq_url).await;
+    assert_eq!(dead[0].1["error"], "too_large");
+    assert!(
+        dead[0].1["error_message"].contains("MAX_DOCUMENT_BYTES"),
+        "{:?}",
+        dead[0].1
+    );
+
+    // Undeclared (chunked) and larger than the limit: found while streaming,
+    // after parts went up; the multipart upload is aborted.
+    let app = env
+        .app(Some(&server), &[("MAX_DOCUMENT_BYTES", "11000000")])
+        .await;
+    server.fault(Route::Document, Fault::Chunked(12 * 1024 * 1024));
+    env.publish(spotdraft_executed("61", None)).await;
+    assert_eq!(
+        round(&env, &app).await,
+        [Outcome::DeadLettered("too_large")]
+    );
+    assert!(env.object_versions("spotdraft/61/").await.is_empty());
+    let uploads = env
+        .archive
+        .s3
+        .list_multipart_uploads()
+        .bucket(&env.bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty(), "{:?}", uploads.uploads());
+    assert!(env.document(Provider::SpotDraft, "61").await.is_none());
+}
+
+#[tokio::test]
+async fn s3_failing_is_retried_and_nothing_is_recorded() {
+    let env = ArchiveStack::new().await;
+    let server = ProviderServer::start("H-71", pdf(1000, 14)).await;
+    env.seed_status(Provider::SpotDraft, "71").await;
+    let mut app = env.app(Some(&server), &[]).await;
+    app.documents = store::archive::DocumentStore::new(
+        env.archive.s3.clone(),
+        format!("{}-missing", env.bucket),
+    );
+    env.publish(spotdraft_executed("71", None)).await;
+    assert_eq!(
+        round(&env, &app).await,
+        [Outcome::Retrying {
+            reason: "aws_failed",
+            after_secs: 30
+        }]
+    );
+    assert!(env.document(Provider::SpotDraft, "71").await.is_none());
+    assert!(env.archived_events().await.is_empty());
+    // Once S3 is back, the retry stores it.
+    let app = env.app(Some(&server), &[]).await;
+    env.make_visible().await;
+    assert_eq!(round(&env, &app).await, [Outcome::Done("archived")]);
+}
+
+#[tokio::test]
+async fn no_status_item_yet_is_retried_not_lost() {
+    let env = ArchiveStack::new().await;
+    let server = ProviderServer::start("H-81", pdf(1000, 15)).await;
+    let app = env.app(Some(&server), &[]).await;
+    env.publish(spotdraft_executed("81", None)).await;
+    assert_eq!(
+        round(&env, &app).await,
+        [Outcome::Retrying {
+            reason: "no_status_item",
+            after_secs: 30
+        }]
+    );
+    env.seed_status(Provider::SpotDraft, "81").await;
+    env.make_visible().await;
+    assert_eq!(round(&env, &app).await, [Outcome::Done("already_archived")]);
+    assert!(env.document(Provider::SpotDraft, "81").await.is_some());
+}
+
+fn subnoto_executed(envelope: &str, workspace: &str, document: Option<&str>) -> serde_json::Value {
+    let mut detail = json!({
+        "version": "1", "id": format!("subnoto#evt-{envelope}"), "provider": "subnoto", "subject": envelope,
+        "provider_event_type": "ENVELOPE_COMPLETED", "status": "COMPLETED", "lifecycle": "executed",
+        "occurred_at": "2026-11-22T10:00:00Z", "received_at": "2026-11-22T10:00:01Z", "rank": "4|x|y",
+        "workspace": workspace
+    });
+    if let Some(d) = document {
+        detail["document_id"] = d.into();
+    }
+    detail
+}
+
+#[tokio::test]
+async fn subnoto_without_a_proxy_is_counted_not_failed() {
+    let env = ArchiveStack::new().await;
+    let app = env.app(None, &[]).await;
+    env.publish(subnoto_executed(
+        "5f0c7a2e-9c1b-4a53-8f0e-2b4d6e8a1c3f",
+        "a1b2c3d4-0000-4000-8000-000000000001",
+        None,
+    ))
+    .await;
+    let event = env.receive().await;
+    let report = process_batch(&app, &event).await;
+    env.settle(&event, &report.response()).await;
+    assert_eq!(
+        report.outcomes[0].1,
+        Outcome::Skipped("archive_not_configured")
+    );
+    assert_eq!(report.metrics().get("archive_not_configured"), 1);
+    assert!(report.response().batch_item_failures.is_empty());
+    assert_eq!(env.depth(&env.queue_url).await, (0, 0));
+    assert_eq!(env.depth(&env.dlq_url).await, (0, 0));
+}
+
+#[tokio::test]
+async fn subnoto_documents_come_through_the_proxy() {
+    let env = ArchiveStack::new().await;
+    let document = pdf(7000, 16);
+    let server = ProviderServer::start("H-0", document.clone()).await;
+    let (envelope, workspace) = (
+        "5f0c7a2e-9c1b-4a53-8f0e-2b4d6e8a1c3f",
+        "a1b2c3d4-0000-4000-8000-000000000001",
+    );
+    let doc_id = server.state.lock().unwrap().subnoto_document.clone();
+    env.seed_status(Provider::Subnoto, envelope).await;
+    let creds = json!({"access_key": ACCESS_KEY, "secret_key": SECRET_KEY}).to_string();
+    let app = env
+        .app(
+            None,
+            &[
+                ("SUBNOTO_API_URL", &server.base),
+                ("SUBNOTO_API_CREDENTIALS", &creds),
+            ],
+        )
+        .await;
+    env.publish(subnoto_executed(envelope, workspace, Some(&doc_id)))
+        .await;
+    assert_eq!(round(&env, &app).await, [Outcome::Done("archived")]);
+    let key = format!("subnoto/{envelope}/{doc_id}.pdf");
+    assert_eq!(app.documents.get_bytes(&key).await.unwrap(), document);
+    let doc = env.document(Provider::Subnoto, envelope).await.unwrap();
+    assert_eq!(doc["sha256"], sha256_hex(&document));
+    assert_eq!(doc["version"], doc_id);
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].method, "POST");
+    assert_eq!(seen[0].path, "/public/envelope/get");
+    assert_eq!(
+        seen[0].json(),
+        json!({"workspaceUuid": workspace, "envelopeUuid": envelope})
+    );
+    assert_eq!(seen[1].path, "/public/envelope/get-document");
+    assert_eq!(
+        seen[1].json(),
+        json!({"workspaceUuid": workspace, "envelopeUuid": envelope, "documentUuid": doc_id})
+    );
+    for s in &seen {
+        assert_eq!(
+            s.header("authorization"),
+            Some(format!("Bearer {ACCESS_KEY}:{SECRET_KEY}").as_str())
+        );
+        assert_eq!(s.header("content-type"), Some("application/json"));
+    }
+    let events = env.archived_events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["provider"], "subnoto");
+
+    // Refused keys: the same fail-fast path as SpotDraft.
+    let bad = json!({"access_key": ACCESS_KEY, "secret_key": "wrong"}).to_string();
+    let app = env
+        .app(
+            None,
+            &[
+                ("SUBNOTO_API_URL", &server.base),
+                ("SUBNOTO_API_CREDENTIALS", &bad),
+            ],
+        )
+        .await;
+    env.publish(subnoto_executed(envelope, workspace, None))
+        .await;
+    assert_eq!(
+        round(&env, &app).await,
+        [Outcome::Retrying {
+            reason: "credentials_rejected",
+            after_secs: archiver::batch::CREDENTIALS_BACKOFF_SECS
+        }]
+    );
+}
+
+#[tokio::test]
+async fn unusable_messages_go_straight_to_the_dlq_with_the_reason() {
+    let env = ArchiveStack::new().await;
+    let server = ProviderServer::start("H-1", pdf(100, 17)).await;
+    let sqs = &env.stack.clients.sqs;
+    for body in [
+        "not json".to_owned(),
+        json!({"source": "contract-hooks", "detail-type": "Contract Status Changed",
+               "detail": {"id": "k", "provider": "spotdraft", "subject": "../1", "lifecycle": "executed"}})
+        .to_string(),
+        json!({"source": "contract-hooks", "detail-type": "Contract Status Changed",
+               "detail": {"id": "k", "provider": "subnoto", "subject": "5f0c7a2e", "lifecycle": "executed"}})
+        .to_string(),
+    ] {
+        sqs.send_message().queue_url(&env.queue_url).message_body(body).send().await.unwrap();
+    }
+    let subnoto_creds = json!({"access_key": ACCESS_KEY, "secret_key": SECRET_KEY}).to_string();
+    let app = env
+        .app(
+            Some(&server),
+            &[
+                ("SUBNOTO_API_URL", &server.base),
+                ("SUBNOTO_API_CREDENTIALS", &subnoto_creds),
+            ],
+        )
+        .await;
+    let mut outcomes = round(&env, &app).await;
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::DeadLettered("invalid_request"),
+            Outcome::DeadLettered("invalid_request"),
+            Outcome::DeadLettered("unusable_message"),
+        ]
+    );
+    assert!(server.seen().is_empty());
+    let dead = env.drain(&env.dlq_url).await;
+    assert_eq!(dead.len(), 3);
+    assert!(dead
+        .iter()
+        .any(|(body, a)| body == "not json" && a["error"] == "unusable_message"));
+}
