@@ -57,6 +57,38 @@ fn text(v: &Value, name: &str) -> Option<String> {
     }
 }
 
+/// The message `contract-hooks archive` puts on the archive queue: an
+/// EventBridge-shaped event with detail-type [`ARCHIVE_REQUESTED`], read by
+/// [`parse`] like the rule's deliveries.
+pub fn request_body(request: &ArchiveRequest, time_rfc3339: &str) -> String {
+    let mut detail = serde_json::json!({
+        "version": "1",
+        "id": request.id,
+        "provider": request.provider.as_str(),
+        "subject": request.subject,
+        "lifecycle": "executed",
+    });
+    for (name, value) in [
+        ("contract_kind", &request.contract_kind),
+        ("workspace", &request.workspace),
+        ("document_id", &request.document_id),
+    ] {
+        if let Some(v) = value {
+            detail[name] = v.clone().into();
+        }
+    }
+    serde_json::json!({
+        "version": "0",
+        "id": request.id,
+        "detail-type": ARCHIVE_REQUESTED,
+        "source": EVENT_SOURCE,
+        "time": time_rfc3339,
+        "resources": [],
+        "detail": detail,
+    })
+    .to_string()
+}
+
 /// Reads one message body.
 pub fn parse(body: &str) -> Result<Request, RequestError> {
     let event: Value = serde_json::from_str(body).map_err(|_| RequestError::NotJson)?;
@@ -133,6 +165,20 @@ mod tests {
                 document_id: None,
             })
         );
+    }
+
+    #[test]
+    fn an_on_demand_request_reads_back() {
+        let request = ArchiveRequest {
+            id: "archive-request#1".into(),
+            provider: Provider::Subnoto,
+            subject: "5f0c7a2e".into(),
+            contract_kind: None,
+            workspace: Some("w".into()),
+            document_id: Some("d".into()),
+        };
+        let body = request_body(&request, "2026-11-22T10:00:00Z");
+        assert_eq!(parse(&body), Ok(Request::Archive(request)));
     }
 
     #[test]
