@@ -55,6 +55,8 @@ pub const ARCHIVE_VISIBILITY_TIMEOUT_SECS: u32 = 720;
 pub const ARCHIVE_MAX_RECEIVE_COUNT: u32 = 10;
 /// Multipart part size. Peak memory holds about one part.
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
+/// Room above a part for the chunk that completes it (HTTP chunks are small).
+const PART_SLACK: usize = 256 * 1024;
 
 /// S3 and EventBridge clients for the archiver, counted like [`crate::AwsClients`].
 #[derive(Debug, Clone)]
@@ -291,7 +293,10 @@ impl DocumentStore {
     ) -> Result<StoredObject, UploadError<S::Error>> {
         let mut hasher = Sha256::new();
         let mut total: u64 = 0;
-        let mut buf: Vec<u8> = Vec::new();
+        // Sized once for a part and what the next chunk may add, so it never
+        // doubles its capacity while filling.
+        let capacity = self.part_bytes + PART_SLACK;
+        let mut buf: Vec<u8> = Vec::with_capacity(capacity.min(1024 * 1024));
         let mut multipart: Option<Multipart> = None;
         let result = async {
             loop {
@@ -303,6 +308,12 @@ impl DocumentStore {
                         return Err(UploadError::TooLarge { limit: max_bytes });
                     }
                     hasher.update(&chunk);
+                    let needed = buf.len() + chunk.len();
+                    if needed > buf.capacity() {
+                        // Doubling, but never past a part and its slack.
+                        let grown = (buf.capacity() * 2).min(capacity).max(needed);
+                        buf.reserve_exact(grown - buf.len());
+                    }
                     buf.extend_from_slice(&chunk);
                 }
                 // A full part goes now, unless it may be the only one (then
@@ -311,7 +322,9 @@ impl DocumentStore {
                     || (done && multipart.is_some() && !buf.is_empty())
                 {
                     let take = buf.len().min(self.part_bytes);
-                    let rest = buf.split_off(take);
+                    let mut rest = Vec::with_capacity(capacity);
+                    rest.extend_from_slice(&buf[take..]);
+                    buf.truncate(take);
                     let part = std::mem::replace(&mut buf, rest);
                     if multipart.is_none() {
                         multipart = Some(
