@@ -25,11 +25,12 @@ $(STAMP): requirements-dev.txt
 
 venv: $(STAMP) ## Create .venv with moto (local AWS), cargo-lambda and cfn-lint
 
-dev: venv ## Run the whole pipeline locally: moto, both functions, queue poller, sweep (Ctrl-C stops)
+dev: venv ## Run the whole pipeline locally: moto, the functions, queue pollers, sweep (Ctrl-C stops)
 	# Build both functions the way `cargo lambda watch` runs them, so the first
 	# webhook is not held up by compilation.
 	cargo build --bin ingest
 	cargo build --bin processor
+	cargo build --bin archiver
 	cargo run -q -p contract-hooks -- dev
 
 build: ## Build every crate (debug)
@@ -58,11 +59,11 @@ fmt: ## Format the code
 bench: ## Verification micro-benchmarks (criterion)
 	cargo bench -p verify
 
-package: venv ## Cross-build the arm64 Lambda packages: target/lambda/{ingest,processor}/bootstrap.zip
+package: venv ## Cross-build the arm64 Lambda packages: target/lambda/{ingest,processor,archiver}/bootstrap.zip
 	rustup target add aarch64-unknown-linux-gnu
 	$(VENV)/bin/pip install --quiet -r requirements-package.txt
-	cargo lambda build --release --arm64 --bin ingest --bin processor --output-format zip
-	@for f in ingest processor; do ls -l $(or $(CARGO_TARGET_DIR),target)/lambda/$$f/bootstrap.zip; done
+	cargo lambda build --release --arm64 --bin ingest --bin processor --bin archiver --output-format zip
+	@for f in ingest processor archiver; do ls -l $(or $(CARGO_TARGET_DIR),target)/lambda/$$f/bootstrap.zip; done
 
 deploy: ## sam build + sam deploy --guided (needs the SAM CLI and AWS credentials)
 	@command -v sam >/dev/null || { echo "error: the SAM CLI is not installed: pip install aws-sam-cli" >&2; exit 1; }

@@ -105,6 +105,7 @@ fn resources_of<'a>(t: &'a Yaml, kind: &str) -> Vec<(String, &'a Yaml)> {
 const FUNCTION: &str = "AWS::Serverless::Function";
 const INGEST: &str = "IngestFunction";
 const PROCESSOR: &str = "ProcessorFunction";
+const ARCHIVER: &str = "ArchiverFunction";
 
 /// A function property, falling back to `Globals.Function`.
 fn function_prop<'a>(t: &'a Yaml, function: &str, name: &str) -> Option<&'a Yaml> {
@@ -818,8 +819,15 @@ fn functions_are_arm64_custom_runtime_builds_of_the_right_binaries() {
         .into_iter()
         .map(|(k, _)| k)
         .collect();
-    assert_eq!(functions, BTreeSet::from([INGEST.into(), PROCESSOR.into()]));
-    for (function, krate) in [(INGEST, "ingest"), (PROCESSOR, "processor")] {
+    assert_eq!(
+        functions,
+        BTreeSet::from([INGEST.into(), PROCESSOR.into(), ARCHIVER.into()])
+    );
+    for (function, krate) in [
+        (INGEST, "ingest"),
+        (PROCESSOR, "processor"),
+        (ARCHIVER, "archiver"),
+    ] {
         let prop = |name| {
             show(function_prop(&t, function, name).unwrap_or_else(|| panic!("{function}.{name}")))
         };
@@ -827,8 +835,15 @@ fn functions_are_arm64_custom_runtime_builds_of_the_right_binaries() {
         assert_eq!(prop("Architectures"), "[arm64]", "{function}");
         assert_eq!(prop("Handler"), "bootstrap", "{function}");
         assert_eq!(prop("CodeUri"), ".", "{function}");
-        assert_eq!(prop("MemorySize"), "128", "{function}");
-        assert_eq!(prop("Timeout"), "10", "{function}");
+        // The archiver streams documents (one 8 MiB part in memory) for up to
+        // MAX_DOCUMENT_BYTES: more memory and time than the webhook path.
+        let (memory, timeout) = if function == ARCHIVER {
+            ("256", "120")
+        } else {
+            ("128", "10")
+        };
+        assert_eq!(prop("MemorySize"), memory, "{function}");
+        assert_eq!(prop("Timeout"), timeout, "{function}");
         let metadata = at(resource(&t, function, FUNCTION), &["Metadata"]);
         assert_eq!(show(at(metadata, &["BuildMethod"])), "rust-cargolambda");
         assert_eq!(
@@ -937,6 +952,34 @@ fn each_function_gets_exactly_the_actions_it_uses_on_its_own_resources() {
                 ("sqs:SendMessage", queue),
             ]),
         ),
+        (
+            ARCHIVER,
+            "ArchiverRole",
+            "ArchiverLogGroup",
+            pairs(&[
+                ("dynamodb:UpdateItem", status),
+                ("s3:PutObject", "Sub(${ArchiveBucket.Arn}/*)"),
+                ("s3:GetObject", "Sub(${ArchiveBucket.Arn}/*)"),
+                ("s3:AbortMultipartUpload", "Sub(${ArchiveBucket.Arn}/*)"),
+                ("s3:GetObjectTagging", "Sub(${ArchiveBucket.Arn}/*)"),
+                ("s3:PutObjectTagging", "Sub(${ArchiveBucket.Arn}/*)"),
+                ("s3:ListBucket", "GetAtt(ArchiveBucket.Arn)"),
+                (
+                    "events:PutEvents",
+                    "If(CreateEventBus, GetAtt(EventBus.Arn), Sub(arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}))",
+                ),
+                ("sqs:ReceiveMessage", "GetAtt(ArchiveQueue.Arn)"),
+                ("sqs:DeleteMessage", "GetAtt(ArchiveQueue.Arn)"),
+                ("sqs:GetQueueAttributes", "GetAtt(ArchiveQueue.Arn)"),
+                ("sqs:ChangeMessageVisibility", "GetAtt(ArchiveQueue.Arn)"),
+                ("sqs:SendMessage", "GetAtt(ArchiveDeadLetterQueue.Arn)"),
+                (
+                    "secretsmanager:GetSecretValue",
+                    "Ref(SpotDraftApiCredentials)",
+                ),
+                ("secretsmanager:GetSecretValue", "Ref(SubnotoApiCredentials)"),
+            ]),
+        ),
     ];
     let mut granted_anywhere = BTreeSet::new();
     for (function, role, log_group, mut want) in expected {
@@ -986,6 +1029,16 @@ fn each_function_gets_exactly_the_actions_it_uses_on_its_own_resources() {
         ("get_secret_value", "secretsmanager:GetSecretValue"),
         ("describe_secret", "secretsmanager:DescribeSecret"),
         ("put_metric_data", "cloudwatch:PutMetricData"),
+        ("put_object", "s3:PutObject"),
+        ("create_multipart_upload", "s3:PutObject"),
+        ("upload_part", "s3:PutObject"),
+        ("complete_multipart_upload", "s3:PutObject"),
+        ("abort_multipart_upload", "s3:AbortMultipartUpload"),
+        ("head_object", "s3:GetObject"),
+        ("get_object", "s3:GetObject"),
+        ("get_object_tagging", "s3:GetObjectTagging"),
+        ("put_object_tagging", "s3:PutObjectTagging"),
+        ("delete_object", "s3:DeleteObject"),
         ("put_events", "events:PutEvents"),
     ];
     // `StatusTable::get` serves the CLI (`contract-hooks status`) and tests;
@@ -1002,8 +1055,11 @@ fn each_function_gets_exactly_the_actions_it_uses_on_its_own_resources() {
     // `spotdraft hmac-key --store`) runs with the operator's credentials, never
     // in a function: its calls need no grant on a function's role.
     let operator_only = repo_root().join("crates/store/src/ops.rs");
+    // Granted for what it changes, not called: HeadObject answers 404 for a
+    // missing key only to a caller allowed to list the bucket (else 403).
+    let implied = ["s3:ListBucket"];
     let mut called = BTreeMap::<&str, Vec<String>>::new();
-    for krate in ["store", "ingest", "processor"] {
+    for krate in ["store", "ingest", "processor", "archiver"] {
         for (path, text) in rust_sources(&repo_root().join("crates").join(krate).join("src")) {
             if path == operator_only {
                 continue;
@@ -1036,12 +1092,15 @@ fn each_function_gets_exactly_the_actions_it_uses_on_its_own_resources() {
         );
     }
     for action in &granted_anywhere {
-        if action.starts_with("logs:") || by_the_event_source.contains(&action.as_str()) {
+        if action.starts_with("logs:")
+            || by_the_event_source.contains(&action.as_str())
+            || implied.contains(&action.as_str())
+        {
             continue;
         }
         assert!(
             called.contains_key(action.as_str()),
-            "{action} is granted but no code in store, ingest or processor calls it"
+            "{action} is granted but no code in store, ingest, processor or archiver calls it"
         );
     }
 }
@@ -1080,14 +1139,25 @@ fn alarms(t: &Yaml) -> Vec<Alarm> {
 }
 
 fn find_alarm(t: &Yaml, namespace: &str, metric: &str) -> Alarm {
+    find_alarm_on(t, namespace, metric, "")
+}
+
+/// The one alarm on `namespace` `metric` one of whose dimension values
+/// contains `resource` (e.g. the queue or function it watches).
+fn find_alarm_on(t: &Yaml, namespace: &str, metric: &str, resource: &str) -> Alarm {
     let found: Vec<_> = alarms(t)
         .into_iter()
-        .filter(|(_, f, _)| {
+        .filter(|(_, f, d)| {
             f.get("Namespace").map(String::as_str) == Some(namespace)
                 && f.get("MetricName").map(String::as_str) == Some(metric)
+                && d.values().any(|v| v.contains(resource))
         })
         .collect();
-    assert_eq!(found.len(), 1, "one alarm on {namespace} {metric}");
+    assert_eq!(
+        found.len(),
+        1,
+        "one alarm on {namespace} {metric} {resource}"
+    );
     let alarm = found.into_iter().next().unwrap();
     assert_eq!(alarm.1["Threshold"], "0", "{}", alarm.0);
     assert_eq!(
@@ -1115,14 +1185,19 @@ fn alarms_watch_dlq_depth_sweep_failures_ingest_5xx_and_processor_errors() {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     };
-    let (_, _, d) = find_alarm(&t, "AWS/SQS", "ApproximateNumberOfMessagesVisible");
+    let (_, _, d) = find_alarm_on(
+        &t,
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        "(DeadLetterQueue.",
+    );
     assert_eq!(
         d,
         dims(&[("QueueName", "GetAtt(DeadLetterQueue.QueueName)")])
     );
     let (_, _, d) = find_alarm(&t, "AWS/ApiGateway", "5xx");
     assert_eq!(d, dims(&[("ApiId", "Ref(HttpApi)"), ("Stage", "$default")]));
-    let (_, _, d) = find_alarm(&t, "AWS/Lambda", "Errors");
+    let (_, _, d) = find_alarm_on(&t, "AWS/Lambda", "Errors", "(ProcessorFunction)");
     assert_eq!(d, dims(&[("FunctionName", "Ref(ProcessorFunction)")]));
 
     // The sweep's give-up metric, exactly as the processor publishes it (EMF)
@@ -1294,4 +1369,230 @@ fn cfn_lint_rejects_a_broken_template() {
         "cfn-lint accepted an invalid BillingMode"
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("PAY_AS_YOU_GO"));
+}
+
+// ------------------------------------------------------------------ archiver
+
+#[test]
+fn the_archiver_sets_exactly_the_settings_its_config_reads() {
+    let t = template();
+    let text = read(&repo_root().join("crates/archiver/src/config.rs"));
+    let mut required = quoted_env_names(without_tests(&text));
+    assert_eq!(
+        required,
+        archiver::config::ENV_NAMES
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<BTreeSet<_>>(),
+        "archiver::config::ENV_NAMES lists what config.rs reads"
+    );
+    required.extend(direct_env_reads("archiver"));
+    required.insert("RUST_LOG".into());
+    let env = env_of(&t, ARCHIVER);
+    let declared: BTreeSet<String> = env.keys().cloned().collect();
+    assert_eq!(declared, required, "{ARCHIVER} environment");
+    assert_eq!(env["STATUS_TABLE"], "Ref(StatusTable)");
+    assert_eq!(env["ARCHIVE_BUCKET"], "Ref(ArchiveBucket)");
+    assert_eq!(env["ARCHIVE_QUEUE_URL"], "Ref(ArchiveQueue)");
+    assert_eq!(env["ARCHIVE_DLQ_URL"], "Ref(ArchiveDeadLetterQueue)");
+    let bus = "If(CreateEventBus, Ref(EventBus), Ref(EventBusName))";
+    assert_eq!(env["EVENT_BUS_NAME"], bus);
+    assert_eq!(
+        env["SPOTDRAFT_API_CREDENTIALS_ARN"],
+        "Ref(SpotDraftApiCredentials)"
+    );
+    assert_eq!(
+        env["SUBNOTO_API_CREDENTIALS_ARN"],
+        "Ref(SubnotoApiCredentials)"
+    );
+    for inline in ["SPOTDRAFT_API_CREDENTIALS", "SUBNOTO_API_CREDENTIALS"] {
+        assert_eq!(env[inline], "", "credentials never go into the template");
+    }
+
+    // Parameters at their defaults give a valid configuration with both
+    // providers off (nothing is archived until a base URL is set) and the
+    // code's own limits.
+    let resolved: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| {
+            let value = match v.strip_prefix("Ref(").and_then(|r| r.strip_suffix(')')) {
+                Some(p) if t.get("Parameters").and_then(|ps| ps.get(p)).is_some() => {
+                    parameter_default(&t, p)
+                }
+                Some(_) => "from-the-stack".to_owned(),
+                None if v.starts_with("If(") => "bus".to_owned(),
+                None => v.clone(),
+            };
+            (k.clone(), value)
+        })
+        .collect();
+    let c = archiver::ArchiverConfig::from_lookup(|k| resolved.get(k).cloned())
+        .unwrap_or_else(|e| panic!("the archiver's template environment is not valid: {e}"));
+    assert!(c.spotdraft.is_none() && c.subnoto.is_none());
+    let defaults = archiver::ArchiverConfig::from_lookup(|k| match k {
+        "STATUS_TABLE" | "ARCHIVE_BUCKET" | "ARCHIVE_QUEUE_URL" | "ARCHIVE_DLQ_URL" => {
+            Some("x".into())
+        }
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(c.max_document_bytes, defaults.max_document_bytes);
+    assert_eq!(c.secrets_refresh, defaults.secrets_refresh);
+    assert_eq!(c.spotdraft_rps, defaults.spotdraft_rps);
+    // SpotDraft allows 10 requests/s per workspace: the event source mapping's
+    // concurrency times each instance's pace stays under it.
+    let sqs = events_of(&t, ARCHIVER, "SQS");
+    assert_eq!(sqs.len(), 1);
+    let concurrency = number(
+        at(sqs[0], &["ScalingConfig", "MaximumConcurrency"]),
+        "MaximumConcurrency",
+    );
+    assert!(
+        concurrency * u64::from(c.spotdraft_rps) <= 10,
+        "{concurrency} x {} requests/s exceeds SpotDraft's 10/s",
+        c.spotdraft_rps
+    );
+}
+
+#[tokio::test]
+async fn archive_queue_rule_and_bucket_match_the_code() {
+    let t = template();
+    use store::archive::{ARCHIVE_MAX_RECEIVE_COUNT, ARCHIVE_VISIBILITY_TIMEOUT_SECS};
+    let q = props(&t, "ArchiveQueue", "AWS::SQS::Queue");
+    let dlq = props(&t, "ArchiveDeadLetterQueue", "AWS::SQS::Queue");
+    let visibility = number(at(q, &["VisibilityTimeout"]), "VisibilityTimeout");
+    assert_eq!(visibility, u64::from(ARCHIVE_VISIBILITY_TIMEOUT_SECS));
+    assert!(visibility >= 6 * timeout_secs(&t, ARCHIVER));
+    assert_eq!(
+        number(
+            at(q, &["RedrivePolicy", "maxReceiveCount"]),
+            "maxReceiveCount"
+        ),
+        u64::from(ARCHIVE_MAX_RECEIVE_COUNT)
+    );
+    assert_eq!(
+        show(at(q, &["RedrivePolicy", "deadLetterTargetArn"])),
+        "GetAtt(ArchiveDeadLetterQueue.Arn)"
+    );
+    assert_eq!(
+        number(at(dlq, &["MessageRetentionPeriod"]), "retention"),
+        14 * 86_400
+    );
+    for queue in [q, dlq] {
+        assert_eq!(show(at(queue, &["SqsManagedSseEnabled"])), "true");
+    }
+    // The event source: batches of one, partial failures, low concurrency.
+    let sqs = events_of(&t, ARCHIVER, "SQS")[0];
+    assert_eq!(show(at(sqs, &["Queue"])), "GetAtt(ArchiveQueue.Arn)");
+    assert_eq!(number(at(sqs, &["BatchSize"]), "BatchSize"), 1);
+    assert_eq!(
+        show(at(sqs, &["FunctionResponseTypes"])),
+        "[ReportBatchItemFailures]"
+    );
+    // The queues `make dev` and the tests create agree.
+    let stack = Stack::new().await;
+    let (url, _) = store::archive::schema::create_archive_queues(&stack.clients.sqs, &stack.name)
+        .await
+        .unwrap();
+    let attrs = stack
+        .clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    assert_eq!(
+        attrs[&QueueAttributeName::VisibilityTimeout],
+        visibility.to_string()
+    );
+    let redrive: Json = serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
+    assert_eq!(redrive["maxReceiveCount"], ARCHIVE_MAX_RECEIVE_COUNT);
+
+    // The rule: exactly the archiver's pattern, on the bus the archiver
+    // publishes to, into the archive queue, which lets only this rule send.
+    let rule = props(&t, "ArchiveRule", "AWS::Events::Rule");
+    let pattern: Json = serde_json::to_value(at(rule, &["EventPattern"])).unwrap();
+    assert_eq!(pattern, store::archive::archive_rule_pattern());
+    assert_eq!(
+        show(at(rule, &["EventBusName"])),
+        env_of(&t, ARCHIVER)["EVENT_BUS_NAME"]
+    );
+    let targets = at(rule, &["Targets"]).as_sequence().unwrap();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(show(at(&targets[0], &["Arn"])), "GetAtt(ArchiveQueue.Arn)");
+    let policy = props(&t, "ArchiveQueuePolicy", "AWS::SQS::QueuePolicy");
+    let statement = &at(policy, &["PolicyDocument", "Statement"])
+        .as_sequence()
+        .unwrap()[0];
+    assert_eq!(
+        show(at(statement, &["Principal", "Service"])),
+        "events.amazonaws.com"
+    );
+    assert_eq!(
+        show(at(statement, &["Condition", "ArnEquals", "aws:SourceArn"])),
+        "GetAtt(ArchiveRule.Arn)"
+    );
+    let bus = resource(&t, "EventBus", "AWS::Events::EventBus");
+    assert_eq!(show(at(bus, &["Condition"])), "CreateEventBus");
+
+    // The bucket: versioned, encrypted, never public, TLS only, WORM optional.
+    let b = props(&t, "ArchiveBucket", "AWS::S3::Bucket");
+    assert_eq!(
+        show(at(b, &["VersioningConfiguration", "Status"])),
+        "Enabled"
+    );
+    at(
+        b,
+        &["BucketEncryption", "ServerSideEncryptionConfiguration"],
+    );
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            show(at(b, &["PublicAccessBlockConfiguration", flag])),
+            "true"
+        );
+    }
+    assert!(show(at(b, &["ObjectLockConfiguration"])).starts_with("If(HasObjectLock"));
+    let bp = props(&t, "ArchiveBucketPolicy", "AWS::S3::BucketPolicy");
+    let deny = &at(bp, &["PolicyDocument", "Statement"])
+        .as_sequence()
+        .unwrap()[0];
+    assert_eq!(show(at(deny, &["Effect"])), "Deny");
+    assert_eq!(
+        show(at(deny, &["Condition", "Bool", "aws:SecureTransport"])),
+        "false"
+    );
+}
+
+#[test]
+fn archiver_alarms_watch_its_dlq_refused_credentials_and_errors() {
+    let t = template();
+    find_alarm_on(
+        &t,
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        "(ArchiveDeadLetterQueue.",
+    );
+    find_alarm_on(&t, "AWS/Lambda", "Errors", "(ArchiverFunction)");
+    let (_, _, d) = find_alarm_on(
+        &t,
+        store::metrics::NAMESPACE,
+        "credentials_rejected",
+        "(ArchiverFunction)",
+    );
+    assert_eq!(
+        d.keys().cloned().collect::<Vec<_>>(),
+        [store::metrics::FUNCTION_DIMENSION]
+    );
+    // The metric is one the archiver counts.
+    let code = read(&repo_root().join("crates/archiver/src/archive.rs"));
+    assert!(code.contains("\"credentials_rejected\""));
 }

@@ -5,6 +5,12 @@
 //! watch` (the Lambda Runtime API a deployed function uses), ingest reachable
 //! over HTTP; an event-source-mapping loop that feeds SQS batches to the
 //! processor and honours partial batch failures; and the sweep on a timer.
+//!
+//! The archiver runs too: a versioned bucket, the archive queue and its DLQ
+//! filled by the bus rule (executed contracts), the same polling loop feeding
+//! the archiver. With no SpotDraft credentials in the environment
+//! (`SPOTDRAFT_API_BASE_URL` + `SPOTDRAFT_API_CREDENTIALS`), SpotDraft is the
+//! local stand-in of `crate::local::spotdraft_standin`, and the output says so.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -133,6 +139,44 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         .unwrap_or_default();
     let queue_arn = "arn:aws:sqs:us-east-1:123456789012:contract-hooks-events";
 
+    // The archiver's side: bucket, archive queue + DLQ, bus and rule.
+    let archive = store::archive::ArchiveClients::new(&sdk, &clients.calls);
+    let bucket = "contract-hooks-documents";
+    let bus = "contract-hooks";
+    store::archive::schema::create_bucket(&archive.s3, bucket).await?;
+    let (archive_queue_url, archive_dlq_url) =
+        store::archive::schema::create_archive_queues(&clients.sqs, "contract-hooks-archive")
+            .await?;
+    store::archive::schema::create_archive_route(
+        &archive.events,
+        &clients.sqs,
+        bus,
+        &archive_queue_url,
+    )
+    .await?;
+    let archive_queue_arn = "arn:aws:sqs:us-east-1:123456789012:contract-hooks-archive";
+    let spotdraft_api = match (
+        std::env::var("SPOTDRAFT_API_BASE_URL")
+            .ok()
+            .filter(|v| !v.is_empty()),
+        std::env::var("SPOTDRAFT_API_CREDENTIALS")
+            .ok()
+            .filter(|v| !v.is_empty()),
+    ) {
+        (Some(url), Some(credentials)) => {
+            eprintln!("archiver: SpotDraft documents from {url} (SPOTDRAFT_API_BASE_URL)");
+            (url, credentials, false)
+        }
+        _ => {
+            let url = crate::local::spotdraft_standin::start().await?;
+            let credentials = json!({
+                "client_id": crate::local::spotdraft_standin::CLIENT_ID,
+                "client_secret": crate::local::spotdraft_standin::CLIENT_SECRET,
+            });
+            (url, credentials.to_string(), true)
+        }
+    };
+
     vars.extend([
         ("EVENTS_TABLE".to_string(), events_table.to_string()),
         ("STATUS_TABLE".into(), status_table.into()),
@@ -141,6 +185,12 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         ("WEBHOOK_SECRETS_ARN".into(), secret_arn),
         ("SECRETS_REFRESH_SECONDS".into(), "30".into()),
         ("SWEEP_AFTER_SECONDS".into(), "60".into()),
+        ("ARCHIVE_BUCKET".into(), bucket.into()),
+        ("ARCHIVE_QUEUE_URL".into(), archive_queue_url.clone()),
+        ("ARCHIVE_DLQ_URL".into(), archive_dlq_url),
+        ("EVENT_BUS_NAME".into(), bus.into()),
+        ("SPOTDRAFT_API_BASE_URL".into(), spotdraft_api.0.clone()),
+        ("SPOTDRAFT_API_CREDENTIALS".into(), spotdraft_api.1.clone()),
     ]);
     let env_file = args.state_dir.join("env");
     devenv::write_env_file(&env_file, &vars).map_err(|e| anyhow!("{e:?}"))?;
@@ -197,12 +247,48 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
          cargo run -q -p contract-hooks -- send --provider spotdraft --secret-file {state}/spotdraft.key \\\n    \
          --url {base}/lambda-url/ingest/webhooks/spotdraft samples/spotdraft-contract-executed.json\n\n\
          See the synced status:\n  cargo run -q -p contract-hooks -- status spotdraft 48213\n\n\
+         Executed contracts are archived to s3://{bucket}/ (re-archive on demand:\n  \
+         cargo run -q -p contract-hooks -- archive spotdraft 48213)\n{spotdraft}\n\
          AWS emulator: {endpoint} (settings in {env})\nCtrl-C stops everything.\n",
         state = args.state_dir.display(),
         env = env_file.display(),
+        spotdraft = if spotdraft_api.2 {
+            format!(
+                "SpotDraft documents: LOCAL STAND-IN at {} (not SpotDraft: it serves a generated \
+                 PDF for any contract; set SPOTDRAFT_API_BASE_URL and SPOTDRAFT_API_CREDENTIALS \
+                 to use a real workspace)\n",
+                spotdraft_api.0
+            )
+        } else {
+            format!("SpotDraft documents: {}\n", spotdraft_api.0)
+        },
     );
 
     let invoke_url = format!("{base}/2015-03-31/functions/processor/invocations");
+    let archiver_url = format!("{base}/2015-03-31/functions/archiver/invocations");
+    // The archive queue's poller runs on its own: a select! would cancel a
+    // poll mid-invocation and leave its messages hidden for the archive
+    // queue's 12-minute visibility timeout.
+    let archive_poller = {
+        let (sqs, http) = (clients.sqs.clone(), http.clone());
+        tokio::spawn(async move {
+            loop {
+                let polled = poll_once(
+                    &sqs,
+                    &http,
+                    &archive_queue_url,
+                    archive_queue_arn,
+                    &archiver_url,
+                    "archiver",
+                )
+                .await;
+                if let Err(e) = polled {
+                    eprintln!("archive queue poller: {e:#}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        })
+    };
     let mut sweep = tokio::time::interval(Duration::from_secs(args.sweep_every.max(1)));
     sweep.tick().await;
     // Ctrl-C (SIGINT) always stops cleanly; --stop-after adds a deadline.
@@ -231,15 +317,17 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
                     Err(e) => eprintln!("sweep failed: {e}"),
                 }
             }
-            polled = poll_once(&clients.sqs, &http, &queue_url, queue_arn, &invoke_url) => {
+            polled = poll_once(&clients.sqs, &http, &queue_url, queue_arn, &invoke_url, "processor") => {
                 if let Err(e) = polled {
                     eprintln!("queue poller: {e:#}");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
+
         }
     }
     println!("stopping…");
+    archive_poller.abort();
     let _ = watch.kill().await;
     Ok(())
 }
@@ -261,7 +349,8 @@ async fn wait_for_port(port: u16, watch: &mut Child) -> anyhow::Result<()> {
 }
 
 /// One round of Lambda's SQS event source mapping: receive up to 10 messages,
-/// invoke the processor with them, delete those not reported as failures.
+/// invoke `function` (the processor, or the archiver for the archive queue)
+/// with them, delete those not reported as failures.
 /// Failed ones become visible again after the visibility timeout and reach the
 /// DLQ after the queue's max receive count.
 async fn poll_once(
@@ -270,6 +359,7 @@ async fn poll_once(
     queue_url: &str,
     queue_arn: &str,
     invoke_url: &str,
+    function: &str,
 ) -> anyhow::Result<()> {
     let received = sqs
         .receive_message()
@@ -338,7 +428,7 @@ async fn poll_once(
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if !ok || body.get("errorType").is_some() {
         eprintln!(
-            "processor invocation failed; {} messages return after the visibility timeout",
+            "{function} invocation failed; {} messages return after the visibility timeout",
             messages.len()
         );
         return Ok(());
@@ -364,7 +454,7 @@ async fn poll_once(
         })
         .collect();
     eprintln!(
-        "processor: {} processed, {} failed (retried after the visibility timeout)",
+        "{function}: {} processed, {} failed (retried after the visibility timeout)",
         done.len(),
         failed.len()
     );

@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod input;
 mod load;
+mod local;
 mod ops;
 mod secrets;
 mod send;
@@ -57,6 +58,8 @@ enum Command {
     Failed(ops::FailedArgs),
     /// Drive the local stack at increasing rates; check nothing is lost or forged.
     Load(load::LoadArgs),
+    /// Re-archive a contract's or envelope's executed document (queues an archive request).
+    Archive(ops::archive::ArchiveArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Redrive(args) => ops::redrive(args),
         Command::Failed(args) => ops::failed_cmd(args),
         Command::Load(args) => load::run(args),
+        Command::Archive(args) => ops::archive::run(args),
     };
     match result {
         Ok(code) => code,

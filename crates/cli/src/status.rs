@@ -76,12 +76,30 @@ pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
         );
     } else {
         println!("{key}");
-        for (k, v) in fields.iter().filter(|(k, _)| k.as_str() != "pk") {
+        let archive_attrs = [
+            store::archive::DOCUMENT_ATTR,
+            store::archive::DOCUMENT_RANK_ATTR,
+        ];
+        for (k, v) in fields
+            .iter()
+            .filter(|(k, _)| k.as_str() != "pk" && !archive_attrs.contains(&k.as_str()))
+        {
             let shown = match v {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
             println!("  {k}: {shown}");
+        }
+        // The archived document (archiver): where it is and its checksum.
+        if let Some(Value::Object(doc)) = fields.get(store::archive::DOCUMENT_ATTR) {
+            println!("  document:");
+            for (k, v) in doc {
+                let shown = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                println!("    {k}: {shown}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -77,6 +77,9 @@ fn make_dev_accepts_signed_samples_and_syncs_their_status() {
         .arg(port.to_string())
         .arg("--state-dir")
         .arg(&state)
+        // No SpotDraft credentials: the archiver gets the local stand-in.
+        .env_remove("SPOTDRAFT_API_BASE_URL")
+        .env_remove("SPOTDRAFT_API_CREDENTIALS")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -179,6 +182,45 @@ fn make_dev_accepts_signed_samples_and_syncs_their_status() {
         envelope["signers"],
         serde_json::json!(["john.doe@example.com"])
     );
+
+    // The archiver, against the local SpotDraft stand-in (labelled so): an
+    // on-demand archive of the executed contract ends with its document in
+    // moto's S3 and on the status item.
+    assert!(banner.contains("LOCAL STAND-IN"), "{banner}");
+    let out = contract_hooks()
+        .args(["archive", "spotdraft", "48213", "--json", "--env-file"])
+        .arg(state.join("env"))
+        .env_remove("STATUS_TABLE")
+        .env_remove("ARCHIVE_QUEUE_URL")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The first invocation builds the archiver under cargo lambda.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let document = loop {
+        let item = status(&state, "spotdraft", "48213").unwrap();
+        if item["document"].is_object() {
+            break item["document"].clone();
+        }
+        assert!(Instant::now() < deadline, "no document archived: {item}");
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert_eq!(
+        document["s3_uri"],
+        "s3://contract-hooks-documents/spotdraft/48213/1.pdf"
+    );
+    let sha = document["sha256"].as_str().unwrap();
+    assert!(
+        sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{document}"
+    );
+    assert!(document["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(document["content_type"], "application/pdf");
     drop(dev);
     let _ = std::fs::remove_dir_all(&state);
 }

@@ -1,0 +1,252 @@
+//! The archiver's settings, read once at cold start. Names are the design's
+//! and template.yaml's (checked by tests/tests/template.rs).
+
+use std::fmt;
+use std::time::Duration;
+
+/// Where a provider API credential comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// `*_API_CREDENTIALS`: the JSON itself.
+    Inline(String),
+    /// `*_API_CREDENTIALS_ARN`: a Secrets Manager secret holding it.
+    SecretsManager(String),
+}
+
+impl fmt::Debug for CredentialSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialSource::Inline(_) => f.write_str("Inline(<redacted>)"),
+            CredentialSource::SecretsManager(arn) => {
+                f.debug_tuple("SecretsManager").field(arn).finish()
+            }
+        }
+    }
+}
+
+/// One provider's API: base URL and credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Base URL (no trailing slash).
+    pub base_url: String,
+    /// The credential.
+    pub credentials: CredentialSource,
+}
+
+/// The archiver's configuration.
+#[derive(Debug, Clone)]
+pub struct ArchiverConfig {
+    /// `STATUS_TABLE`.
+    pub status_table: String,
+    /// `ARCHIVE_BUCKET`.
+    pub bucket: String,
+    /// `ARCHIVE_QUEUE_URL`: the queue this function consumes (for back-off
+    /// through the message visibility).
+    pub queue_url: String,
+    /// `ARCHIVE_DLQ_URL`: its dead-letter queue; a message retrying cannot
+    /// help (unusable, too large, a redirect) is moved there at once.
+    pub dlq_url: String,
+    /// `EVENT_BUS_NAME`; `None` (unset or empty) = do not publish.
+    pub event_bus: Option<String>,
+    /// `SPOTDRAFT_API_BASE_URL` + `SPOTDRAFT_API_CREDENTIALS[_ARN]`; `None` when
+    /// the base URL is unset: SpotDraft executions are then counted as
+    /// `archive_not_configured`.
+    pub spotdraft: Option<ApiConfig>,
+    /// `SUBNOTO_API_URL` (Subnoto's encryption proxy) +
+    /// `SUBNOTO_API_CREDENTIALS[_ARN]`; `None`: not configured, counted.
+    pub subnoto: Option<ApiConfig>,
+    /// `MAX_DOCUMENT_BYTES` (default 268435456 = 256 MiB).
+    pub max_document_bytes: u64,
+    /// `SECRETS_REFRESH_SECONDS` (default 300).
+    pub secrets_refresh: Duration,
+    /// `SPOTDRAFT_REQUESTS_PER_SECOND` (default 4): this process's pace on
+    /// SpotDraft's API. With the event source mapping's maximum concurrency
+    /// of 2, the function stays under SpotDraft's 10 requests/s per workspace.
+    pub spotdraft_rps: u32,
+}
+
+/// A setting is missing or malformed; the message names it, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Required and unset.
+    #[error("missing configuration: {0} must be set")]
+    Missing(&'static str),
+    /// Unusable.
+    #[error("invalid configuration: {name} {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// Every variable the archiver reads (the template test holds the function's
+/// environment to this list).
+pub const ENV_NAMES: &[&str] = &[
+    "STATUS_TABLE",
+    "ARCHIVE_BUCKET",
+    "ARCHIVE_QUEUE_URL",
+    "ARCHIVE_DLQ_URL",
+    "EVENT_BUS_NAME",
+    "SPOTDRAFT_API_BASE_URL",
+    "SPOTDRAFT_API_CREDENTIALS",
+    "SPOTDRAFT_API_CREDENTIALS_ARN",
+    "SUBNOTO_API_URL",
+    "SUBNOTO_API_CREDENTIALS",
+    "SUBNOTO_API_CREDENTIALS_ARN",
+    "MAX_DOCUMENT_BYTES",
+    "SECRETS_REFRESH_SECONDS",
+    "SPOTDRAFT_REQUESTS_PER_SECOND",
+];
+
+impl ArchiverConfig {
+    /// From the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(ConfigError::Invalid {
+                        name,
+                        reason: "must be a positive integer",
+                    }),
+                },
+            }
+        };
+        let credentials = |inline: &'static str, arn: &'static str| match (get(inline), get(arn)) {
+            (Some(_), Some(_)) => Err(ConfigError::Invalid {
+                name: inline,
+                reason: "and its _ARN variant are both set; set one",
+            }),
+            (Some(json), None) => Ok(CredentialSource::Inline(json)),
+            (None, Some(arn)) => Ok(CredentialSource::SecretsManager(arn)),
+            (None, None) => Err(ConfigError::Missing(inline)),
+        };
+        let base_url = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            match get(name) {
+                None => Ok(None),
+                Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                    Ok(Some(url.trim_end_matches('/').to_owned()))
+                }
+                Some(_) => Err(ConfigError::Invalid {
+                    name,
+                    reason: "must be an http(s) URL",
+                }),
+            }
+        };
+        let spotdraft = match base_url("SPOTDRAFT_API_BASE_URL")? {
+            None => None,
+            Some(url) => Some(ApiConfig {
+                // SpotDraft's guide warns against a doubled /api.
+                base_url: url.trim_end_matches("/api").to_owned(),
+                credentials: credentials(
+                    "SPOTDRAFT_API_CREDENTIALS",
+                    "SPOTDRAFT_API_CREDENTIALS_ARN",
+                )?,
+            }),
+        };
+        let subnoto = match base_url("SUBNOTO_API_URL")? {
+            None => None,
+            Some(url) => Some(ApiConfig {
+                base_url: url,
+                credentials: credentials("SUBNOTO_API_CREDENTIALS", "SUBNOTO_API_CREDENTIALS_ARN")?,
+            }),
+        };
+        Ok(ArchiverConfig {
+            status_table: required("STATUS_TABLE")?,
+            bucket: required("ARCHIVE_BUCKET")?,
+            queue_url: required("ARCHIVE_QUEUE_URL")?,
+            dlq_url: required("ARCHIVE_DLQ_URL")?,
+            event_bus: get("EVENT_BUS_NAME"),
+            spotdraft,
+            subnoto,
+            max_document_bytes: number("MAX_DOCUMENT_BYTES", 268_435_456)?,
+            secrets_refresh: Duration::from_secs(number("SECRETS_REFRESH_SECONDS", 300)?),
+            spotdraft_rps: number("SPOTDRAFT_REQUESTS_PER_SECOND", 4)?.min(10) as u32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<ArchiverConfig, ConfigError> {
+        let mut map: HashMap<String, String> = [
+            ("STATUS_TABLE", "status"),
+            ("ARCHIVE_BUCKET", "bucket"),
+            ("ARCHIVE_QUEUE_URL", "http://q"),
+            ("ARCHIVE_DLQ_URL", "http://dlq"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in pairs {
+            map.insert(k.to_string(), v.to_string());
+        }
+        ArchiverConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn providers_are_optional_and_defaults_apply() {
+        let c = config(&[]).unwrap();
+        assert!(c.spotdraft.is_none() && c.subnoto.is_none() && c.event_bus.is_none());
+        assert_eq!(c.max_document_bytes, 256 * 1024 * 1024);
+        assert_eq!(c.spotdraft_rps, 4);
+        let c = config(&[
+            (
+                "SPOTDRAFT_API_BASE_URL",
+                "https://api.eu.spotdraft.com/api/",
+            ),
+            ("SPOTDRAFT_API_CREDENTIALS_ARN", "arn:x"),
+            ("EVENT_BUS_NAME", " bus "),
+        ])
+        .unwrap();
+        let sd = c.spotdraft.unwrap();
+        assert_eq!(sd.base_url, "https://api.eu.spotdraft.com");
+        assert_eq!(
+            sd.credentials,
+            CredentialSource::SecretsManager("arn:x".into())
+        );
+        assert_eq!(c.event_bus.as_deref(), Some("bus"));
+    }
+
+    #[test]
+    fn errors_name_the_variable_and_never_the_secret() {
+        let err = config(&[("SPOTDRAFT_API_BASE_URL", "https://x")]).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("SPOTDRAFT_API_CREDENTIALS"));
+        let err = config(&[
+            ("SUBNOTO_API_URL", "https://proxy"),
+            (
+                "SUBNOTO_API_CREDENTIALS",
+                r#"{"access_key":"AK","secret_key":"hidden"}"#,
+            ),
+            ("SUBNOTO_API_CREDENTIALS_ARN", "arn"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("SUBNOTO_API_CREDENTIALS"), "{err}");
+        assert!(!err.to_string().contains("hidden"));
+        assert!(config(&[("MAX_DOCUMENT_BYTES", "big")]).is_err());
+        assert!(config(&[("SPOTDRAFT_API_BASE_URL", "api.spotdraft.com")]).is_err());
+        let c = config(&[
+            ("SUBNOTO_API_URL", "https://proxy"),
+            ("SUBNOTO_API_CREDENTIALS", r#"{"secret_key":"hidden"}"#),
+        ])
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hidden"));
+    }
+}

@@ -1,0 +1,227 @@
+//! Provider API credentials: inline JSON or a Secrets Manager secret, loaded
+//! once per cold start and refreshed like the webhook secrets
+//! (`store::SecretsHandle`): in the background once `SECRETS_REFRESH_SECONDS`
+//! have passed, and at once (at most once a minute) after the provider
+//! refused them, so a rotation needs no deploy. A failed refresh keeps the
+//! cached value. `Debug` never shows a secret.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::config::CredentialSource;
+
+/// Credentials cannot be read or used. Never contains a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// Not the documented JSON shape.
+    #[error("{what} credentials are not JSON {shape}")]
+    Shape {
+        /// Which provider.
+        what: &'static str,
+        /// The expected shape.
+        shape: &'static str,
+    },
+    /// Secrets Manager failed.
+    #[error("reading {what} credentials: {source}")]
+    Fetch {
+        /// Which provider.
+        what: &'static str,
+        /// Why.
+        source: store::StoreError,
+    },
+}
+
+/// A credential type read from JSON.
+pub trait Credential: Sized + Send + Sync + 'static {
+    /// Provider name for messages.
+    const WHAT: &'static str;
+    /// The documented JSON shape, for messages.
+    const SHAPE: &'static str;
+    /// Parses the JSON.
+    fn parse(json: &str) -> Option<Self>;
+}
+
+/// SpotDraft: `{"client_id": …, "client_secret": …}`, sent as the
+/// `client-id` and `client-secret` headers.
+#[derive(Clone, Deserialize)]
+pub struct SpotDraftCredentials {
+    /// `client-id`.
+    pub client_id: String,
+    /// `client-secret`.
+    pub client_secret: String,
+}
+
+impl fmt::Debug for SpotDraftCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SpotDraftCredentials(<redacted>)")
+    }
+}
+
+impl Credential for SpotDraftCredentials {
+    const WHAT: &'static str = "SpotDraft API";
+    const SHAPE: &'static str = r#"{"client_id": "...", "client_secret": "..."}"#;
+    fn parse(json: &str) -> Option<Self> {
+        let c: Self = serde_json::from_str(json).ok()?;
+        (!c.client_id.trim().is_empty() && !c.client_secret.trim().is_empty()).then_some(c)
+    }
+}
+
+/// Subnoto: `{"access_key": …, "secret_key": …}`, sent as
+/// `Authorization: Bearer ACCESS_KEY:SECRET_KEY` to the encryption proxy.
+#[derive(Clone, Deserialize)]
+pub struct SubnotoCredentials {
+    /// Access key.
+    pub access_key: String,
+    /// Secret key.
+    pub secret_key: String,
+}
+
+impl fmt::Debug for SubnotoCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SubnotoCredentials(<redacted>)")
+    }
+}
+
+impl Credential for SubnotoCredentials {
+    const WHAT: &'static str = "Subnoto API";
+    const SHAPE: &'static str = r#"{"access_key": "...", "secret_key": "..."}"#;
+    fn parse(json: &str) -> Option<Self> {
+        let c: Self = serde_json::from_str(json).ok()?;
+        (!c.access_key.trim().is_empty() && !c.secret_key.trim().is_empty()).then_some(c)
+    }
+}
+
+/// The least time between two refreshes forced by a refusal: a provider that
+/// keeps answering 401 must not turn into a Secrets Manager hot loop.
+pub const FORCED_REFRESH_EVERY: Duration = Duration::from_secs(60);
+
+/// The current credential of one provider.
+#[derive(Debug)]
+pub struct CredentialHandle<T: Credential> {
+    current: RwLock<Arc<T>>,
+    source: CredentialSource,
+    client: aws_sdk_secretsmanager::Client,
+    refresh_every: Duration,
+    loaded_at: Mutex<Instant>,
+    refreshing: AtomicBool,
+}
+
+impl<T: Credential + fmt::Debug> CredentialHandle<T> {
+    /// Loads now; fails when the credential cannot be read or parsed (the
+    /// function then does not start, and says why).
+    pub async fn load(
+        source: CredentialSource,
+        client: aws_sdk_secretsmanager::Client,
+        refresh_every: Duration,
+    ) -> Result<Arc<Self>, CredentialError> {
+        let value = fetch::<T>(&source, &client).await?;
+        Ok(Arc::new(CredentialHandle {
+            current: RwLock::new(Arc::new(value)),
+            source,
+            client,
+            refresh_every,
+            loaded_at: Mutex::new(Instant::now()),
+            refreshing: AtomicBool::new(false),
+        }))
+    }
+
+    /// The credential to use now; starts a background refresh when stale.
+    pub fn current(self: &Arc<Self>) -> Arc<T> {
+        if matches!(self.source, CredentialSource::SecretsManager(_))
+            && self.older_than(self.refresh_every)
+            && !self.refreshing.swap(true, Ordering::AcqRel)
+        {
+            let this = Arc::clone(self);
+            tokio::spawn(async move {
+                if let Err(err) = this.refresh().await {
+                    tracing::warn!(error = %err, "API credentials refresh failed; keeping cached credentials");
+                }
+                this.refreshing.store(false, Ordering::Release);
+            });
+        }
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// After the provider refused the credential: re-reads it now, unless it
+    /// was read less than [`FORCED_REFRESH_EVERY`] ago. True when re-read.
+    pub async fn refresh_after_refusal(&self) -> bool {
+        if matches!(self.source, CredentialSource::Inline(_))
+            || !self.older_than(FORCED_REFRESH_EVERY)
+        {
+            return false;
+        }
+        match self.refresh().await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(error = %err, "API credentials refresh failed; keeping cached credentials");
+                false
+            }
+        }
+    }
+
+    fn older_than(&self, age: Duration) -> bool {
+        self.loaded_at
+            .lock()
+            .map(|t| t.elapsed() >= age)
+            .unwrap_or(true)
+    }
+
+    async fn refresh(&self) -> Result<(), CredentialError> {
+        let result = fetch::<T>(&self.source, &self.client).await;
+        if let Ok(mut at) = self.loaded_at.lock() {
+            *at = Instant::now();
+        }
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(result?);
+        Ok(())
+    }
+}
+
+async fn fetch<T: Credential>(
+    source: &CredentialSource,
+    client: &aws_sdk_secretsmanager::Client,
+) -> Result<T, CredentialError> {
+    let json = match source {
+        CredentialSource::Inline(json) => json.clone(),
+        CredentialSource::SecretsManager(arn) => store::archive::secret_string(client, arn)
+            .await
+            .map_err(|source| CredentialError::Fetch {
+            what: T::WHAT,
+            source,
+        })?,
+    };
+    T::parse(&json).ok_or(CredentialError::Shape {
+        what: T::WHAT,
+        shape: T::SHAPE,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_shapes_parse_and_never_show() {
+        let sd =
+            SpotDraftCredentials::parse(r#"{"client_id":"id","client_secret":"s3cr3t"}"#).unwrap();
+        assert_eq!(sd.client_id, "id");
+        assert!(!format!("{sd:?}").contains("s3cr3t"));
+        let sn = SubnotoCredentials::parse(r#"{"access_key":"ak","secret_key":"s3cr3t","x":1}"#)
+            .unwrap();
+        assert!(!format!("{sn:?}").contains("s3cr3t"));
+        for bad in [
+            "",
+            "s3cr3t",
+            r#"{"client_id":"id"}"#,
+            r#"{"client_id":"","client_secret":"s"}"#,
+        ] {
+            assert!(SpotDraftCredentials::parse(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The archive queue's messages: a whole EventBridge event (what a rule's SQS
+//! target delivers), read leniently: unknown fields are ignored, a message the
+//! archiver cannot use is a clear [`RequestError`], never a panic.
+
+use serde_json::Value;
+use store::archive::{EVENT_SOURCE, STATUS_CHANGED};
+use verify::Provider;
+
+/// The detail-type `contract-hooks archive` sends (an on-demand re-archive).
+pub const ARCHIVE_REQUESTED: &str = "Contract Archive Requested";
+
+/// What to archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveRequest {
+    /// `detail.id`: the ledger key of the event (or the CLI's request id).
+    pub id: String,
+    /// The provider.
+    pub provider: Provider,
+    /// SpotDraft contract id (decimal) or Subnoto envelope uuid.
+    pub subject: String,
+    /// SpotDraft `contract_kind`.
+    pub contract_kind: Option<String>,
+    /// Subnoto workspace uuid.
+    pub workspace: Option<String>,
+    /// Subnoto document uuid.
+    pub document_id: Option<String>,
+}
+
+/// What a message asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Archive this.
+    Archive(ArchiveRequest),
+    /// Not for the archiver (another lifecycle or type): nothing to do.
+    Ignore(&'static str),
+}
+
+/// The message cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// Not JSON.
+    #[error("message body is not JSON")]
+    NotJson,
+    /// Not an EventBridge event of this project.
+    #[error("not a contract-hooks event: {0}")]
+    NotOurs(&'static str),
+    /// A field is missing or unusable.
+    #[error("detail.{0} is missing or invalid")]
+    Field(&'static str),
+}
+
+fn text(v: &Value, name: &str) -> Option<String> {
+    match v.get(name)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The message `contract-hooks archive` puts on the archive queue: an
+/// EventBridge-shaped event with detail-type [`ARCHIVE_REQUESTED`], read by
+/// [`parse`] like the rule's deliveries.
+pub fn request_body(request: &ArchiveRequest, time_rfc3339: &str) -> String {
+    let mut detail = serde_json::json!({
+        "version": "1",
+        "id": request.id,
+        "provider": request.provider.as_str(),
+        "subject": request.subject,
+        "lifecycle": "executed",
+    });
+    for (name, value) in [
+        ("contract_kind", &request.contract_kind),
+        ("workspace", &request.workspace),
+        ("document_id", &request.document_id),
+    ] {
+        if let Some(v) = value {
+            detail[name] = v.clone().into();
+        }
+    }
+    serde_json::json!({
+        "version": "0",
+        "id": request.id,
+        "detail-type": ARCHIVE_REQUESTED,
+        "source": EVENT_SOURCE,
+        "time": time_rfc3339,
+        "resources": [],
+        "detail": detail,
+    })
+    .to_string()
+}
+
+/// Reads one message body.
+pub fn parse(body: &str) -> Result<Request, RequestError> {
+    let event: Value = serde_json::from_str(body).map_err(|_| RequestError::NotJson)?;
+    if !event.is_object() {
+        return Err(RequestError::NotOurs("not a JSON object"));
+    }
+    if event.get("source").and_then(Value::as_str) != Some(EVENT_SOURCE) {
+        return Err(RequestError::NotOurs("source is not contract-hooks"));
+    }
+    let detail_type = event
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let detail = event
+        .get("detail")
+        .filter(|d| d.is_object())
+        .ok_or(RequestError::NotOurs("no detail object"))?;
+    match detail_type {
+        STATUS_CHANGED => {
+            if detail.get("lifecycle").and_then(Value::as_str) != Some("executed") {
+                return Ok(Request::Ignore("lifecycle is not executed"));
+            }
+        }
+        ARCHIVE_REQUESTED => {}
+        _ => return Ok(Request::Ignore("another detail-type")),
+    }
+    let provider: Provider = text(detail, "provider")
+        .and_then(|p| p.parse().ok())
+        .ok_or(RequestError::Field("provider"))?;
+    let subject = text(detail, "subject").ok_or(RequestError::Field("subject"))?;
+    let id = text(detail, "id")
+        .or_else(|| text(&event, "id"))
+        .ok_or(RequestError::Field("id"))?;
+    Ok(Request::Archive(ArchiveRequest {
+        id,
+        provider,
+        subject,
+        contract_kind: text(detail, "contract_kind"),
+        workspace: text(detail, "workspace"),
+        document_id: text(detail, "document_id"),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn envelope(detail: Value) -> String {
+        json!({
+            "version": "0", "id": "eb-1", "detail-type": "Contract Status Changed",
+            "source": "contract-hooks", "account": "123456789012", "time": "2026-11-22T10:00:00Z",
+            "region": "us-east-1", "resources": [], "detail": detail
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn the_documented_event_is_read_and_extra_fields_ignored() {
+        let body = envelope(json!({
+            "version": "1", "id": "spotdraft#abc", "provider": "spotdraft", "subject": "48213",
+            "provider_event_type": "CONTRACT_EXECUTED", "status": "EXECUTED", "lifecycle": "executed",
+            "previous_status": "SIGN", "previous_lifecycle": "signing", "rank": "1|x|y",
+            "contract_kind": "TEMPLATE_CONTRACT", "counterparties": [{"name": "Jane"}], "future": {"x": 1}
+        }));
+        assert_eq!(
+            parse(&body).unwrap(),
+            Request::Archive(ArchiveRequest {
+                id: "spotdraft#abc".into(),
+                provider: Provider::SpotDraft,
+                subject: "48213".into(),
+                contract_kind: Some("TEMPLATE_CONTRACT".into()),
+                workspace: None,
+                document_id: None,
+            })
+        );
+    }
+
+    #[test]
+    fn an_on_demand_request_reads_back() {
+        let request = ArchiveRequest {
+            id: "archive-request#1".into(),
+            provider: Provider::Subnoto,
+            subject: "5f0c7a2e".into(),
+            contract_kind: None,
+            workspace: Some("w".into()),
+            document_id: Some("d".into()),
+        };
+        let body = request_body(&request, "2026-11-22T10:00:00Z");
+        assert_eq!(parse(&body), Ok(Request::Archive(request)));
+    }
+
+    #[test]
+    fn other_lifecycles_and_types_are_ignored() {
+        let body = envelope(
+            json!({"id": "k", "provider": "subnoto", "subject": "e", "lifecycle": "signing"}),
+        );
+        assert!(matches!(parse(&body), Ok(Request::Ignore(_))));
+        let mut other: Value = serde_json::from_str(&envelope(json!({}))).unwrap();
+        other["detail-type"] = "Contract Event".into();
+        assert!(matches!(parse(&other.to_string()), Ok(Request::Ignore(_))));
+    }
+
+    #[test]
+    fn unusable_messages_are_errors() {
+        assert_eq!(parse("nope"), Err(RequestError::NotJson));
+        assert!(matches!(parse("[1]"), Err(RequestError::NotOurs(_))));
+        assert!(matches!(
+            parse(r#"{"source":"aws.events","detail":{}}"#),
+            Err(RequestError::NotOurs(_))
+        ));
+        let body = envelope(
+            json!({"id": "k", "provider": "docusign", "subject": "1", "lifecycle": "executed"}),
+        );
+        assert_eq!(parse(&body), Err(RequestError::Field("provider")));
+        let body = envelope(json!({"id": "k", "provider": "spotdraft", "lifecycle": "executed"}));
+        assert_eq!(parse(&body), Err(RequestError::Field("subject")));
+        let body = envelope(json!("a string"));
+        assert!(matches!(parse(&body), Err(RequestError::NotOurs(_))));
+    }
+}

@@ -1,0 +1,36 @@
+//! `archiver` Lambda: thin main that builds config, clients and provider
+//! credentials once per cold start and hands each archive-queue batch to
+//! [`archiver::handle`].
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+// One thread, as the other functions: a batch is handled one record at a
+// time and waits on the network.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    store::init_json_logs();
+
+    let config = archiver::ArchiverConfig::from_env()?;
+    let sdk = store::AwsClients::load_sdk_config().await;
+    let clients = store::AwsClients::new(&sdk);
+    let archive = store::archive::ArchiveClients::new(&sdk, &clients.calls);
+    let app = archiver::App::new(&config, &clients, &archive).await?;
+    tracing::info!(
+        bucket = %config.bucket,
+        status_table = %config.status_table,
+        spotdraft = config.spotdraft.is_some(),
+        subnoto = config.subnoto.is_some(),
+        publish = config.event_bus.is_some(),
+        max_document_bytes = config.max_document_bytes,
+        "archiver ready"
+    );
+
+    let app = &app;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        archiver::handle(app, event.payload)
+            .await
+            .map_err(Error::from)
+    }))
+    .await
+}

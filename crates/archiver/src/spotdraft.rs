@@ -1,0 +1,295 @@
+//! SpotDraft's v2.1 API, the two calls the archiver needs (facts from
+//! SpotDraft's API reference, see docs/ARCHITECTURE.md "Archiver"):
+//!
+//! | call | request | success |
+//! |---|---|---|
+//! | find the composite id | `GET /api/v2.1/public/contracts/?filter__contract_id=<id>` | 200, a listing whose entries' `id` is the composite id (`T-<id>` or `H-<id>`) |
+//! | download link | `POST /api/v2.1/public/contracts/{composite_id}/download_link` `{"format": "PDF"}` | 200 `{url, file_name, current_version_id}` |
+//!
+//! Both carry `client-id` and `client-secret`. The temporary URL is fetched
+//! with another client that sends neither, and is never logged. No redirect is
+//! followed anywhere. Requests are paced ([`Pace`]) under SpotDraft's 10
+//! requests/s per workspace.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::credentials::{CredentialHandle, SpotDraftCredentials};
+use crate::http::{
+    api_client, download_client, transport, Download, FetchError, Pace, API_TIMEOUT, READ_TIMEOUT,
+};
+
+/// The listing path (with `?filter__contract_id=`).
+pub const CONTRACTS_PATH: &str = "/api/v2.1/public/contracts/";
+
+/// The download-link path of a composite id.
+pub fn download_link_path(composite_id: &str) -> String {
+    format!("/api/v2.1/public/contracts/{composite_id}/download_link")
+}
+
+/// `download_link`'s answer. `url` is a credential: not `Debug`-printed.
+#[derive(Clone)]
+pub struct DownloadLink {
+    /// The temporary URL.
+    pub url: String,
+    /// The file name (may name people: never logged).
+    pub file_name: Option<String>,
+    /// `current_version_id`, as text.
+    pub version: String,
+}
+
+impl std::fmt::Debug for DownloadLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DownloadLink")
+            .field("url", &"<redacted>")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The composite id a `contract_kind` settles, when it does. SpotDraft does
+/// not document which kinds are `T-` and which `H-`; only a template contract
+/// is taken to be `T-` without asking, and a wrong guess (404) falls back to
+/// the listing. Every other kind, and none, asks the listing.
+pub fn composite_from_kind(contract_id: &str, kind: Option<&str>) -> Option<String> {
+    match kind? {
+        "TEMPLATE_CONTRACT" => Some(format!("T-{contract_id}")),
+        _ => None,
+    }
+}
+
+/// A SpotDraft contract id as the webhook carries it: decimal digits.
+pub fn valid_contract_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The SpotDraft documents client.
+#[derive(Debug)]
+pub struct SpotDraftApi {
+    base_url: String,
+    api: reqwest::Client,
+    download: reqwest::Client,
+    credentials: Arc<CredentialHandle<SpotDraftCredentials>>,
+    pace: Pace,
+}
+
+impl SpotDraftApi {
+    /// A client for `base_url` (e.g. `https://api.eu.spotdraft.com`).
+    pub fn new(
+        base_url: impl Into<String>,
+        credentials: Arc<CredentialHandle<SpotDraftCredentials>>,
+        requests_per_second: u32,
+    ) -> Self {
+        SpotDraftApi {
+            base_url: base_url.into(),
+            api: api_client(API_TIMEOUT),
+            download: download_client(READ_TIMEOUT),
+            credentials,
+            pace: Pace::new(requests_per_second),
+        }
+    }
+
+    /// Other timeouts than [`API_TIMEOUT`] and [`READ_TIMEOUT`] (tests).
+    pub fn with_timeouts(mut self, api: std::time::Duration, read: std::time::Duration) -> Self {
+        self.api = api_client(api);
+        self.download = download_client(read);
+        self
+    }
+
+    /// The credential handle (refreshed after a refusal).
+    pub fn credentials(&self) -> &Arc<CredentialHandle<SpotDraftCredentials>> {
+        &self.credentials
+    }
+
+    async fn call(
+        &self,
+        what: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Value, FetchError> {
+        let credentials = self.credentials.current();
+        self.pace.wait().await;
+        let response = request
+            .header("client-id", &credentials.client_id)
+            .header("client-secret", &credentials.client_secret)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| transport(what, e))?;
+        if let Some(err) = FetchError::from_status(what, response.status(), response.headers()) {
+            return Err(err);
+        }
+        response
+            .json::<Value>()
+            .await
+            .map_err(|e| match e.is_decode() {
+                true => FetchError::Answer {
+                    what,
+                    reason: "not JSON".into(),
+                },
+                false => transport(what, e),
+            })
+    }
+
+    /// The composite id of `contract_id` from the contracts listing.
+    pub async fn find_composite_id(&self, contract_id: &str) -> Result<String, FetchError> {
+        const WHAT: &str = "SpotDraft contracts listing";
+        let url = format!("{}{CONTRACTS_PATH}", self.base_url);
+        let answer = self
+            .call(
+                WHAT,
+                self.api
+                    .get(url)
+                    .query(&[("filter__contract_id", contract_id)]),
+            )
+            .await?;
+        let entries = listing_entries(&answer).ok_or_else(|| FetchError::Answer {
+            what: WHAT,
+            reason: "no list of contracts".into(),
+        })?;
+        let mut found: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e.get("id").and_then(Value::as_str))
+            .filter(|id| composite_matches(id, contract_id))
+            .map(str::to_owned)
+            .collect();
+        found.sort();
+        found.dedup();
+        match found.len() {
+            0 => Err(FetchError::NotFound {
+                what: "SpotDraft contract (listing)",
+            }),
+            1 => Ok(found.remove(0)),
+            _ => Err(FetchError::Answer {
+                what: WHAT,
+                reason: format!("{} composite ids match one contract id", found.len()),
+            }),
+        }
+    }
+
+    /// A fresh download link for `composite_id`.
+    pub async fn download_link(&self, composite_id: &str) -> Result<DownloadLink, FetchError> {
+        const WHAT: &str = "SpotDraft download_link";
+        let url = format!("{}{}", self.base_url, download_link_path(composite_id));
+        let answer = self
+            .call(WHAT, self.api.post(url).json(&json!({"format": "PDF"})))
+            .await?;
+        let bad = |reason: &str| FetchError::Answer {
+            what: WHAT,
+            reason: reason.into(),
+        };
+        let link = answer
+            .get("url")
+            .and_then(Value::as_str)
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+            .ok_or_else(|| bad("no http(s) url"))?;
+        let version = match answer.get("current_version_id") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err(bad("no current_version_id")),
+        };
+        Ok(DownloadLink {
+            url: link.to_owned(),
+            file_name: answer
+                .get("file_name")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            version,
+        })
+    }
+
+    /// Starts downloading a link's document: no credentials, no redirects.
+    /// An answer refusing the URL (400, 403, 404, 410: what an expired
+    /// presigned URL gets) is [`FetchError::LinkExpired`]: ask for a new link.
+    pub async fn open(&self, link: &DownloadLink, limit: u64) -> Result<Download, FetchError> {
+        const WHAT: &str = "SpotDraft document download";
+        let response = self
+            .download
+            .get(&link.url)
+            .send()
+            .await
+            .map_err(|e| transport(WHAT, e))?;
+        let status = response.status().as_u16();
+        match status {
+            200 => Download::new(WHAT, response, limit),
+            400 | 403 | 404 | 410 => Err(FetchError::LinkExpired { status }),
+            _ => Err(
+                FetchError::from_status(WHAT, response.status(), response.headers())
+                    .unwrap_or(FetchError::Status { what: WHAT, status }),
+            ),
+        }
+    }
+}
+
+/// The entries of a listing answer: a plain array, or an object holding one
+/// under `results` (SpotDraft's paginated shape), `data` or `contracts`.
+fn listing_entries(answer: &Value) -> Option<&Vec<Value>> {
+    answer.as_array().or_else(|| {
+        ["results", "data", "contracts"]
+            .iter()
+            .find_map(|k| answer.get(*k).and_then(Value::as_array))
+    })
+}
+
+fn composite_matches(composite: &str, contract_id: &str) -> bool {
+    matches!(composite.split_once('-'), Some(("T" | "H", rest)) if rest == contract_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_template_contracts_skip_the_listing() {
+        assert_eq!(
+            composite_from_kind("48213", Some("TEMPLATE_CONTRACT")).as_deref(),
+            Some("T-48213")
+        );
+        for kind in [
+            None,
+            Some("EDITED_TEMPLATE_CONTRACT"),
+            Some("THIRD_PARTY_CONTRACT"),
+            Some("EXECUTED_CONTRACT"),
+            Some("SOMETHING_NEW"),
+        ] {
+            assert_eq!(composite_from_kind("1", kind), None, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn listing_shapes_and_matches() {
+        let answer =
+            json!({"count": 2, "results": [{"id": "H-12"}, {"id": "T-123"}, {"id": "X-12"}]});
+        let ids: Vec<_> = listing_entries(&answer)
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["id"].as_str())
+            .filter(|id| composite_matches(id, "12"))
+            .collect();
+        assert_eq!(ids, ["H-12"]);
+        assert!(listing_entries(&json!([{"id": "T-1"}])).is_some());
+        assert!(listing_entries(&json!({"detail": "x"})).is_none());
+    }
+
+    #[test]
+    fn contract_ids_are_decimal() {
+        assert!(valid_contract_id("48213"));
+        for bad in ["", "T-1", "1/../2", "12a", "123456789012345678901"] {
+            assert!(!valid_contract_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_link_never_shows_its_url() {
+        let link = DownloadLink {
+            url: "https://bucket.s3.amazonaws.com/doc.pdf?X-Amz-Signature=secret".into(),
+            file_name: Some("NDA Jane Doe.pdf".into()),
+            version: "7".into(),
+        };
+        let shown = format!("{link:?}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("Jane"),
+            "{shown}"
+        );
+    }
+}

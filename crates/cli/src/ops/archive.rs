@@ -1,0 +1,136 @@
+//! `contract-hooks archive PROVIDER ID`: re-archive a contract's or
+//! envelope's document on demand (an operator command, against a deployment
+//! or the local stack).
+//!
+//! It does not fetch anything itself: it puts an archive request on the
+//! archive queue, so the archiver does the work with its own credentials,
+//! pace, retries and dead-letter queue, exactly as for an execution. The
+//! request carries what the status item knows (Subnoto workspace and
+//! document). Reads `STATUS_TABLE`, `ARCHIVE_QUEUE_URL` and `AWS_ENDPOINT_URL`
+//! from the environment, falling back to the file `make dev` writes; needs
+//! `dynamodb:GetItem` on the status table and `sqs:SendMessage` on the
+//! archive queue.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use archiver::event::{request_body, ArchiveRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::json;
+
+use crate::devenv;
+use crate::error::{CliError, CliResult, EXIT_FAILURE};
+use crate::signing::ProviderArg;
+
+/// Re-archive the executed document of a contract or envelope.
+#[derive(Debug, clap::Args)]
+pub struct ArchiveArgs {
+    /// spotdraft or subnoto.
+    provider: ProviderArg,
+    /// SpotDraft contract id or Subnoto envelope uuid.
+    id: String,
+    /// Print the queued request as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Environment file written by `make dev`, read for settings not in the environment.
+    #[arg(long, value_name = "PATH", default_value = ".dev/env")]
+    env_file: PathBuf,
+}
+
+/// Runs `archive`.
+pub fn run(args: ArchiveArgs) -> CliResult {
+    let vars = if args.env_file.exists() {
+        devenv::read_env_file(&args.env_file)?
+    } else {
+        BTreeMap::new()
+    };
+    let need = |name: &str| {
+        devenv::setting(&vars, name).ok_or_else(|| {
+            CliError::usage(format!(
+                "{name} is not set (and not in {}): export it or start `make dev`",
+                args.env_file.display()
+            ))
+        })
+    };
+    let table = need("STATUS_TABLE")?;
+    let queue_url = need("ARCHIVE_QUEUE_URL")?;
+    let provider = verify::Provider::from(args.provider);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failed(anyhow!("cannot start runtime: {e}")))?;
+    runtime
+        .block_on(async {
+            let sdk = devenv::sdk_config(&vars).await;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+            let item = dynamodb
+                .get_item()
+                .table_name(&table)
+                .key(
+                    "pk",
+                    AttributeValue::S(store::StatusTable::key(provider, &args.id)),
+                )
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| anyhow!("reading {table}: {}", store_error(&e)))?
+                .item;
+            let Some(item) = item else {
+                eprintln!(
+                "no status for {provider}#{} : the archiver records documents on status items, \
+                 so a contract must have been seen first",
+                args.id
+            );
+                return Ok::<ExitCode, anyhow::Error>(ExitCode::from(EXIT_FAILURE));
+            };
+            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+            let request = ArchiveRequest {
+                id: format!("archive-request#{}", uuid::Uuid::new_v4()),
+                provider,
+                subject: args.id.clone(),
+                contract_kind: None,
+                workspace: text(store::schema::attr::WORKSPACE),
+                document_id: text(store::schema::attr::DOCUMENT_ID),
+            };
+            let now = time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            let body = request_body(&request, &now);
+            let sent = aws_sdk_sqs::Client::new(&sdk)
+                .send_message()
+                .queue_url(&queue_url)
+                .message_body(&body)
+                .send()
+                .await
+                .map_err(|e| anyhow!("sending to the archive queue: {}", store_error(&e)))?;
+            let message_id = sent.message_id().unwrap_or_default();
+            if args.json {
+                println!(
+                    "{}",
+                    json!({"queued": true, "request": request.id, "message_id": message_id,
+                       "provider": provider.as_str(), "subject": args.id})
+                );
+            } else {
+                println!(
+                    "queued {} for {provider}#{} (message {message_id}); \
+                 `contract-hooks status {provider} {}` shows the document once archived",
+                    request.id, args.id, args.id
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        })
+        .map_err(CliError::Failed)
+}
+
+fn store_error(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
