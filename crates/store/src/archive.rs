@@ -239,7 +239,7 @@ impl DocumentStore {
             .body
             .try_next()
             .await
-            .map_err(|e| StoreError::aws("S3.GetObject", e))?
+            .map_err(|e| StoreError::aws_other("S3.GetObject", e))?
         {
             hasher.update(&chunk);
         }
@@ -258,11 +258,11 @@ impl DocumentStore {
             .key(META_SHA256)
             .value(sha)
             .build()
-            .map_err(|e| StoreError::aws("S3.PutObjectTagging", e))?;
+            .map_err(|e| StoreError::aws_other("S3.PutObjectTagging", e))?;
         let tagging = aws_sdk_s3::types::Tagging::builder()
             .tag_set(tag)
             .build()
-            .map_err(|e| StoreError::aws("S3.PutObjectTagging", e))?;
+            .map_err(|e| StoreError::aws_other("S3.PutObjectTagging", e))?;
         self.s3
             .put_object_tagging()
             .bucket(&self.bucket)
@@ -540,7 +540,7 @@ impl DocumentStore {
             .body
             .collect()
             .await
-            .map_err(|e| StoreError::aws("S3.GetObject", e))?;
+            .map_err(|e| StoreError::aws_other("S3.GetObject", e))?;
         Ok(data.into_bytes().to_vec())
     }
 }
@@ -818,7 +818,7 @@ pub async fn dead_letter(
             .data_type("String")
             .string_value(v)
             .build()
-            .map_err(|e| StoreError::aws("SQS.SendMessage", e))
+            .map_err(|e| StoreError::aws_other("SQS.SendMessage", e))
     };
     sqs.send_message()
         .queue_url(dlq_url)
@@ -961,7 +961,7 @@ pub mod schema {
                     .id("archive-queue")
                     .arn(arn)
                     .build()
-                    .map_err(|e| StoreError::aws("EventBridge.PutTargets", e))?,
+                    .map_err(|e| StoreError::aws_other("EventBridge.PutTargets", e))?,
             )
             .send()
             .await

@@ -62,6 +62,16 @@ impl StoreError {
         }
     }
 
+    /// A failure around an AWS call that carries no service error code (a
+    /// body stream broken mid-read, a request that could not be built):
+    /// treated as one a retry may fix.
+    pub(crate) fn aws_other(operation: &'static str, err: impl StdError) -> Self {
+        StoreError::Aws {
+            operation,
+            message: error_chain(&err),
+        }
+    }
+
     /// True when no retry of the same request can succeed.
     pub fn is_invalid_request(&self) -> bool {
         matches!(self, StoreError::Invalid { .. })
