@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell sha256sum requirements-dev.txt | cut -c1-12
 export PATH := $(VENV)/bin:$(PATH)
 export MOTO_SERVER_BIN := $(VENV)/bin/moto_server
 
-.PHONY: help venv dev build test lint fmt bench package deploy clean
+.PHONY: help venv dev build test lint fmt bench package deploy clean sam-venv sam-test
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -24,6 +24,21 @@ $(STAMP): requirements-dev.txt
 	touch $@
 
 venv: $(STAMP) ## Create .venv with moto (local AWS), cargo-lambda and cfn-lint
+
+# The SAM CLI lives in its own virtualenv (its pins clash with moto's and cfn-lint's).
+SAM_VENV  := $(CURDIR)/.venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(shell sha256sum requirements-sam.txt | cut -c1-12)
+SAM       := $(SAM_VENV)/bin/sam
+
+$(SAM_STAMP): requirements-sam.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.9+" >&2; exit 1; }
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	rm -f $(SAM_VENV)/.installed-*
+	touch $@
+
+sam-venv: $(SAM_STAMP) ## Create .venv-sam with the AWS SAM CLI (requirements-sam.txt)
 
 dev: venv ## Run the whole pipeline locally: moto, both functions, queue poller, sweep (Ctrl-C stops)
 	# Build both functions the way `cargo lambda watch` runs them, so the first
