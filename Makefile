@@ -58,14 +58,25 @@ test: venv ## Run every test: unit, property, CLI and integration (moto on loopb
 	cargo build --bin processor
 	cargo test --workspace
 
-lint: venv ## cargo fmt --check, clippy with warnings as errors, cfn-lint template.yaml
+lint: venv sam-venv ## cargo fmt --check, clippy with warnings as errors, cfn-lint and sam validate --lint of template.yaml
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true $(SAM) validate --lint --region us-east-1 --template-file template.yaml
 
 .PHONY: events
+EVENTS_OUT  ?= events
+EVENTS_ARGS ?=
 events: ## Regenerate events/ for sam local / cargo lambda invoke (Subnoto signatures expire in 5 minutes)
-	cargo run -q -p contract-hooks -- events --out events --samples samples
+	cargo run -q -p contract-hooks -- events --out $(EVENTS_OUT) --samples samples $(EVENTS_ARGS)
+
+# Both functions under AWS SAM: sam build (x86_64 copy of the template, debug build unless
+# SAM_TEST_RELEASE=1), sam local invoke of every events/ file, sam local start-api with real
+# HTTP requests. Uses a reachable Docker engine, else installs Debian's docker.io and starts one
+# (root); builds a stand-in Lambda base image when no registry has it. See sam/sam_test.py.
+sam-test: venv sam-venv ## Run the functions under SAM (Docker): build, invoke every event, start-api
+	$(VENV)/bin/pip install --quiet -r requirements-package.txt
+	$(SAM_VENV)/bin/python sam/sam_test.py
 
 fmt: ## Format the code
 	cargo fmt --all
