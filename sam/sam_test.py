@@ -89,6 +89,7 @@ class State:
     moto_proc: subprocess.Popen | None = None
     bridge_ip: str = ""
     cli: Path | None = None
+    synced: dict = field(default_factory=dict)  # (provider, id) -> state after the invoke step
 
 
 S = State()
@@ -506,7 +507,22 @@ def step_invoke() -> str:
             answer, took = sam_invoke(f.logical_id, file, name)
             check_answer(name, exp, answer, seen_keys)
             count, slowest = count + 1, max(slowest, took)
+    # What the processor made of events/processor/sqs-*.json (every sample): the API
+    # step must reach the same states through HTTP, the queue and the processor.
+    for provider, _, ident in samples():
+        S.synced[(provider, ident)] = synced_state(provider, ident, "invoke")
+        check(S.synced[(provider, ident)] is not None, f"status {provider} {ident} after invoke")
     return f"{count} invocations, slowest {slowest:.1f} s"
+
+
+def synced_state(provider: str, ident: str, phase: str) -> tuple | None:
+    """`contract-hooks status`: (status, last event type, last event key), or None."""
+    rc, out = run([S.cli, "status", provider, ident, "--json", "--env-file", WORK / "dev" / "env"],
+                  f"status-{phase}-{provider}-{ident}", check_rc=False)
+    if rc != 0:
+        return None
+    item = json.loads(out)
+    return item.get("status"), item.get("last_event_type"), item.get("last_event_key")
 
 
 def samples() -> list[tuple[str, Path, str]]:
@@ -616,14 +632,10 @@ def step_api() -> str:
     queued = drain_queue_into_processor()
     check(queued == accepted, "every accepted event was queued once", f"{queued} queued, {accepted} accepted")
 
-    states = []
-    for provider, ident in sorted({(p, i) for p, _, i in sent}):
-        rc, out = run([S.cli, "status", provider, ident, "--env-file", WORK / "dev" / "env"],
-                      f"status-{provider}-{ident}", check_rc=False)
-        if check(rc == 0 and out.strip() != "", f"status {provider} {ident}", out.strip()):
-            states.append(out.strip())
-    for s in states:
-        say("  " + s.replace("\n", "\n  "))
+    for subject, want in sorted(S.synced.items()):
+        got = synced_state(*subject, "api")
+        check(got == want, f"status {' '.join(subject)}", f"{got}, expected {want}")
+        say(f"  status {' '.join(subject)}: {' '.join(map(str, got or ('-',)))}")
     return f"{len(sent) + 3} requests, {per_request:.2f} s each; {queued} queued and processed"
 
 
