@@ -134,7 +134,9 @@ def run(cmd: list, log: str, *, check_rc=True, timeout=None, env=None, cwd=ROOT,
         )
         err.write("--- stdout\n" + p.stdout)
     if check_rc and p.returncode != 0:
-        raise StepError(f"`{' '.join(map(str, cmd[:4]))} …` exited {p.returncode}; see {path}")
+        tail = [l for l in path.read_text().splitlines() if l.strip() and l != "--- stdout"][-8:]
+        raise StepError(f"`{' '.join(map(str, cmd[:4]))} …` exited {p.returncode}; see {path}\n    "
+                        + "\n    ".join(tail))
     return p.returncode, p.stdout
 
 
@@ -667,7 +669,7 @@ def main() -> int:
             failed_before = S.failed
             try:
                 note = fn()
-            except (StepError, subprocess.TimeoutExpired, OSError, KeyError, ValueError) as e:
+            except Exception as e:  # noqa: BLE001 - any failure ends the run, cleanly
                 check(False, f"step {name}", str(e))
                 say(f"sam-test: {name:<7} FAILED after {time.monotonic() - t0:6.1f} s")
                 break
