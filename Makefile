@@ -90,10 +90,9 @@ package: venv ## Cross-build the arm64 Lambda packages: target/lambda/{ingest,pr
 	cargo lambda build --release --arm64 --bin ingest --bin processor --output-format zip
 	@for f in ingest processor; do ls -l $(or $(CARGO_TARGET_DIR),target)/lambda/$$f/bootstrap.zip; done
 
-deploy: ## sam build + sam deploy --guided (needs the SAM CLI and AWS credentials)
-	@command -v sam >/dev/null || { echo "error: the SAM CLI is not installed: pip install aws-sam-cli" >&2; exit 1; }
-	sam build --beta-features
-	sam deploy --guided
+deploy: sam-venv ## sam build + sam deploy --guided with the SAM CLI of .venv-sam (needs AWS credentials)
+	$(SAM) build --beta-features
+	$(SAM) deploy --guided
 
 clean: ## Remove build output and the virtualenv
 	cargo clean
