@@ -190,6 +190,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def sbin(name: str) -> str:
+    """A system tool (dockerd, iptables, debootstrap, ip) even when sbin is not on PATH."""
+    return shutil.which(name, path=S.env["PATH"] + ":/usr/sbin:/sbin") or name
+
+
 def apt_install(*packages: str) -> None:
     say(f"  installing {' '.join(packages)} from Debian (apt-get)")
     env = dict(S.env, DEBIAN_FRONTEND="noninteractive")
@@ -227,14 +232,22 @@ def base_env() -> dict:
 
 
 # --------------------------------------------------------------------------- steps
+def docker_reachable() -> bool:
+    if not shutil.which("docker", path=S.env["PATH"]):
+        return False
+    return run(["docker", "info"], "docker-info", check_rc=False, timeout=20)[0] == 0
+
+
 def step_engine() -> str:
     """A Docker engine: the one the client reaches, else Debian's started here."""
-    if run(["docker", "info"], "docker-info", check_rc=False, timeout=20)[0] == 0:
+    if docker_reachable():
         return "using the Docker engine already running"
-    if not shutil.which("dockerd", path=S.env["PATH"] + ":/usr/sbin:/sbin"):
+    if sbin("dockerd") == "dockerd" or not shutil.which(
+        "docker", path=S.env["PATH"]
+    ):
         apt_install("docker.io", "iptables")
         # Where systemd runs, installing the package starts the system's engine.
-        if run(["docker", "info"], "docker-info", check_rc=False, timeout=20)[0] == 0:
+        if docker_reachable():
             return "installed Debian's docker.io; using the engine it started"
     bridge_existed = Path("/sys/class/net/docker0").exists()
     data = WORK / "docker"
@@ -244,7 +257,7 @@ def step_engine() -> str:
     log = open(log_path("dockerd"), "w")
     proc = subprocess.Popen(
         [
-            "dockerd",
+            sbin("dockerd"),
             "--data-root", data / "data",
             "--exec-root", run_dir / "exec",
             "--pidfile", run_dir / "dockerd.pid",
@@ -266,7 +279,7 @@ def step_engine() -> str:
         stop_pid(proc, wait=60)
         shutil.rmtree(run_dir, ignore_errors=True)
         if not bridge_existed:  # dockerd leaves the bridge it made behind
-            run(["ip", "link", "delete", "docker0"], "bridge-delete", check_rc=False)
+            run([sbin("ip"), "link", "delete", "docker0"], "bridge-delete", check_rc=False)
 
     on_exit("stop dockerd", stop_dockerd)
     S.env["DOCKER_HOST"] = f"unix://{sock}"
@@ -296,12 +309,12 @@ def step_image() -> str:
     # SAM builds its emulator image on top of the base once; drop one built on an older base.
     rapid = BASE_IMAGE.replace(":al2023-", ":al2023-rapid-")
     run(["docker", "image", "rm", "--force", rapid], "image-rm-rapid", check_rc=False)
-    if not shutil.which("debootstrap", path=S.env["PATH"] + ":/usr/sbin:/sbin"):
+    if sbin("debootstrap") == "debootstrap":
         apt_install("debootstrap")
     rootfs = Path(tempfile.mkdtemp(prefix="sam-test-rootfs-"))
     try:
         # ca-certificates: the functions call AWS over TLS (the real image has them too).
-        run(["debootstrap", "--variant=minbase", "--include=ca-certificates", "bookworm", rootfs],
+        run([sbin("debootstrap"), "--variant=minbase", "--include=ca-certificates", "bookworm", rootfs],
             "debootstrap", timeout=900)
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         run(
@@ -412,8 +425,8 @@ def step_moto() -> str:
     rule = ["PREROUTING", "-i", bridge, "-d", S.bridge_ip, "-p", "tcp",
             "--dport", str(S.moto_port), "-j", "DNAT",
             "--to-destination", f"127.0.0.1:{S.moto_port}"]
-    run(["iptables", "-t", "nat", "-I", *rule], "iptables-add")
-    on_exit("delete the DNAT rule", lambda: run(["iptables", "-t", "nat", "-D", *rule], "iptables-del"))
+    run([sbin("iptables"), "-t", "nat", "-I", *rule], "iptables-add")
+    on_exit("delete the DNAT rule", lambda: run([sbin("iptables"), "-t", "nat", "-D", *rule], "iptables-del"))
     return f"127.0.0.1:{S.moto_port}, reached from containers as host.docker.internal ({bridge} {S.bridge_ip})"
 
 
