@@ -412,12 +412,15 @@ def step_moto() -> str:
     on_exit("stop moto", stop_moto)
     start_moto()
 
-    _, fmt = run(
+    _, bridge = run(
         ["docker", "network", "inspect", "bridge", "--format",
-         '{{(index .IPAM.Config 0).Gateway}} {{index .Options "com.docker.network.bridge.name"}}'],
+         '{{index .Options "com.docker.network.bridge.name"}}'],
         "bridge",
     )
-    S.bridge_ip, bridge = fmt.split()
+    bridge = bridge.strip() or "docker0"
+    # The bridge's own address (docker's IPAM record may leave the gateway out).
+    _, addr = run([sbin("ip"), "-4", "-o", "addr", "show", "dev", bridge], "bridge-address")
+    S.bridge_ip = addr.split(" inet ")[1].split("/")[0]
     sysctl = Path(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet")
     before = sysctl.read_text().strip()
     sysctl.write_text("1")  # lets the DNAT below reach 127.0.0.1
