@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell sha256sum requirements-dev.txt | cut -c1-12
 export PATH := $(VENV)/bin:$(PATH)
 export MOTO_SERVER_BIN := $(VENV)/bin/moto_server
 
-.PHONY: help venv dev build test lint fmt bench package deploy clean
+.PHONY: help venv dev build test lint fmt bench package deploy clean sam-venv sam-test
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -24,6 +24,21 @@ $(STAMP): requirements-dev.txt
 	touch $@
 
 venv: $(STAMP) ## Create .venv with moto (local AWS), cargo-lambda and cfn-lint
+
+# The SAM CLI lives in its own virtualenv (its pins clash with moto's and cfn-lint's).
+SAM_VENV  := $(CURDIR)/.venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(shell sha256sum requirements-sam.txt | cut -c1-12)
+SAM       := $(SAM_VENV)/bin/sam
+
+$(SAM_STAMP): requirements-sam.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.9+" >&2; exit 1; }
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	rm -f $(SAM_VENV)/.installed-*
+	touch $@
+
+sam-venv: $(SAM_STAMP) ## Create .venv-sam with the AWS SAM CLI (requirements-sam.txt)
 
 dev: venv ## Run the whole pipeline locally: moto, the functions, queue pollers, sweep (Ctrl-C stops)
 	# Build both functions the way `cargo lambda watch` runs them, so the first
@@ -44,14 +59,25 @@ test: venv ## Run every test: unit, property, CLI and integration (moto on loopb
 	cargo build --bin processor
 	cargo test --workspace
 
-lint: venv ## cargo fmt --check, clippy with warnings as errors, cfn-lint template.yaml
+lint: venv sam-venv ## cargo fmt --check, clippy with warnings as errors, cfn-lint and sam validate --lint of template.yaml
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true $(SAM) validate --lint --region us-east-1 --template-file template.yaml
 
 .PHONY: events
+EVENTS_OUT  ?= events
+EVENTS_ARGS ?=
 events: ## Regenerate events/ for sam local / cargo lambda invoke (Subnoto signatures expire in 5 minutes)
-	cargo run -q -p contract-hooks -- events --out events --samples samples
+	cargo run -q -p contract-hooks -- events --out $(EVENTS_OUT) --samples samples $(EVENTS_ARGS)
+
+# Both functions under AWS SAM: sam build (x86_64 copy of the template, debug build unless
+# SAM_TEST_RELEASE=1), sam local invoke of every events/ file, sam local start-api with real
+# HTTP requests. Uses a reachable Docker engine, else installs Debian's docker.io and starts one
+# (root); builds a stand-in Lambda base image when no registry has it. See sam/sam_test.py.
+sam-test: venv sam-venv ## Run the functions under SAM (Docker): build, invoke every event, start-api
+	$(VENV)/bin/pip install --quiet -r requirements-package.txt
+	$(SAM_VENV)/bin/python sam/sam_test.py
 
 fmt: ## Format the code
 	cargo fmt --all
@@ -65,10 +91,9 @@ package: venv ## Cross-build the arm64 Lambda packages: target/lambda/{ingest,pr
 	cargo lambda build --release --arm64 --bin ingest --bin processor --bin archiver --output-format zip
 	@for f in ingest processor archiver; do ls -l $(or $(CARGO_TARGET_DIR),target)/lambda/$$f/bootstrap.zip; done
 
-deploy: ## sam build + sam deploy --guided (needs the SAM CLI and AWS credentials)
-	@command -v sam >/dev/null || { echo "error: the SAM CLI is not installed: pip install aws-sam-cli" >&2; exit 1; }
-	sam build --beta-features
-	sam deploy --guided
+deploy: sam-venv ## sam build + sam deploy --guided with the SAM CLI of .venv-sam (needs AWS credentials)
+	$(SAM) build --beta-features
+	$(SAM) deploy --guided
 
 clean: ## Remove build output and the virtualenv
 	cargo clean

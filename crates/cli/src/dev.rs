@@ -63,6 +63,11 @@ pub struct DevArgs {
     /// Stop after this many seconds (for scripted runs); 0 runs until Ctrl-C.
     #[arg(long, default_value_t = 0)]
     stop_after: u64,
+    /// Only moto with the template's resources (tables, queues, secret) and the
+    /// environment file; no functions, queue poller or sweep. For `make sam-test`,
+    /// where SAM runs the functions. Port 0 for --moto-port picks a free one.
+    #[arg(long)]
+    resources_only: bool,
 }
 
 /// Runs `dev`.
@@ -203,6 +208,15 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         format!("{DEV_SUBNOTO_SECRET}\n"),
     )?;
 
+    if args.resources_only {
+        println!(
+            "moto with the template's resources: {endpoint} (settings in {})",
+            env_file.display()
+        );
+        stop_signal(args.stop_after).await;
+        return Ok(());
+    }
+
     let cargo_lambda = args.cargo_lambda.clone().unwrap_or_else(|| {
         let venv = PathBuf::from(".venv/bin/cargo-lambda");
         if venv.exists() {
@@ -291,20 +305,7 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
     };
     let mut sweep = tokio::time::interval(Duration::from_secs(args.sweep_every.max(1)));
     sweep.tick().await;
-    // Ctrl-C (SIGINT) always stops cleanly; --stop-after adds a deadline.
-    let stop = async {
-        let deadline = async {
-            if args.stop_after > 0 {
-                tokio::time::sleep(Duration::from_secs(args.stop_after)).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = deadline => {}
-        }
-    };
+    let stop = stop_signal(args.stop_after);
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -330,6 +331,21 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
     archive_poller.abort();
     let _ = watch.kill().await;
     Ok(())
+}
+
+/// Ctrl-C (SIGINT) always stops cleanly; `stop_after` seconds (0: never) adds a deadline.
+async fn stop_signal(stop_after: u64) {
+    let deadline = async {
+        if stop_after > 0 {
+            tokio::time::sleep(Duration::from_secs(stop_after)).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = deadline => {}
+    }
 }
 
 async fn wait_for_port(port: u16, watch: &mut Child) -> anyhow::Result<()> {
