@@ -57,6 +57,7 @@ test: venv ## Run every test: unit, property, CLI and integration (moto on loopb
 	# out of the invocations.
 	cargo build --bin ingest
 	cargo build --bin processor
+	cargo build --bin archiver
 	cargo test --workspace
 
 lint: venv sam-venv ## cargo fmt --check, clippy with warnings as errors, cfn-lint and sam validate --lint of template.yaml

@@ -217,6 +217,9 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
+    // The contract events the processor publishes, as a subscriber sees them.
+    let bus_tail = crate::local::bus_tail::start(&archive.events, &clients.sqs, bus).await?;
+
     let cargo_lambda = args.cargo_lambda.clone().unwrap_or_else(|| {
         let venv = PathBuf::from(".venv/bin/cargo-lambda");
         if venv.exists() {
@@ -263,6 +266,7 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
          See the synced status:\n  cargo run -q -p contract-hooks -- status spotdraft 48213\n\n\
          Executed contracts are archived to s3://{bucket}/ (re-archive on demand:\n  \
          cargo run -q -p contract-hooks -- archive spotdraft 48213)\n{spotdraft}\n\
+         Contract events on the bus {bus} are printed below as `bus: …` lines.\n\
          AWS emulator: {endpoint} (settings in {env})\nCtrl-C stops everything.\n",
         state = args.state_dir.display(),
         env = env_file.display(),
@@ -329,6 +333,7 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
     }
     println!("stopping…");
     archive_poller.abort();
+    bus_tail.abort();
     let _ = watch.kill().await;
     Ok(())
 }

@@ -24,7 +24,9 @@ pub fn refusal(e: ParseError) -> Refusal {
 /// A Unix time in milliseconds (Subnoto documents `eventTime` so), before
 /// the year 10000.
 fn epoch_ms(v: f64) -> Option<i64> {
-    (v.is_finite() && v >= 0.0 && v < 253_402_300_800_000.0).then_some(v as i64)
+    (0.0..253_402_300_800_000.0)
+        .contains(&v)
+        .then_some(v as i64)
 }
 
 /// An RFC 3339 date-time (or one without an offset, read as UTC) in ms.

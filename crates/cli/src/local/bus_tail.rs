@@ -1,0 +1,131 @@
+//! `contract-hooks dev` shows the contract events as the processor publishes
+//! them: a queue subscribed to the local bus (what a user's own system would
+//! do with a rule), read in a loop, one line per event. Ids, types and
+//! lifecycles only: names and emails stay on the bus.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::Value;
+
+/// Subscribes a `{bus}-tail` queue to every `contract-hooks` event on `bus`
+/// and prints each one as it arrives, until the task is dropped.
+pub async fn start(
+    events: &aws_sdk_eventbridge::Client,
+    sqs: &aws_sdk_sqs::Client,
+    bus: &str,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("{bus}-tail"))
+        .send()
+        .await?
+        .queue_url
+        .unwrap_or_default();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .unwrap_or_default();
+    let rule = format!("{bus}-tail");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(bus)
+        .event_pattern(r#"{"source":["contract-hooks"]}"#)
+        .send()
+        .await?;
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("tail")
+                .arn(arn)
+                .build()?,
+        )
+        .send()
+        .await?;
+    let sqs = sqs.clone();
+    Ok(tokio::spawn(async move {
+        loop {
+            let received = sqs
+                .receive_message()
+                .queue_url(&queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await;
+            let messages = match received {
+                Ok(out) => out.messages.unwrap_or_default(),
+                Err(e) => {
+                    eprintln!("bus tail: {e}");
+                    Vec::new()
+                }
+            };
+            if messages.is_empty() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            for m in messages {
+                if let Some(line) = m.body().and_then(describe) {
+                    println!("{line}");
+                }
+                if let Some(handle) = m.receipt_handle() {
+                    let _ = sqs
+                        .delete_message()
+                        .queue_url(&queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await;
+                }
+            }
+        }
+    }))
+}
+
+/// One line for an EventBridge event: `bus: Contract Status Changed spotdraft
+/// 48213 draft -> executed`. `None` for anything that is not one.
+pub fn describe(body: &str) -> Option<String> {
+    let event: Value = serde_json::from_str(body).ok()?;
+    let detail_type = event["detail-type"].as_str()?;
+    let d = &event["detail"];
+    let text = |k: &str| d[k].as_str().unwrap_or("-").to_owned();
+    let what = match detail_type {
+        "Contract Status Changed" => {
+            format!("{} -> {}", text("previous_lifecycle"), text("lifecycle"))
+        }
+        "Contract Event" => format!("{} ({})", text("provider_event_type"), text("lifecycle")),
+        _ => d["document"]["s3_uri"].as_str().unwrap_or("").to_owned(),
+    };
+    Some(format!(
+        "bus: {detail_type} {} {} {what}",
+        text("provider"),
+        text("subject")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_say_what_changed_and_nothing_personal() {
+        let changed = r#"{"detail-type":"Contract Status Changed","detail":{"provider":"spotdraft","subject":"48213","lifecycle":"executed","previous_lifecycle":"draft","signer":{"email":"j@example.com"}}}"#;
+        assert_eq!(
+            describe(changed).unwrap(),
+            "bus: Contract Status Changed spotdraft 48213 draft -> executed"
+        );
+        let event = r#"{"detail-type":"Contract Event","detail":{"provider":"subnoto","subject":"e1","provider_event_type":"ENVELOPE_SIGNED","lifecycle":"signing","title":"Secret deal"}}"#;
+        let line = describe(event).unwrap();
+        assert_eq!(
+            line,
+            "bus: Contract Event subnoto e1 ENVELOPE_SIGNED (signing)"
+        );
+        assert!(describe("not json").is_none());
+    }
+}
