@@ -966,7 +966,7 @@ fn each_function_gets_exactly_the_actions_it_uses_on_its_own_resources() {
                 ("s3:ListBucket", "GetAtt(ArchiveBucket.Arn)"),
                 (
                     "events:PutEvents",
-                    "If(CreateEventBus, GetAtt(EventBus.Arn), Sub(arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}))",
+                    "If(CreateEventBus, GetAtt(EventBus.Arn), Sub(arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${ExistingEventBusName}))",
                 ),
                 ("sqs:ReceiveMessage", "GetAtt(ArchiveQueue.Arn)"),
                 ("sqs:DeleteMessage", "GetAtt(ArchiveQueue.Arn)"),
@@ -1395,7 +1395,7 @@ fn the_archiver_sets_exactly_the_settings_its_config_reads() {
     assert_eq!(env["ARCHIVE_BUCKET"], "Ref(ArchiveBucket)");
     assert_eq!(env["ARCHIVE_QUEUE_URL"], "Ref(ArchiveQueue)");
     assert_eq!(env["ARCHIVE_DLQ_URL"], "Ref(ArchiveDeadLetterQueue)");
-    let bus = "If(CreateEventBus, Ref(EventBus), Ref(EventBusName))";
+    let bus = "If(CreateEventBus, Ref(EventBus), Ref(ExistingEventBusName))";
     assert_eq!(env["EVENT_BUS_NAME"], bus);
     assert_eq!(
         env["SPOTDRAFT_API_CREDENTIALS_ARN"],
