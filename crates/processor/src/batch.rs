@@ -140,6 +140,9 @@ pub async fn process_batch(app: &App, event: &SqsEvent) -> BatchReport {
     }
 
     let published = publish(app, &parsed, &applied).await;
+    let published_count = (0..applied.len())
+        .filter(|i| published[*i] && applied[*i].is_some())
+        .count();
     for (i, ok) in published.iter().enumerate() {
         if !ok && applied[i].is_some() {
             log_failure(
@@ -179,7 +182,7 @@ pub async fn process_batch(app: &App, event: &SqsEvent) -> BatchReport {
 
     let mut report = BatchReport {
         records: event.records.len(),
-        published: published.iter().filter(|ok| **ok).count(),
+        published: published_count,
         ..BatchReport::default()
     };
     for (record, outcome) in event.records.iter().zip(marked) {
