@@ -129,7 +129,7 @@ bench-functions: venv bench-venv ## Cold start, warm latency, RSS, AWS calls: in
 bench-processor: venv bench-venv ## Processor: cold start, batches of 1 and 10, sweep, RSS, AWS calls, floor (BENCH_ARGS=…)
 	cargo build --release --bin ingest
 	cargo build --release --bin processor
-	$(BENCH_VENV)/bin/python bench/harness.py --functions processor $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/harness.py --functions processor-nobus,processor $(BENCH_ARGS)
 	@echo "report: bench/results/latest/summary.md"
 
 # `make bench` runs the function benchmarks too (as a prerequisite, so before criterion).

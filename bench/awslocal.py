@@ -116,6 +116,20 @@ def create_queues(sqs, name):
     )["QueueUrl"]
 
 
+def create_bus(endpoint: str, name: str, subscriber_url: str):
+    """The contract events' bus, with a rule sending everything from contract-hooks to
+    `subscriber_url` (what a user's system would subscribe), so EventBridge does in moto what it
+    does in AWS: match and deliver every entry the processor puts."""
+    _, sqs = clients(endpoint)
+    events = boto3.client("events", endpoint_url=endpoint, region_name=REGION,
+                          aws_access_key_id=CREDS["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=CREDS["AWS_SECRET_ACCESS_KEY"])
+    events.create_event_bus(Name=name)
+    arn = sqs.get_queue_attributes(QueueUrl=subscriber_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=f"{name}-all", EventBusName=name, EventPattern=json.dumps({"source": ["contract-hooks"]}))
+    events.put_targets(Rule=f"{name}-all", EventBusName=name, Targets=[{"Id": "subscriber", "Arn": arn}])
+
+
 def create_resources(endpoint: str, suffix: str):
     """Fresh resources; returns the names and URL both functions need."""
     ddb, sqs = clients(endpoint)
@@ -133,6 +147,10 @@ def create_resources(endpoint: str, suffix: str):
     res["floor_table"] = f"bench-floor-{suffix}"
     create_ledger_table(ddb, res["floor_table"])
     res["floor_queue_url"] = create_queues(sqs, f"bench-floor-{suffix}")
+    # The processor's bus (used when publishing is on) and its subscriber.
+    res["bus"] = f"bench-contracts-{suffix}"
+    res["subscriber_url"] = sqs.create_queue(QueueName=f"bench-subscriber-{suffix}")["QueueUrl"]
+    create_bus(endpoint, res["bus"], res["subscriber_url"])
     return res
 
 

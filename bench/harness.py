@@ -153,12 +153,14 @@ def spec_peer(args, res, api_port, endpoint):
     return [str(args.bench_python), "-m", "awslambdaric", "handler.lambda_handler"], env, str(HERE / "peer")
 
 
-def spec_processor(args, res, api_port, endpoint):
+def spec_processor(args, res, api_port, endpoint, bus=True):
     env = lambda_env(api_port, endpoint, "contract-hooks-processor")
     env.update({
         "EVENTS_TABLE": res["events_table"],
         "STATUS_TABLE": res["status_table"],
         "QUEUE_URL": res["queue_url"],
+        # Publishing on (as deployed), or off: the "before" of issue 13.
+        "EVENT_BUS_NAME": res["bus"] if bus else "",
         # The sweep test ages its items by one second instead of the default ten minutes.
         # Nothing else in the processor reads it.
         "SWEEP_AFTER_SECONDS": "1",
@@ -167,7 +169,13 @@ def spec_processor(args, res, api_port, endpoint):
     return [str(args.processor_bin)], env, str(ROOT)
 
 
-SPECS = {"ingest": spec_ingest, "peer": spec_peer, "processor": spec_processor}
+def spec_processor_nobus(args, res, api_port, endpoint):
+    return spec_processor(args, res, api_port, endpoint, bus=False)
+
+
+SPECS = {"ingest": spec_ingest, "peer": spec_peer, "processor": spec_processor,
+         "processor-nobus": spec_processor_nobus}
+PROCESSORS = ("processor", "processor-nobus")
 
 
 class Function:
@@ -349,14 +357,15 @@ class ProcessorRun:
     (so the queue stays short, as in production). Ingest, the receive and the delete are outside
     the timed window. With `proxy`, the processor's AWS calls are counted per invocation."""
 
-    def __init__(self, args, run_idx, moto_url, res, outdir, records, proxy=None):
+    def __init__(self, args, run_idx, moto_url, res, outdir, records, proxy=None, name="processor"):
         self.args, self.moto_url, self.res, self.outdir, self.proxy = args, moto_url, res, outdir, proxy
-        self.tag = f"processor-run{run_idx}{'-count' if proxy else ''}"
+        self.name, self.bus = name, name == "processor"
+        self.tag = f"{name}-run{run_idx}{'-count' if proxy else ''}"
         self.log_path = outdir / f"{self.tag}.log"
         # About four events per contract / envelope.
         self.gen = events.NewEvents(args.samples, max(5, records // 8), seed=2000 + run_idx)
         self.esm = processor.EventSourceMapping(moto_url, res["queue_url"])
-        self.out = {"function": "processor", "run": run_idx, "errors": [], "latencies": [], "batch_item_failures": 0,
+        self.out = {"function": name, "bus": self.bus, "run": run_idx, "errors": [], "latencies": [], "batch_item_failures": 0,
                     "invocations": 0, "subjects_per_batch10": [], "calls": []}
         self.seen, self.accepted, self.feeders = [], [], []
 
@@ -393,11 +402,14 @@ class ProcessorRun:
         return msgs, self.deliver(fn, msgs, f"batch{count}")
 
     def deliver(self, fn, msgs, phase):
-        c0 = self.proxy.snapshot()[0] if self.proxy else None
+        c0, ops0 = self.proxy.snapshot() if self.proxy else (None, None)
+        ops0 = dict(ops0) if ops0 else {}
         inv = fn.invoke(self.esm.event(msgs))
         self.out["invocations"] += 1
         if self.proxy:
-            self.out["calls"].append({"phase": phase, "records": len(msgs), "calls": self.proxy.snapshot()[0] - c0,
+            c1, ops1 = self.proxy.snapshot()
+            ops = {op: n - ops0.get(op, 0) for op, n in ops1.items() if n - ops0.get(op, 0)}
+            self.out["calls"].append({"phase": phase, "records": len(msgs), "calls": c1 - c0, "ops": ops,
                                       "ids": [m["MessageId"] for m in msgs]})
         failed = processor.batch_failures(inv)
         if failed is None:
@@ -434,7 +446,7 @@ class ProcessorRun:
                 f.stop()
         out["accepted"] = len(self.accepted)
         out["records"] = len(self.seen)
-        errors, facts = processor.check_state(self.moto_url, self.res, self.seen, self.accepted)
+        errors, facts = processor.check_state(self.moto_url, self.res, self.seen, self.accepted, self.bus)
         out["errors"] += errors
         out["state"] = facts
         out["log"] = processor_log_stats(self.log_path)
@@ -462,7 +474,7 @@ class ProcessorRun:
 
     def phases(self, ingest, n1, n10, extra_colds, endpoint, with_floor):
         out = self.out
-        cmd, env, cwd = SPECS["processor"](self.args, self.res, 0, endpoint)
+        cmd, env, cwd = SPECS[self.name](self.args, self.res, 0, endpoint)
         fn = Function(cmd, env, cwd, self.log_path)
         floors = None
         try:
@@ -541,9 +553,10 @@ class ProcessorRun:
 
 
 def run_processor(args, run_idx, moto_url, res, outdir, n1, n10, extra_colds, endpoint=None, proxy=None,
-                  with_floor=False):
+                  with_floor=False, name="processor"):
     """See `ProcessorRun`."""
-    run = ProcessorRun(args, run_idx, moto_url, res, outdir, 1 + n1 + 10 * n10 + extra_colds, proxy=proxy)
+    run = ProcessorRun(args, run_idx, moto_url, res, outdir, 1 + n1 + 10 * n10 + extra_colds, proxy=proxy,
+                       name=name)
     return run.run(n1, n10, extra_colds, endpoint or moto_url, with_floor)
 
 
@@ -639,6 +652,13 @@ def count_summary(r):
     r["calls_per_record_b1_n"] = {o: len(v) for o, v in by.items()}
     r["calls_per_record_b10"] = statistics.fmean(b10) if b10 else None
     r["calls_cold"] = next((c["calls"] for c in r["calls"] if c["phase"] == "cold"), None)
+    b10_batches = [c for c in r["calls"] if c["phase"] == "batch10"]
+    r["calls_per_batch10"] = statistics.fmean(c["calls"] for c in b10_batches) if b10_batches else None
+    r["put_events_per_batch10"] = (statistics.fmean(sum(n for op, n in c.get("ops", {}).items() if "PutEvents" in op)
+                                                    for c in b10_batches) if b10_batches else None)
+    b1_batches = [c for c in r["calls"] if c["phase"] == "batch1"]
+    r["put_events_per_batch1"] = (statistics.fmean(sum(n for op, n in c.get("ops", {}).items() if "PutEvents" in op)
+                                                   for c in b1_batches) if b1_batches else None)
     return (f"calls/record, batch of 1 by outcome {r['calls_per_record_b1']}, batch of 10 "
             f"{r['calls_per_record_b10']}, cold {r['calls_cold']}, sweep empty {r['sweep_empty']['calls']}, "
             f"sweep pending {r.get('sweep_pending', {}).get('calls')} ({r.get('sweep_pending', {}).get('answer')})")
@@ -686,9 +706,10 @@ def main():
     for f in functions:
         if f not in SPECS:
             ap.error(f"unknown function {f}")
-    if ("ingest" in functions or "processor" in functions) and not args.ingest_bin.exists():
+    any_processor = any(f in PROCESSORS for f in functions)
+    if ("ingest" in functions or any_processor) and not args.ingest_bin.exists():
         ap.error(f"{args.ingest_bin} not found: cargo build --release --bin ingest")
-    if "processor" in functions and not args.processor_bin.exists():
+    if any_processor and not args.processor_bin.exists():
         ap.error(f"{args.processor_bin} not found: cargo build --release --bin processor")
     args.samples = events.load_samples(args.samples_dir)
     launcher = str(ROOT / "tests/harness/moto_server.py")
@@ -709,9 +730,11 @@ def main():
         "counts": [],
         "processor_runs": [],
         "processor_counts": [],
+        "processor_nobus_runs": [],
+        "processor_nobus_counts": [],
     }
     for name, path in (("ingest", args.ingest_bin), ("processor", args.processor_bin)):
-        if name in functions or (name == "ingest" and "processor" in functions):
+        if name in functions or (name == "ingest" and any_processor) or (name == "processor" and any_processor):
             st = path.stat()
             results["binaries"][name] = {"path": str(path), "bytes": st.st_size,
                                          "mtime_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(st.st_mtime))}
@@ -724,13 +747,13 @@ def main():
         proxy = awslocal.CountingProxy(moto.port)
         try:
             res = awslocal.create_resources(moto.url, uuid.uuid4().hex[:8])
-            if name == "processor":
+            if name in PROCESSORS:
                 r = run_processor(args, 0, moto.url, res, outdir, args.count_batch1, args.count_batch10, 0,
-                                  endpoint=proxy.url, proxy=proxy)
+                                  endpoint=proxy.url, proxy=proxy, name=name)
                 r["calls_by_op"] = proxy.snapshot()[1]
                 r.pop("latencies", None)
-                results["processor_counts"].append(r)
-                print(f"[count] processor: {count_summary(r)}, ops {r['calls_by_op']}, errors {r['errors'][:3]}",
+                results["processor_counts" if name == "processor" else "processor_nobus_counts"].append(r)
+                print(f"[count] {name}: {count_summary(r)}, ops {r['calls_by_op']}, errors {r['errors'][:3]}",
                       flush=True)
                 continue
             r = run_function(args, name, 0, moto.url, res, outdir, args.count_events, 0, endpoint=proxy.url,
@@ -751,13 +774,14 @@ def main():
             moto = awslocal.Moto(str(args.moto_python), launcher)
             try:
                 res = awslocal.create_resources(moto.url, uuid.uuid4().hex[:8])
-                if name == "processor":
+                if name in PROCESSORS:
                     r = summarize_processor_run(run_processor(args, i, moto.url, res, outdir, args.batch1, args.batch10,
-                                                              args.extra_colds, with_floor=not args.no_floor))
+                                                              args.extra_colds, with_floor=not args.no_floor,
+                                                              name=name))
                     if i == 1:
                         r["item_sizes"] = processor_item_sizes(moto.url, res)
-                    results["processor_runs"].append(r)
-                    print(f"[run {i}] processor: cold {r['cold_ms']:.1f} ms (init {r['init_ms']:.1f}), batch of 1 p50 "
+                    results["processor_runs" if name == "processor" else "processor_nobus_runs"].append(r)
+                    print(f"[run {i}] {name}: cold {r['cold_ms']:.1f} ms (init {r['init_ms']:.1f}), batch of 1 p50 "
                           f"{r['b1_p50_ms']:.2f} p99 {r['b1_p99_ms']:.2f} ms, batch of 10 p50 {r['b10_p50_ms']:.2f} p99 "
                           f"{r['b10_p99_ms']:.2f} ms, floor raw p50 {r.get('floor_raw_p50_ms', float('nan')):.2f} ms, "
                           f"RSS {r['peak_rss_kib'] / 1024:.1f} MiB, cpu {r['cpu_ms_per_batch1']:.2f} / "
@@ -804,7 +828,7 @@ def main():
 def package_sizes():
     """The arm64 Lambda packages `make package` builds, if they are there (not built here)."""
     out = {}
-    for fn in ("ingest", "processor"):
+    for fn in ("ingest", "processor", "archiver"):
         for name in ("bootstrap", "bootstrap.zip"):
             path = ROOT / "target/lambda" / fn / name
             if path.exists():

@@ -184,12 +184,37 @@ def scan(ddb, table):
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def check_state(endpoint: str, res: dict, events, accepted_keys):
+def bus_deliveries(sqs, subscriber_url):
+    """Every event the bus's subscriber queue received: {detail-type: [detail, ...]}."""
+    out = {}
+    while True:
+        page = sqs.receive_message(QueueUrl=subscriber_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        msgs = page.get("Messages", [])
+        if not msgs:
+            return out
+        for m in msgs:
+            e = json.loads(m["Body"])
+            out.setdefault(e["detail-type"], []).append(e["detail"])
+        sqs.delete_message_batch(QueueUrl=subscriber_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+
+
+def check_state(endpoint: str, res: dict, events, accepted_keys, bus=False):
     """The end state: every accepted event's ledger item PROCESSED and out of the pending index,
-    every subject's status item equal to the maximum over its events, queue and DLQ empty.
+    every subject's status item equal to the maximum over its events, queue and DLQ empty; with
+    publishing on, exactly one `Contract Event` per processed event on the bus (none when off).
     Returns (errors, facts)."""
     ddb, sqs = awslocal.clients(endpoint)
     errors = []
+    published = bus_deliveries(sqs, res["subscriber_url"])
+    contract_events = published.get("Contract Event", [])
+    ids = {d["id"] for d in contract_events}
+    processed_keys = {f"{e['provider']}#{e['key']}" for e in events}
+    if bus and (len(contract_events) != len(ids) or ids != processed_keys):
+        errors.append(f"bus: {len(contract_events)} Contract Events ({len(ids)} ids) for "
+                      f"{len(processed_keys)} processed events")
+    if not bus and published:
+        errors.append(f"publishing off, yet the bus delivered {sum(map(len, published.values()))} events")
     ledger = {it["pk"]["S"]: it for it in scan(ddb, res["events_table"])}
     missing = [k for k in accepted_keys if k not in ledger]
     not_done = [k for k, it in ledger.items() if it.get("status", {}).get("S") != "PROCESSED"]
@@ -221,6 +246,8 @@ def check_state(endpoint: str, res: dict, events, accepted_keys):
         left = int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
         if left:
             errors.append(f"{name} holds {left} messages at the end")
-    facts = {"ledger_items": len(ledger), "ledger_processed": len(ledger) - len(not_done),
+    facts = {"bus_contract_events": len(contract_events),
+             "bus_status_changes": len(published.get("Contract Status Changed", [])),
+             "ledger_items": len(ledger), "ledger_processed": len(ledger) - len(not_done),
              "status_items": len(status_items), "status_expected": len(expected), "status_matching": len(expected) - len(wrong)}
     return errors, facts

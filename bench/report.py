@@ -148,7 +148,74 @@ def summarize(results):
     if proc:
         out["processor"] = proc
         out["processor_cost"] = processor_cost(proc)
+    publishing = summarize_publishing(results)
+    if publishing:
+        out["publishing"] = publishing
     return out
+
+
+def summarize_publishing(results):
+    """Publishing on (`processor`) against off (`processor-nobus`), same binary, runs interleaved:
+    the issue-13 "before and after". Per side: medians over runs of p50/p99 and CPU per batch,
+    and from the call-counting pass the AWS calls and PutEvents calls per batch."""
+    sides = {"on": (results.get("processor_runs"), results.get("processor_counts")),
+             "off": (results.get("processor_nobus_runs"), results.get("processor_nobus_counts"))}
+    if not all(rs for rs, _ in sides.values()):
+        return None
+    out = {}
+    for side, (rs, counts) in sides.items():
+        count = (counts or [{}])[0]
+        b10 = [c for c in count.get("calls", []) if c["phase"] == "batch10"]
+        b1 = [c for c in count.get("calls", []) if c["phase"] == "batch1"]
+        out[side] = {
+            "runs": len(rs),
+            "b1_p50_ms": median(r["b1_p50_ms"] for r in rs),
+            "b1_p99_ms": median(r["b1_p99_ms"] for r in rs),
+            "b10_p50_ms": median(r["b10_p50_ms"] for r in rs),
+            "b10_p99_ms": median(r["b10_p99_ms"] for r in rs),
+            "b1_p50_runs": [round(r["b1_p50_ms"], 2) for r in rs],
+            "b10_p50_runs": [round(r["b10_p50_ms"], 2) for r in rs],
+            "cpu_ms_per_batch1": median(r["cpu_ms_per_batch1"] for r in rs),
+            "cpu_ms_per_batch10": median(r["cpu_ms_per_batch10"] for r in rs),
+            "peak_rss_mib": median(r["peak_rss_kib"] / 1024 for r in rs),
+            "cold_ms": median(r["cold_ms"] for r in rs),
+            "calls_per_batch1": statistics.fmean(c["calls"] for c in b1) if b1 else None,
+            "calls_per_batch10": statistics.fmean(c["calls"] for c in b10) if b10 else None,
+            "calls_per_batch10_max": max((c["calls"] for c in b10), default=None),
+            "put_events_per_batch1": count.get("put_events_per_batch1"),
+            "put_events_per_batch10": count.get("put_events_per_batch10"),
+            "bus": [{k: r["state"].get(k) for k in ("bus_contract_events", "bus_status_changes")} for r in rs],
+            "errors": sum(len(r["errors"]) for r in rs) + len(count.get("errors", [])),
+        }
+    return out
+
+
+def markdown_publishing(s):
+    p = s["publishing"]
+    on, off = p["on"], p["off"]
+    lines = ["## processor: publishing contract events (issue 13)", "",
+             "Same release binary, `EVENT_BUS_NAME` set (on: a moto bus whose rule delivers every event to a "
+             "subscriber queue) or empty (off); runs interleaved, medians over runs.", "",
+             "| | off (before) | on (after) | difference |", "|---|---|---|---|"]
+    def row(label, key, nd=2, unit=""):
+        a, b = off.get(key), on.get(key)
+        diff = "" if a is None or b is None else f"{b - a:+.{nd}f}{unit}"
+        lines.append(f"| {label} | {fmt(a, nd)}{unit} | {fmt(b, nd)}{unit} | {diff} |")
+    row("AWS calls per batch of 10 (mean)", "calls_per_batch10")
+    row("PutEvents calls per batch of 10", "put_events_per_batch10")
+    row("AWS calls per batch of 1 (mean)", "calls_per_batch1")
+    row("PutEvents calls per batch of 1", "put_events_per_batch1")
+    row("batch of 1 p50", "b1_p50_ms", unit=" ms")
+    row("batch of 1 p99", "b1_p99_ms", unit=" ms")
+    row("batch of 10 p50", "b10_p50_ms", unit=" ms")
+    row("batch of 10 p99", "b10_p99_ms", unit=" ms")
+    row("CPU per batch of 1", "cpu_ms_per_batch1", unit=" ms")
+    row("CPU per batch of 10", "cpu_ms_per_batch10", unit=" ms")
+    row("cold start (init + first batch)", "cold_ms", 1, " ms")
+    row("peak RSS", "peak_rss_mib", 1, " MiB")
+    lines += ["", f"Per-run batch-of-10 p50, off: {off['b10_p50_runs']}, on: {on['b10_p50_runs']}. "
+              f"Bus deliveries checked per run (on): {on['bus']}; errors off {off['errors']}, on {on['errors']}.", ""]
+    return "\n".join(lines)
 
 
 def summarize_processor(results):
@@ -350,6 +417,8 @@ def markdown(results, s):
         out += "\n" + markdown_functions(results, s)
     if s.get("processor"):
         out += "\n" + markdown_processor(results, s)
+    if s.get("publishing"):
+        out += "\n" + markdown_publishing(s)
     return out
 
 

@@ -690,3 +690,93 @@ pub fn answer(response: lambda_http::Response<lambda_http::Body>) -> (u16, Value
     let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
     (status, body)
 }
+
+// ------------------------------------------------------------------ the bus
+
+/// A bus with a rule that sends every contract-hooks event to a queue.
+pub struct Subscriber {
+    /// The bus name.
+    pub bus: String,
+    /// The subscriber queue.
+    pub queue_url: String,
+}
+
+/// Creates a bus for `stack` and a rule sending every contract-hooks event
+/// on it to a new queue (what a user's own system would subscribe).
+pub async fn subscribe_to_bus(stack: &Stack) -> Subscriber {
+    let bus = format!("{}-bus", stack.name);
+    let events = &stack.clients.events;
+    events.create_event_bus().name(&bus).send().await.unwrap();
+    let (queue_url, _) =
+        store::schema::create_queues(&stack.clients.sqs, &format!("{}-sub", stack.name))
+            .await
+            .unwrap();
+    let arn = stack
+        .clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    events
+        .put_rule()
+        .name("all-contract-events")
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"source":["contract-hooks"]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("all-contract-events")
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    Subscriber { bus, queue_url }
+}
+
+/// Every EventBridge event (as JSON) the subscriber's queue received.
+pub async fn bus_received(stack: &Stack, sub: &Subscriber) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let page = stack
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(&sub.queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = page.messages();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+            stack
+                .clients
+                .sqs
+                .delete_message()
+                .queue_url(&sub.queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    out
+}

@@ -8,90 +8,6 @@ use integration_tests::*;
 use serde_json::Value;
 use verify::{BodyFormat, Provider};
 
-/// A bus with a rule that sends every contract-hooks event to a queue.
-struct Subscriber {
-    bus: String,
-    queue_url: String,
-}
-
-async fn subscribe(stack: &Stack) -> Subscriber {
-    let bus = format!("{}-bus", stack.name);
-    let events = &stack.clients.events;
-    events.create_event_bus().name(&bus).send().await.unwrap();
-    let (queue_url, _) =
-        store::schema::create_queues(&stack.clients.sqs, &format!("{}-sub", stack.name))
-            .await
-            .unwrap();
-    let arn = stack
-        .clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    events
-        .put_rule()
-        .name("all-contract-events")
-        .event_bus_name(&bus)
-        .event_pattern(r#"{"source":["contract-hooks"]}"#)
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule("all-contract-events")
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    Subscriber { bus, queue_url }
-}
-
-/// Every EventBridge event the subscriber's queue received.
-async fn received(stack: &Stack, sub: &Subscriber) -> Vec<Value> {
-    let mut out = Vec::new();
-    loop {
-        let page = stack
-            .clients
-            .sqs
-            .receive_message()
-            .queue_url(&sub.queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = page.messages();
-        if messages.is_empty() {
-            break;
-        }
-        for m in messages {
-            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            stack
-                .clients
-                .sqs
-                .delete_message()
-                .queue_url(&sub.queue_url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-    out
-}
-
 /// The samples in the order their provider sent them (event time).
 fn samples_in_time_order() -> Vec<(Provider, Vec<u8>)> {
     let mut all: Vec<(i64, Provider, Vec<u8>)> = samples()
@@ -115,12 +31,18 @@ async fn deliver_and_process(
     batch: usize,
 ) -> Vec<processor::BatchReport> {
     let ingest = stack.ingest(&[]).await;
-    let processor = stack.processor(&[("EVENT_BUS_NAME", bus)]);
     for (provider, body) in bodies {
         let request = signed_request(EventKind::ApiGatewayV2, *provider, body, BodyFormat::Json);
         let status = ingest::handle(&ingest, request).await.status().as_u16();
         assert!(status == 202 || status == 200, "{status}");
     }
+    process_queue(stack, bus, batch).await
+}
+
+/// Processes what is on the event queue in batches of `batch` records (in
+/// queue order); returns the processor's reports.
+async fn process_queue(stack: &Stack, bus: &str, batch: usize) -> Vec<processor::BatchReport> {
+    let processor = stack.processor(&[("EVENT_BUS_NAME", bus)]);
     let messages = stack.drain_queue_raw().await;
     let mut reports = Vec::new();
     for (n, chunk) in messages.chunks(batch).enumerate() {
@@ -189,7 +111,7 @@ fn schema() -> Value {
 #[tokio::test]
 async fn every_sample_yields_one_contract_event_and_real_changes_one_status_change() {
     let stack = Stack::new().await;
-    let sub = subscribe(&stack).await;
+    let sub = subscribe_to_bus(&stack).await;
     let bodies = samples_in_time_order();
     let reports = deliver_and_process(&stack, &sub.bus, &bodies, 10).await;
     assert_eq!(
@@ -200,7 +122,7 @@ async fn every_sample_yields_one_contract_event_and_real_changes_one_status_chan
     let again = deliver_and_process(&stack, &sub.bus, &bodies, 10).await;
     assert!(again.is_empty(), "duplicates were queued again");
 
-    let events = received(&stack, &sub).await;
+    let events = bus_received(&stack, &sub).await;
     let schema = schema();
     let mut errors = Vec::new();
     for e in &events {
@@ -234,6 +156,8 @@ async fn every_sample_yields_one_contract_event_and_real_changes_one_status_chan
             .unwrap()
             .unwrap();
         assert_eq!(entry.status, "PROCESSED", "published, then processed");
+        assert_eq!(d["superseded"], false, "in time order, each wins: {d}");
+        assert_eq!(d["redelivered"], false, "each handled once: {d}");
         for field in [
             "version",
             "provider",
@@ -297,14 +221,40 @@ async fn every_sample_yields_one_contract_event_and_real_changes_one_status_chan
 #[tokio::test]
 async fn shuffled_delivery_converges_for_the_consumer_as_in_the_status_table() {
     let stack = Stack::new().await;
-    let sub = subscribe(&stack).await;
+    let sub = subscribe_to_bus(&stack).await;
     let mut bodies = samples_in_time_order();
     bodies.reverse();
     let dup = bodies.clone();
     bodies.extend(dup.into_iter().step_by(2));
     deliver_and_process(&stack, &sub.bus, &bodies, 3).await;
 
-    let events = received(&stack, &sub).await;
+    let events = bus_received(&stack, &sub).await;
+    // Newest first: 48213's DRAFT came after its EXECUTED, so it changed
+    // nothing and says so; a subject's winner never does.
+    let contract_events: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["detail-type"] == "Contract Event")
+        .map(|e| &e["detail"])
+        .collect();
+    let top = |d: &Value| {
+        contract_events
+            .iter()
+            .filter(|o| o["provider"] == d["provider"] && o["subject"] == d["subject"])
+            .map(|o| o["rank"].as_str().unwrap())
+            .max()
+            .unwrap()
+    };
+    for d in &contract_events {
+        if d["superseded"] == true {
+            assert!(d["rank"].as_str().unwrap() < top(d), "{d}");
+        }
+        if d["rank"].as_str().unwrap() == top(d) {
+            assert_eq!(d["superseded"], false, "the winner: {d}");
+        }
+    }
+    assert!(contract_events
+        .iter()
+        .any(|d| d["subject"] == "48213" && d["status"] == "DRAFT" && d["superseded"] == true));
     let mut consumer: BTreeMap<(String, String), (String, Option<String>)> = BTreeMap::new();
     for e in events
         .iter()
@@ -345,7 +295,7 @@ async fn shuffled_delivery_converges_for_the_consumer_as_in_the_status_table() {
 #[tokio::test]
 async fn failed_publishing_is_retried_and_nothing_is_marked_processed_before() {
     let stack = Stack::new().await;
-    let sub = subscribe(&stack).await;
+    let sub = subscribe_to_bus(&stack).await;
     let ingest = stack.ingest(&[]).await;
     let bodies = samples_in_time_order();
     for (provider, body) in &bodies[..3] {
@@ -356,11 +306,11 @@ async fn failed_publishing_is_retried_and_nothing_is_marked_processed_before() {
         );
     }
     let messages = stack.drain_queue_raw().await;
-    let records = || -> Vec<Value> {
+    let records = |receive_count| -> Vec<Value> {
         messages
             .iter()
             .enumerate()
-            .map(|(i, m)| sqs_record(&format!("f{i}"), Some(&m.body), 1))
+            .map(|(i, m)| sqs_record(&format!("f{i}"), Some(&m.body), receive_count))
             .collect()
     };
     // The bus's endpoint refuses connections: the whole call fails.
@@ -370,7 +320,7 @@ async fn failed_publishing_is_retried_and_nothing_is_marked_processed_before() {
     // A bus that does not exist.
     let missing = stack.processor(&[("EVENT_BUS_NAME", "no-such-bus")]);
     for app in [&unreachable, &missing] {
-        let report = processor::process_batch(app, &sqs_event(records())).await;
+        let report = processor::process_batch(app, &sqs_event(records(1))).await;
         assert_eq!(report.failed.len(), messages.len(), "{report:?}");
         for m in &messages {
             let key = store::QueueMessage::from_json(&m.body).unwrap().ledger_key;
@@ -378,12 +328,12 @@ async fn failed_publishing_is_retried_and_nothing_is_marked_processed_before() {
             assert_eq!(entry.status, "RECEIVED", "not processed before publishing");
         }
     }
-    assert!(received(&stack, &sub).await.is_empty());
+    assert!(bus_received(&stack, &sub).await.is_empty());
     // The redelivery publishes each event once and marks it processed.
     let good = stack.processor(&[("EVENT_BUS_NAME", &sub.bus)]);
-    let report = processor::process_batch(&good, &sqs_event(records())).await;
+    let report = processor::process_batch(&good, &sqs_event(records(2))).await;
     assert!(report.failed.is_empty(), "{report:?}");
-    let events = received(&stack, &sub).await;
+    let events = bus_received(&stack, &sub).await;
     let ids: Vec<&str> = events
         .iter()
         .filter(|e| e["detail-type"] == "Contract Event")
@@ -395,10 +345,135 @@ async fn failed_publishing_is_retried_and_nothing_is_marked_processed_before() {
         ids.len(),
         "each once"
     );
+    // SQS delivered each message a second time: the events say so.
+    assert!(events.iter().all(|e| e["detail"]["redelivered"] == true));
     // The first two samples of 48213 in time order: DRAFT → REDLINING was a
     // real change, and the retry still says so.
     assert!(events
         .iter()
         .any(|e| e["detail-type"] == "Contract Status Changed"
             && e["detail"]["previous_status"] == "DRAFT"));
+}
+
+/// `replay` re-publishes: every stored event again under the same
+/// `detail.id` with the same content, marked `redelivered`; the status table
+/// does not move, and the only status changes published again are the
+/// winners' own (a consumer deduping on `id` sees nothing new).
+#[tokio::test]
+async fn replay_republishes_every_event_under_the_same_id() {
+    let stack = Stack::new().await;
+    let sub = subscribe_to_bus(&stack).await;
+    let bodies = samples_in_time_order();
+    deliver_and_process(&stack, &sub.bus, &bodies, 10).await;
+    let first = bus_received(&stack, &sub).await;
+    let status_before = stack.status_items().await;
+
+    // What `contract-hooks replay` does: every ledger item, oldest first.
+    let listing = stack
+        .ledger()
+        .scan_all(&store::ops::LedgerFilter::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(listing.entries.len(), bodies.len());
+    let queue = store::Queue::new(stack.clients.sqs.clone(), &stack.queue_url);
+    for scanned in &listing.entries {
+        let message = store::ops::replay_message(&scanned.entry).unwrap();
+        queue.send(&message).await.unwrap();
+    }
+    let reports = process_queue(&stack, &sub.bus, 10).await;
+    assert_eq!(
+        reports.iter().map(|r| r.published).sum::<usize>(),
+        bodies.len()
+    );
+    let again = bus_received(&stack, &sub).await;
+
+    // The detail without what describes this delivery.
+    let content = |d: &Value| {
+        let mut d = d.clone();
+        let map = d.as_object_mut().unwrap();
+        map.remove("redelivered");
+        map.remove("superseded");
+        d
+    };
+    let by_id = |events: &[Value], kind: &str| -> BTreeMap<String, Value> {
+        events
+            .iter()
+            .filter(|e| e["detail-type"] == kind)
+            .map(|e| {
+                (
+                    e["detail"]["id"].as_str().unwrap().to_owned(),
+                    e["detail"].clone(),
+                )
+            })
+            .collect()
+    };
+    let (first_events, replayed) = (
+        by_id(&first, "Contract Event"),
+        by_id(&again, "Contract Event"),
+    );
+    assert_eq!(
+        again
+            .iter()
+            .filter(|e| e["detail-type"] == "Contract Event")
+            .count(),
+        bodies.len(),
+        "each event once more"
+    );
+    assert_eq!(
+        first_events.keys().collect::<Vec<_>>(),
+        replayed.keys().collect::<Vec<_>>(),
+        "the same ids"
+    );
+    for (id, d) in &replayed {
+        assert_eq!(
+            content(d),
+            content(&first_events[id]),
+            "same content for {id}"
+        );
+        assert_eq!(d["redelivered"], true, "{d}");
+    }
+    // Oldest first against the final state: all but each subject's winner
+    // changed nothing this time.
+    let winners: BTreeSet<String> = status_before
+        .values()
+        .map(|item| item["last_event_key"].as_s().unwrap().clone())
+        .collect();
+    for (id, d) in &replayed {
+        let key = id.split_once('#').unwrap().1;
+        assert_eq!(d["superseded"] == true, !winners.contains(key), "{d}");
+    }
+    // Status changes again: only the winners' own, identical to the first.
+    let (first_changes, changes) = (
+        by_id(&first, "Contract Status Changed"),
+        by_id(&again, "Contract Status Changed"),
+    );
+    assert!(
+        !changes.is_empty(),
+        "the winners' changes are published again"
+    );
+    for (id, d) in &changes {
+        assert_eq!(content(d), content(&first_changes[id]), "{id}");
+    }
+    let status_of = |items: &BTreeMap<
+        String,
+        std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    >| {
+        items
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get("status").cloned()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        status_of(&stack.status_items().await),
+        status_of(&status_before)
+    );
+    for scanned in &listing.entries {
+        let entry = stack
+            .ledger()
+            .get(&scanned.entry.key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(entry.status, "PROCESSED");
+    }
 }

@@ -762,6 +762,13 @@ async fn a_redelivered_event_is_requeued_with_its_first_arrival_time() {
         .map(|m| m.received_at_ms)
         .collect();
     assert_eq!(times, [first.received_at_ms; 2], "both of A's messages");
+    // Only the re-enqueue says it is a send after the first (published as
+    // `redelivered`).
+    let resent: Vec<(bool, bool)> = messages
+        .iter()
+        .map(|m| (m.ledger_key == key_a, m.resent))
+        .collect();
+    assert_eq!(resent, [(true, false), (false, false), (true, true)]);
 
     // In queue order (A, B, A again), the contract ends EXECUTED.
     let records = messages

@@ -102,8 +102,11 @@ fn invoke(watch: &Watch, function: &str, event: &Value, dir: &Path) -> Value {
         .unwrap_or_else(|e| panic!("{function} answered {stdout:?}: {e}"))
 }
 
-fn write_env(stack: &Stack, dir: &Path) -> PathBuf {
+fn write_env(stack: &Stack, bus: &str, dir: &Path) -> PathBuf {
     let vars = [
+        // Publishing on: the events carry names and emails to the bus, never
+        // to the logs.
+        ("EVENT_BUS_NAME", bus.into()),
         ("AWS_ENDPOINT_URL", moto().endpoint.clone()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "testing".into()),
@@ -127,7 +130,8 @@ fn both_functions_answer_through_the_lambda_runtime_api() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let stack = runtime.block_on(Stack::new());
     let dir = tempfile_dir();
-    let env = write_env(&stack, &dir);
+    let sub = runtime.block_on(subscribe_to_bus(&stack));
+    let env = write_env(&stack, &sub.bus, &dir);
     let log = dir.join("functions.log");
     let watch = start_watch(&env, &log);
 
@@ -244,6 +248,15 @@ fn both_functions_answer_through_the_lambda_runtime_api() {
     });
     let status = status.expect("the contract's status item exists");
     assert_eq!(status["status"].as_s().unwrap(), "EXECUTED");
+    let published = runtime.block_on(bus_received(&stack, &sub));
+    assert_eq!(
+        published
+            .iter()
+            .filter(|e| e["detail-type"] == "Contract Event")
+            .count(),
+        3,
+        "one contract event per processed event"
+    );
 
     // The scheduled sweep runs through the same function.
     let sweep = scheduled_event();

@@ -1011,8 +1011,8 @@ async fn the_sweep_requeues_lost_enqueues_and_gives_up_after_the_attempts() {
     assert_eq!(requeued.len(), 2);
     assert_eq!(
         parsed(&requeued[0]),
-        QueueMessage::new(lost.clone(), real_now - 120_000),
-        "the message ingest would have sent"
+        QueueMessage::new(lost.clone(), real_now - 120_000).resent(),
+        "the message ingest would have sent, marked as sent again"
     );
     for e in [&lost, &doomed] {
         let entry = ledger.get(&e.ledger_key()).await.unwrap().unwrap();

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use store::archive::{
     ChunkSource, DocumentRecord, Recorded, StoredObject, UploadError, DOCUMENT_ARCHIVED,
 };
+use store::events::BusEntry;
 use store::StoreError;
 use verify::Provider;
 
@@ -177,9 +178,11 @@ pub async fn archive(app: &App, request: &ArchiveRequest) -> Result<Archived, Ar
         // Written or already recorded (a redelivery after a lost publish
         // publishes again: at least once, consumers dedupe on detail.id).
         (_, Some(events)) => {
-            events
-                .put(DOCUMENT_ARCHIVED, &archived_detail(request, &record))
-                .await?;
+            let entry = BusEntry {
+                detail_type: DOCUMENT_ARCHIVED,
+                detail: archived_detail(request, &record).to_string(),
+            };
+            events.put_one(&entry).await?;
             true
         }
     };

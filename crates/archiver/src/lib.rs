@@ -19,8 +19,8 @@ pub mod subnoto;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use serde_json::Value;
-use store::archive::{ArchiveClients, ArchiveEvents, DocumentStore, StatusDocuments};
-use store::{AwsClients, CallCounter};
+use store::archive::{ArchiveClients, DocumentStore, StatusDocuments};
+use store::{AwsClients, Bus, CallCounter};
 
 pub use config::{ArchiverConfig, ConfigError};
 use credentials::{CredentialError, CredentialHandle};
@@ -36,7 +36,7 @@ pub struct App {
     /// The status items' `document`.
     pub status: StatusDocuments,
     /// The bus; `None` when `EVENT_BUS_NAME` is empty.
-    pub events: Option<ArchiveEvents>,
+    pub events: Option<Bus>,
     /// SQS (back-off, dead letters).
     pub sqs: aws_sdk_sqs::Client,
     /// The archive queue.
@@ -102,7 +102,7 @@ impl App {
             events: config
                 .event_bus
                 .as_ref()
-                .map(|bus| ArchiveEvents::new(archive.events.clone(), bus)),
+                .map(|bus| Bus::new(clients.events.clone(), bus)),
             sqs: clients.sqs.clone(),
             queue_url: config.queue_url.clone(),
             dlq_url: config.dlq_url.clone(),

@@ -153,7 +153,7 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         store::archive::schema::create_archive_queues(&clients.sqs, "contract-hooks-archive")
             .await?;
     store::archive::schema::create_archive_route(
-        &archive.events,
+        &clients.events,
         &clients.sqs,
         bus,
         &archive_queue_url,
@@ -218,7 +218,7 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
     }
 
     // The contract events the processor publishes, as a subscriber sees them.
-    let bus_tail = crate::local::bus_tail::start(&archive.events, &clients.sqs, bus).await?;
+    let bus_tail = crate::local::bus_tail::start(&clients.events, &clients.sqs, bus).await?;
 
     let cargo_lambda = args.cargo_lambda.clone().unwrap_or_else(|| {
         let venv = PathBuf::from(".venv/bin/cargo-lambda");

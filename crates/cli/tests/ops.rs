@@ -214,10 +214,9 @@ async fn failed_and_replay_read_the_ledger_and_enqueue_what_they_list() {
     ));
     assert_eq!(one["replayed"], 1);
     let entry = stack.ledger.get(&keys[1]).await.unwrap().unwrap();
-    let expected = serde_json::to_string(&QueueMessage::new(
-        entry.event().unwrap(),
-        entry.received_at_ms,
-    ))
+    let expected = serde_json::to_string(
+        &QueueMessage::new(entry.event().unwrap(), entry.received_at_ms).resent(),
+    )
     .unwrap();
     assert_eq!(queue_bodies(&stack, &stack.queue_url).await, [expected]);
 

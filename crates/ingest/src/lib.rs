@@ -150,7 +150,7 @@ pub async fn accept(
         Ok(Accepted::New) => {
             #[cfg(feature = "failpoints")]
             failpoint::hit(failpoint::AFTER_LEDGER_PUT);
-            match enqueue(app, event, received_at_ms).await {
+            match enqueue(app, QueueMessage::new(event, received_at_ms)).await {
                 Ok(()) => Outcome::Accepted {
                     provider,
                     key,
@@ -179,7 +179,12 @@ pub async fn accept(
                 // The event's own first arrival time, not this request's: a
                 // time-less event is ranked by it, and a redelivery must
                 // never outrank what the event outranked the first time.
-                Ok(true) => match enqueue(app, event, stored.received_at_ms).await {
+                Ok(true) => match enqueue(
+                    app,
+                    QueueMessage::new(event, stored.received_at_ms).resent(),
+                )
+                .await
+                {
                     Ok(()) => Outcome::Duplicate {
                         provider,
                         key,
@@ -194,8 +199,7 @@ pub async fn accept(
 
 /// Sends the queue message; on failure releases the lease (best effort) so the
 /// provider's retry re-enqueues at once.
-async fn enqueue(app: &App, event: Event, received_at_ms: i64) -> Result<(), StoreError> {
-    let message = QueueMessage::new(event, received_at_ms);
+async fn enqueue(app: &App, message: QueueMessage) -> Result<(), StoreError> {
     if let Err(err) = app.queue.send(&message).await {
         if let Err(release) = app.ledger.release_lease(&message.ledger_key).await {
             tracing::warn!(key = %message.ledger_key, error = %release, "lease release failed; it will expire");

@@ -139,7 +139,7 @@ pub async fn process_batch(app: &App, event: &SqsEvent) -> BatchReport {
         applied[i] = outcome;
     }
 
-    let published = publish(app, &parsed, &applied).await;
+    let published = publish(app, &event.records, &parsed, &applied).await;
     let published_count = (0..applied.len())
         .filter(|i| published[*i] && applied[*i].is_some())
         .count();
@@ -201,6 +201,7 @@ pub async fn process_batch(app: &App, event: &SqsEvent) -> BatchReport {
 /// bus, or nothing to publish for it).
 async fn publish(
     app: &App,
+    records: &[SqsMessage],
     parsed: &[Result<QueueMessage, RecordError>],
     applied: &[Option<(Change, Option<Event>)>],
 ) -> Vec<bool> {
@@ -215,11 +216,20 @@ async fn publish(
             continue;
         };
         let event = loaded.as_ref().unwrap_or(&message.event);
+        let delivery = events::Delivery {
+            superseded: change.applied == Applied::Superseded && !change.already_applied,
+            redelivered: message.resent
+                || change.already_applied
+                || receive_count(&records[i])
+                    .parse::<u32>()
+                    .is_ok_and(|n| n > 1),
+        };
         for entry in events::entries_for(
             event,
             &message.ledger_key,
             message.received_at_ms,
             change.previous_status.as_deref(),
+            delivery,
         ) {
             entries.push(entry);
             owner.push(i);

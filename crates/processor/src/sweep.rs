@@ -177,7 +177,7 @@ async fn decide(app: &App, entry: &PendingEntry, now_ms: i64) -> Result<Action, 
     {
         return Ok(Action::Skipped);
     }
-    let message = QueueMessage::new(event, entry.received_at_ms);
+    let message = QueueMessage::new(event, entry.received_at_ms).resent();
     if let Err(err) = app.queue.send(&message).await {
         if let Err(release) = app.ledger.release_lease(&entry.key).await {
             tracing::warn!(key = %entry.key, error = %release, "lease release failed; it will expire");

@@ -23,12 +23,7 @@ use verify::Provider;
 
 use crate::{CallCounter, StatusTable, StoreError};
 
-/// `source` of every event this project puts on the bus.
-pub const EVENT_SOURCE: &str = "contract-hooks";
-/// The detail-type the archiver consumes.
-pub const STATUS_CHANGED: &str = "Contract Status Changed";
-/// The detail-type the archiver publishes.
-pub const DOCUMENT_ARCHIVED: &str = "Contract Document Archived";
+pub use crate::events::{DOCUMENT_ARCHIVED, SOURCE as EVENT_SOURCE, STATUS_CHANGED};
 /// The archive rule's event pattern (template.yaml has the same, checked by a test).
 pub fn archive_rule_pattern() -> serde_json::Value {
     serde_json::json!({
@@ -58,13 +53,12 @@ pub const PART_BYTES: usize = 8 * 1024 * 1024;
 /// Room above a part for the chunk that completes it (HTTP chunks are small).
 const PART_SLACK: usize = 256 * 1024;
 
-/// S3 and EventBridge clients for the archiver, counted like [`crate::AwsClients`].
+/// The S3 client for the archiver, counted like [`crate::AwsClients`] (whose
+/// EventBridge client the archiver publishes with).
 #[derive(Debug, Clone)]
 pub struct ArchiveClients {
     /// S3 (the document bucket).
     pub s3: aws_sdk_s3::Client,
-    /// EventBridge (`Contract Document Archived`).
-    pub events: aws_sdk_eventbridge::Client,
 }
 
 impl ArchiveClients {
@@ -77,7 +71,7 @@ impl ArchiveClients {
             .build()
     }
 
-    /// Builds both clients; path-style S3 addressing when `AWS_ENDPOINT_URL`
+    /// Builds the S3 client; path-style addressing when `AWS_ENDPOINT_URL`
     /// points at a local emulator (no per-bucket host names there).
     pub fn new(sdk: &SdkConfig, calls: &CallCounter) -> Self {
         let s3 = aws_sdk_s3::Client::from_conf(
@@ -87,12 +81,7 @@ impl ArchiveClients {
                 .interceptor(calls.clone())
                 .build(),
         );
-        let events = aws_sdk_eventbridge::Client::from_conf(
-            aws_sdk_eventbridge::config::Builder::from(sdk)
-                .interceptor(calls.clone())
-                .build(),
-        );
-        ArchiveClients { s3, events }
+        ArchiveClients { s3 }
     }
 }
 
@@ -731,56 +720,6 @@ impl StatusDocuments {
             .await
             .map_err(|e| StoreError::aws("DynamoDB.GetItem", e))?;
         Ok(out.item)
-    }
-}
-
-/// `Contract Document Archived` on the bus.
-#[derive(Debug, Clone)]
-pub struct ArchiveEvents {
-    client: aws_sdk_eventbridge::Client,
-    bus: String,
-}
-
-impl ArchiveEvents {
-    /// Publishes to `bus` (a name or ARN).
-    pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>) -> Self {
-        ArchiveEvents {
-            client,
-            bus: bus.into(),
-        }
-    }
-
-    /// Puts one event with `detail_type` and `detail`; a rejected entry is an error.
-    pub async fn put(
-        &self,
-        detail_type: &str,
-        detail: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-            .event_bus_name(&self.bus)
-            .source(EVENT_SOURCE)
-            .detail_type(detail_type)
-            .detail(detail.to_string())
-            .build();
-        let out = self
-            .client
-            .put_events()
-            .entries(entry)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("EventBridge.PutEvents", e))?;
-        if out.failed_entry_count() > 0 {
-            let code = out
-                .entries()
-                .iter()
-                .find_map(|e| e.error_code())
-                .unwrap_or("unknown");
-            return Err(StoreError::Aws {
-                operation: "EventBridge.PutEvents",
-                message: format!("entry rejected: {code}"),
-            });
-        }
-        Ok(())
     }
 }
 

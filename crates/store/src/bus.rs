@@ -70,6 +70,19 @@ impl Bus {
         results
     }
 
+    /// Puts one entry; a rejected entry or a failed call is an error.
+    pub async fn put_one(&self, entry: &BusEntry) -> Result<(), StoreError> {
+        let taken = self
+            .put_chunk(std::slice::from_ref(entry))
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err("EventBridge.PutEvents answered no result".into()));
+        taken.map_err(|message| StoreError::Aws {
+            operation: "EventBridge.PutEvents",
+            message,
+        })
+    }
+
     async fn put_chunk(&self, batch: &[BusEntry]) -> Result<Vec<Result<(), String>>, StoreError> {
         let request_entries = batch
             .iter()

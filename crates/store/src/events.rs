@@ -14,6 +14,8 @@ pub const SOURCE: &str = "contract-hooks";
 pub const CONTRACT_EVENT: &str = "Contract Event";
 /// `detail-type` of an event that changed its subject's status.
 pub const STATUS_CHANGED: &str = "Contract Status Changed";
+/// `detail-type` the archiver publishes once an executed document is stored.
+pub const DOCUMENT_ARCHIVED: &str = "Contract Document Archived";
 /// Version of the detail document; bumped on incompatible changes.
 pub const DETAIL_VERSION: &str = "1";
 /// EventBridge's limit on one entry (detail, detail-type, source, resources).
@@ -45,6 +47,18 @@ pub fn lifecycle(provider: Provider, status: Option<&str>) -> &'static str {
             _ => "unknown",
         },
     }
+}
+
+/// How the processor came to handle an event, as far as it can tell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// A higher-ranked event is the subject's state: this one arrived out of
+    /// order (or again after it was overtaken) and changed nothing.
+    pub superseded: bool,
+    /// The processor may have handled this event before: SQS delivered the
+    /// message again, it was re-sent (ingest's duplicate path, the sweep,
+    /// `replay`), or it already is its subject's state.
+    pub redelivered: bool,
 }
 
 /// The detail of a `Contract Event` or `Contract Status Changed`.
@@ -80,6 +94,10 @@ pub struct ContractDetail<'a> {
     /// Where the event stands among its subject's events: the status table's
     /// order, as a string that sorts as the rank does. Highest wins.
     pub rank: String,
+    /// [`Delivery::superseded`].
+    pub superseded: bool,
+    /// [`Delivery::redelivered`]: a hint; consumers dedupe on `id` all the same.
+    pub redelivered: bool,
     /// Contract or envelope title.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<&'a str>,
@@ -115,7 +133,7 @@ pub struct ContractDetail<'a> {
 /// One entry to put on the bus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BusEntry {
-    /// [`CONTRACT_EVENT`] or [`STATUS_CHANGED`].
+    /// [`CONTRACT_EVENT`], [`STATUS_CHANGED`] or [`DOCUMENT_ARCHIVED`].
     pub detail_type: &'static str,
     /// The detail, JSON.
     pub detail: String,
@@ -136,6 +154,7 @@ pub fn entries_for(
     ledger_key: &str,
     received_at_ms: i64,
     previous_status: Option<&str>,
+    delivery: Delivery,
 ) -> Vec<BusEntry> {
     let update = StatusUpdate::of(event, received_at_ms);
     let status = update.status.as_deref();
@@ -152,6 +171,8 @@ pub fn entries_for(
         occurred_at: event.occurred_at_ms.and_then(rfc3339),
         received_at: rfc3339(received_at_ms).unwrap_or_default(),
         rank: rank_text(&update.rank),
+        superseded: delivery.superseded,
+        redelivered: delivery.redelivered,
         title: event.title.as_deref(),
         reference: event.reference.as_deref(),
         contract_kind: event.contract_kind.as_deref(),
@@ -243,11 +264,29 @@ mod tests {
         let e = spotdraft(
             r#"{"activity":"CONTRACT_EXECUTED","contract_id":5,"contract_status":"EXECUTED","activity_data":{"timestamp":"2026-11-22T10:02:11.904Z"}}"#,
         );
-        let plain = entries_for(&e, "spotdraft#k", 1_795_341_800_000, None);
+        let plain = entries_for(
+            &e,
+            "spotdraft#k",
+            1_795_341_800_000,
+            None,
+            Delivery::default(),
+        );
         assert_eq!(plain.len(), 1);
-        let same = entries_for(&e, "spotdraft#k", 1_795_341_800_000, Some("EXECUTED"));
+        let same = entries_for(
+            &e,
+            "spotdraft#k",
+            1_795_341_800_000,
+            Some("EXECUTED"),
+            Delivery::default(),
+        );
         assert_eq!(same.len(), 1, "no change, no status event");
-        let changed = entries_for(&e, "spotdraft#k", 1_795_341_800_000, Some("SIGN"));
+        let changed = entries_for(
+            &e,
+            "spotdraft#k",
+            1_795_341_800_000,
+            Some("SIGN"),
+            Delivery::default(),
+        );
         assert_eq!(changed.len(), 2);
         let detail: serde_json::Value = serde_json::from_str(&changed[1].detail).unwrap();
         assert_eq!(changed[1].detail_type, STATUS_CHANGED);
@@ -266,7 +305,7 @@ mod tests {
             r#"{{"activity":"CONTRACT_EDITED","contract_id":5,"external_metadata":{{"amount":1.10,"blob":"{}"}}}}"#,
             "x".repeat(300_000)
         ));
-        let entries = entries_for(&e, "spotdraft#k", 1, None);
+        let entries = entries_for(&e, "spotdraft#k", 1, None, Delivery::default());
         assert!(entries[0].size() <= MAX_ENTRY_BYTES);
         let detail: serde_json::Value = serde_json::from_str(&entries[0].detail).unwrap();
         assert_eq!(detail["truncated"], true);
@@ -276,7 +315,7 @@ mod tests {
         );
         // A small one is carried exactly, numbers as sent.
         let small = spotdraft(r#"{"activity":"X","external_metadata":{"amount":1.10}}"#);
-        let entries = entries_for(&small, "spotdraft#k", 1, None);
+        let entries = entries_for(&small, "spotdraft#k", 1, None, Delivery::default());
         assert!(entries[0]
             .detail
             .contains(r#""external_metadata":{"amount":1.10}"#));

@@ -6,6 +6,7 @@
 //! Clients are built once per cold start ([`AwsClients::new`]) and shared by the
 //! adapters; the domain types they carry come from the `verify` crate.
 
+#[cfg(feature = "archive")]
 pub mod archive;
 mod aws;
 mod bus;

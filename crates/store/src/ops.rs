@@ -208,7 +208,7 @@ impl Ledger {
 /// item.
 pub fn replay_message(entry: &LedgerEntry) -> Result<QueueMessage, StoreError> {
     // `event()` refuses a body that does not parse to this entry's key.
-    Ok(QueueMessage::new(entry.event()?, entry.received_at_ms))
+    Ok(QueueMessage::new(entry.event()?, entry.received_at_ms).resent())
 }
 
 // ------------------------------------------------------------------ redrive

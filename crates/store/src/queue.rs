@@ -24,6 +24,11 @@ pub struct QueueMessage {
     /// reads it from the ledger item instead (one `GetItem`, rare).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub by_reference: bool,
+    /// True when this is not ingest's first send of the event (the
+    /// duplicate path, the sweep, `replay`): the processor may have handled
+    /// it before. Published as `redelivered`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resent: bool,
 }
 
 impl QueueMessage {
@@ -35,7 +40,14 @@ impl QueueMessage {
             received_at_ms,
             event,
             by_reference: false,
+            resent: false,
         }
+    }
+
+    /// The same message, marked as a send after the first (see `resent`).
+    pub fn resent(mut self) -> Self {
+        self.resent = true;
+        self
     }
 
     /// The same message with only a stub of the event, for the processor to
@@ -64,6 +76,7 @@ impl QueueMessage {
                 unread_fields: Vec::new(),
             },
             by_reference: true,
+            resent: self.resent,
         }
     }
 

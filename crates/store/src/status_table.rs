@@ -47,6 +47,9 @@ pub struct Change {
     /// already the subject's state and had changed it (a redelivery, e.g.
     /// after its publishing failed), so the change is not lost on a retry.
     pub previous_status: Option<String>,
+    /// The event was already its subject's state before this call (applied
+    /// before: a redelivery of the current winner).
+    pub already_applied: bool,
 }
 
 /// A status item as read back (tests, CLI).
@@ -347,6 +350,7 @@ impl StatusTable {
             return Ok(Change {
                 applied: Applied::NoSubject,
                 previous_status: None,
+                already_applied: false,
             });
         };
         let key = Self::key(event.provider, subject);
@@ -427,6 +431,7 @@ impl StatusTable {
                 return Ok(Change {
                     applied: Applied::Updated,
                     previous_status,
+                    already_applied: false,
                 });
             }
             Err(err) => match err.as_service_error() {
@@ -462,11 +467,15 @@ impl StatusTable {
                 Err(err) => return Err(StoreError::aws("DynamoDB.UpdateItem", err)),
             }
         }
+        let already_applied = stored.as_ref().is_some_and(|item| {
+            item.get(attr::LAST_EVENT_KEY).and_then(|v| v.as_s().ok()) == Some(&update.rank.key)
+        });
         Ok(Change {
             applied: Applied::Superseded,
             previous_status: stored
                 .as_ref()
                 .and_then(|item| redelivered_change(item, &update.rank.key, status)),
+            already_applied,
         })
     }
 

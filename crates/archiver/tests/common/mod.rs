@@ -24,7 +24,7 @@ pub use provider::{Fault, ProviderServer, Route};
 pub struct ArchiveStack {
     /// Tables and clients.
     pub stack: Stack,
-    /// S3 and EventBridge clients.
+    /// The S3 client.
     pub archive: ArchiveClients,
     /// Bucket name.
     pub bucket: String,
@@ -53,7 +53,7 @@ impl ArchiveStack {
                 .await
                 .unwrap();
         let bus = format!("{}-bus", stack.name);
-        schema::create_archive_route(&archive.events, &stack.clients.sqs, &bus, &queue_url)
+        schema::create_archive_route(&stack.clients.events, &stack.clients.sqs, &bus, &queue_url)
             .await
             .unwrap();
         let watch_url = stack
@@ -69,7 +69,8 @@ impl ArchiveStack {
         let watch_arn = schema::queue_arn(&stack.clients.sqs, &watch_url)
             .await
             .unwrap();
-        archive
+        stack
+            .clients
             .events
             .put_rule()
             .name(format!("{bus}-watch"))
@@ -81,7 +82,8 @@ impl ArchiveStack {
             .send()
             .await
             .unwrap();
-        archive
+        stack
+            .clients
             .events
             .put_targets()
             .rule(format!("{bus}-watch"))
@@ -187,7 +189,8 @@ impl ArchiveStack {
     /// Puts `Contract Status Changed` with `detail` on the bus (the processor's event).
     pub async fn publish(&self, detail: Value) {
         let out = self
-            .archive
+            .stack
+            .clients
             .events
             .put_events()
             .entries(
