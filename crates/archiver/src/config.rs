@@ -65,21 +65,9 @@ pub struct ArchiverConfig {
     pub spotdraft_rps: u32,
 }
 
-/// A setting is missing or malformed; the message names it, never a value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    /// Required and unset.
-    #[error("missing configuration: {0} must be set")]
-    Missing(&'static str),
-    /// Unusable.
-    #[error("invalid configuration: {name} {reason}")]
-    Invalid {
-        /// The variable.
-        name: &'static str,
-        /// What is wrong.
-        reason: &'static str,
-    },
-}
+/// A setting is missing or malformed; the message names it, never a value
+/// (the functions share one error).
+pub use store::ConfigError;
 
 /// Every variable the archiver reads (the template test holds the function's
 /// environment to this list).
@@ -114,18 +102,8 @@ impl ArchiverConfig {
                 .filter(|v| !v.is_empty())
         };
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
-        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => match v.parse::<u64>() {
-                    Ok(n) if n > 0 => Ok(n),
-                    _ => Err(ConfigError::Invalid {
-                        name,
-                        reason: "must be a positive integer",
-                    }),
-                },
-            }
-        };
+        let number =
+            |name: &'static str, default: u64| store::positive_integer(get(name), name, default);
         let credentials = |inline: &'static str, arn: &'static str| match (get(inline), get(arn)) {
             (Some(_), Some(_)) => Err(ConfigError::Invalid {
                 name: inline,

@@ -792,8 +792,6 @@ pub async fn secret_string(
 /// Local stack and tests: the bucket (versioned), the archive queue and its
 /// DLQ, and the bus rule that fills the queue. Returns `(queue_url, dlq_url)`.
 pub mod schema {
-    use aws_sdk_sqs::types::QueueAttributeName;
-
     use super::*;
 
     /// Creates a versioned bucket.
@@ -816,53 +814,20 @@ pub mod schema {
         Ok(())
     }
 
+    pub use crate::schema::queue_arn;
+
     /// Creates the archive queue (`name`) and `{name}-dlq`.
     pub async fn create_archive_queues(
         sqs: &aws_sdk_sqs::Client,
         name: &str,
     ) -> Result<(String, String), StoreError> {
-        let dlq_url = sqs
-            .create_queue()
-            .queue_name(format!("{name}-dlq"))
-            .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("SQS.CreateQueue", e))?
-            .queue_url
-            .unwrap_or_default();
-        let dlq_arn = queue_arn(sqs, &dlq_url).await?;
-        let redrive = serde_json::json!({
-            "deadLetterTargetArn": dlq_arn,
-            "maxReceiveCount": ARCHIVE_MAX_RECEIVE_COUNT,
-        });
-        let url = sqs
-            .create_queue()
-            .queue_name(name)
-            .attributes(
-                QueueAttributeName::VisibilityTimeout,
-                ARCHIVE_VISIBILITY_TIMEOUT_SECS.to_string(),
-            )
-            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("SQS.CreateQueue", e))?
-            .queue_url
-            .unwrap_or_default();
-        Ok((url, dlq_url))
-    }
-
-    /// A queue's ARN.
-    pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, StoreError> {
-        Ok(sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("SQS.GetQueueAttributes", e))?
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .unwrap_or_default())
+        crate::schema::create_queue_with_dlq(
+            sqs,
+            name,
+            ARCHIVE_VISIBILITY_TIMEOUT_SECS,
+            ARCHIVE_MAX_RECEIVE_COUNT,
+        )
+        .await
     }
 
     /// Creates the bus `bus` (unless `default`) and the rule sending

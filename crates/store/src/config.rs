@@ -79,6 +79,25 @@ pub enum ConfigError {
     },
 }
 
+/// The setting `name` as a positive integer: `default` when unset (`None`),
+/// an error naming it when it is not a positive integer.
+pub fn positive_integer<T: std::str::FromStr + PartialOrd + Default>(
+    value: Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<T>() {
+            Ok(n) if n > T::default() => Ok(n),
+            _ => Err(ConfigError::Invalid {
+                name,
+                reason: "must be a positive integer",
+            }),
+        },
+    }
+}
+
 impl Config {
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -89,22 +108,6 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
-        fn number<T: std::str::FromStr + PartialOrd + Default>(
-            value: Option<String>,
-            name: &'static str,
-            default: T,
-        ) -> Result<T, ConfigError> {
-            match value {
-                None => Ok(default),
-                Some(v) => match v.trim().parse::<T>() {
-                    Ok(n) if n > T::default() => Ok(n),
-                    _ => Err(ConfigError::Invalid {
-                        name,
-                        reason: "must be a positive integer",
-                    }),
-                },
-            }
-        }
         let secrets = match (get("WEBHOOK_SECRETS"), get("WEBHOOK_SECRETS_ARN")) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::Invalid {
@@ -116,19 +119,21 @@ impl Config {
             (None, Some(arn)) => Some(SecretsSource::SecretsManager { arn }),
             (None, None) => None,
         };
-        let tolerance_s: u64 = number(
+        let tolerance_s: u64 = positive_integer(
             get("SIGNATURE_TOLERANCE_SECONDS"),
             "SIGNATURE_TOLERANCE_SECONDS",
             300,
         )?;
-        let lease_s: u32 = number(get("LEDGER_LEASE_SECONDS"), "LEDGER_LEASE_SECONDS", 30)?;
-        let refresh_s: u64 = number(
+        let lease_s: u32 =
+            positive_integer(get("LEDGER_LEASE_SECONDS"), "LEDGER_LEASE_SECONDS", 30)?;
+        let refresh_s: u64 = positive_integer(
             get("SECRETS_REFRESH_SECONDS"),
             "SECRETS_REFRESH_SECONDS",
             300,
         )?;
-        let sweep_after_s: u32 = number(get("SWEEP_AFTER_SECONDS"), "SWEEP_AFTER_SECONDS", 600)?;
-        let max_body_bytes = number(get("MAX_BODY_BYTES"), "MAX_BODY_BYTES", 262_144)?;
+        let sweep_after_s: u32 =
+            positive_integer(get("SWEEP_AFTER_SECONDS"), "SWEEP_AFTER_SECONDS", 600)?;
+        let max_body_bytes = positive_integer(get("MAX_BODY_BYTES"), "MAX_BODY_BYTES", 262_144)?;
         if max_body_bytes > MAX_BODY_BYTES_LIMIT {
             // The body lives in the ledger item (400 KB at most, with the
             // headers and listing copies beside it): a larger cap would
@@ -146,11 +151,19 @@ impl Config {
             secrets,
             max_body_bytes,
             tolerance_ms: tolerance_s.saturating_mul(1000),
-            retention_days: number(get("EVENT_RETENTION_DAYS"), "EVENT_RETENTION_DAYS", 30)?,
+            retention_days: positive_integer(
+                get("EVENT_RETENTION_DAYS"),
+                "EVENT_RETENTION_DAYS",
+                30,
+            )?,
             lease_ms: i64::from(lease_s) * 1000,
             secrets_refresh: Duration::from_secs(refresh_s),
             sweep_after_ms: i64::from(sweep_after_s) * 1000,
-            sweep_max_attempts: number(get("SWEEP_MAX_ATTEMPTS"), "SWEEP_MAX_ATTEMPTS", 5)?,
+            sweep_max_attempts: positive_integer(
+                get("SWEEP_MAX_ATTEMPTS"),
+                "SWEEP_MAX_ATTEMPTS",
+                5,
+            )?,
             event_bus_name: get("EVENT_BUS_NAME")
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty()),

@@ -187,6 +187,18 @@ pub async fn create_queues(
     client: &aws_sdk_sqs::Client,
     name: &str,
 ) -> Result<(String, String), StoreError> {
+    create_queue_with_dlq(client, name, VISIBILITY_TIMEOUT_SECS, MAX_RECEIVE_COUNT).await
+}
+
+/// Creates the queue `name` with `visibility_timeout_secs` and a dead-letter
+/// queue `{name}-dlq` (14 days' retention) it moves a message to after
+/// `max_receive_count` receives; returns `(queue_url, dlq_url)`.
+pub async fn create_queue_with_dlq(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    visibility_timeout_secs: u32,
+    max_receive_count: u32,
+) -> Result<(String, String), StoreError> {
     let dlq_url = client
         .create_queue()
         .queue_name(format!("{name}-dlq"))
@@ -196,26 +208,17 @@ pub async fn create_queues(
         .map_err(|e| StoreError::aws("SQS.CreateQueue", e))?
         .queue_url
         .unwrap_or_default();
-    let dlq_arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| StoreError::aws("SQS.GetQueueAttributes", e))?
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .unwrap_or_default();
+    let dlq_arn = queue_arn(client, &dlq_url).await?;
     let redrive = serde_json::json!({
         "deadLetterTargetArn": dlq_arn,
-        "maxReceiveCount": MAX_RECEIVE_COUNT,
+        "maxReceiveCount": max_receive_count,
     });
     let url = client
         .create_queue()
         .queue_name(name)
         .attributes(
             QueueAttributeName::VisibilityTimeout,
-            VISIBILITY_TIMEOUT_SECS.to_string(),
+            visibility_timeout_secs.to_string(),
         )
         .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
         .send()
@@ -224,4 +227,18 @@ pub async fn create_queues(
         .queue_url
         .unwrap_or_default();
     Ok((url, dlq_url))
+}
+
+/// A queue's ARN.
+pub async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> Result<String, StoreError> {
+    Ok(client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| StoreError::aws("SQS.GetQueueAttributes", e))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .unwrap_or_default())
 }
