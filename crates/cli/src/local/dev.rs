@@ -27,7 +27,7 @@ use crate::devenv;
 use crate::error::CliError;
 
 /// The moto launcher shared with the test harness.
-const MOTO_SERVER_PY: &str = include_str!("../../../tests/harness/moto_server.py");
+const MOTO_SERVER_PY: &str = include_str!("../../../../tests/harness/moto_server.py");
 
 /// Public test secrets (the ones in `shared/vectors`): never use them in AWS.
 pub const DEV_SPOTDRAFT_KEY: &str =
