@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use local::{dev, events, load};
-use ops::{recovery, spotdraft, status};
+use ops::{recent, recovery, spotdraft, status};
 
 /// Sign, verify and send test webhooks the way SpotDraft and Subnoto do, and operate a
 /// contract-hooks deployment.
@@ -44,6 +44,8 @@ enum Command {
     Dev(dev::DevArgs),
     /// Show the synced status of a contract or envelope.
     Status(status::StatusArgs),
+    /// List the subjects with the newest events (scans the status table).
+    Recent(recent::RecentArgs),
     /// Write Lambda test events (API Gateway, SQS, schedule) and env.json for both functions.
     Events(events::EventsArgs),
     /// SpotDraft webhook subscriptions and the workspace HMAC key.
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
         Command::Send(args) => send::run(args),
         Command::Dev(args) => dev::run(args),
         Command::Status(args) => status::run(args),
+        Command::Recent(args) => recent::run(args),
         Command::Events(args) => events::run(args),
         Command::Spotdraft(args) => spotdraft::run(args),
         Command::Replay(args) => recovery::replay(args),
