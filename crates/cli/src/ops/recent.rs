@@ -6,7 +6,7 @@
 //! attributes listed. A Scan reads (and bills) every item of the table,
 //! whatever the filter and projection: about 0.5 read request units per 4 KB
 //! (eventually consistent), so one run over 100,000 subjects of ~1.5 KB costs
-//! about 19,000 RRUs (a few US cents at most) and a few seconds per 100 MB.
+//! about 19,000 RRUs (well under a US cent on demand) and a few seconds per 100 MB.
 //! See docs/ARCHITECTURE.md ("Listing the latest subjects") for why this is a
 //! Scan and not an index.
 
