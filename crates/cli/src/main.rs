@@ -48,7 +48,7 @@ enum Command {
     Recent(recent::RecentArgs),
     /// Write Lambda test events (API Gateway, SQS, schedule) and env.json for both functions.
     Events(events::EventsArgs),
-    /// SpotDraft webhook subscriptions and the workspace HMAC key.
+    /// SpotDraft webhook subscriptions, the workspace HMAC key, and re-sending webhooks.
     Spotdraft(spotdraft::SpotdraftArgs),
     /// Re-enqueue stored events from the ledger (the processor is idempotent).
     Replay(recovery::ReplayArgs),

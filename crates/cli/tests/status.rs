@@ -437,4 +437,11 @@ async fn recent_lists_the_newest_subjects_across_scan_pages() {
     }
     let no_table = run(cli(&stack, &["recent"]).env_remove("STATUS_TABLE"));
     assert_eq!(no_table.code, 2);
+
+    // The help says what it costs.
+    let help = ok(common::cli().args(["recent", "--help"])).stdout;
+    assert!(
+        help.contains("Scans the whole table") && help.contains("read request units"),
+        "{help}"
+    );
 }

@@ -29,22 +29,20 @@ use crate::ops::status::shortened;
 use crate::signing::ProviderArg;
 
 /// List the subjects (contracts, envelopes) with the newest last events.
-///
-/// Newest first: provider, id, status and lifecycle, title, and the time of
-/// the last event (the provider's time, or the arrival time for events that
-/// carry none). Reads STATUS_TABLE (and AWS_ENDPOINT_URL) from the
-/// environment, falling back to the file `make dev` writes.
-///
-/// Cost: the status table has no time index, so this Scans the whole table
-/// (filtering and projecting server side): every item is read and billed,
-/// about 0.5 read units per 4 KB of item, whatever --since says. Fine for an
-/// operator now and then (100,000 subjects: ~19,000 read units); do not run
-/// it in a loop or from automation.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Newest first: last event time (the provider's, or the arrival time \
+for events that carry none), provider, id, status and lifecycle, title. Reads STATUS_TABLE \
+(and AWS_ENDPOINT_URL) from the environment, then from the env file `make dev` writes.\n\n\
+Cost: the status table has no time index, so this Scans the whole table (filter and \
+projection applied server side, pages followed): every item is read and billed, about 0.5 \
+read request units per 4 KB of item whatever --since says; 100,000 subjects of ~1.5 KB are \
+~19,000 RRUs. Fine now and then; not for a loop or automation. Needs dynamodb:Scan."
+)]
 pub struct RecentArgs {
     /// Only subjects whose last event is at or after this point: a duration
     /// back from now (90m, 24h, 7d, 2w) or an RFC 3339 time
-    /// (2026-11-01T00:00:00Z). Default: 7d.
+    /// (2026-11-01T00:00:00Z).
     #[arg(long, value_name = "WHEN", value_parser = parse_since, default_value = "7d")]
     pub since: Since,
 

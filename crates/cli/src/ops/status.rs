@@ -18,17 +18,18 @@ use crate::input::print_stdout;
 use crate::signing::ProviderArg;
 
 /// Show the synced status of a SpotDraft contract or Subnoto envelope.
-///
-/// Prints status and lifecycle (SpotDraft EXECUTED and Subnoto COMPLETED are
-/// both `executed`), title, reference, counterparty, signers, the last event
-/// and when it happened, when it was received, and the archived document once
-/// there is one. Names and emails are shown: this is the operator's terminal.
-///
-/// Reads STATUS_TABLE (and EVENTS_TABLE, for the received time, and
-/// AWS_ENDPOINT_URL for a local emulator) from the environment, falling back
-/// to the file `make dev` writes. Exit code 1 when there is no status for the
-/// id, 2 for usage errors.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Prints status and lifecycle (SpotDraft EXECUTED and Subnoto COMPLETED \
+are both `executed`), title, reference, counterparty, signers, the last event and when it \
+happened, when it was received and applied, and the archived document once there is one \
+(bucket, key, sha256, size). Names and emails are shown: this is the operator's terminal. \
+--json prints the whole status item, internal attributes included.\n\n\
+Reads STATUS_TABLE (EVENTS_TABLE for the received time, AWS_ENDPOINT_URL for a local emulator) \
+from the environment, then from the env file `make dev` writes. Needs dynamodb:GetItem.\n\n\
+Exit codes: 0 shown; 1 not found (no event for the id was processed) or a read failed; \
+2 usage errors."
+)]
 pub struct StatusArgs {
     /// spotdraft or subnoto.
     provider: ProviderArg,
