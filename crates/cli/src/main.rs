@@ -5,25 +5,23 @@
 //! 2 usage or configuration errors (bad arguments, unusable secrets, unreadable files).
 
 mod common;
-mod dev;
 mod devenv;
 mod error;
-mod events;
 mod input;
-mod load;
 mod local;
 mod ops;
 mod secrets;
 mod send;
 mod sign;
 mod signing;
-mod spotdraft;
-mod status;
 mod verify_cmd;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use local::{dev, events, load};
+use ops::{recent, recovery, spotdraft, status};
 
 /// Sign, verify and send test webhooks the way SpotDraft and Subnoto do, and operate a
 /// contract-hooks deployment.
@@ -46,16 +44,18 @@ enum Command {
     Dev(dev::DevArgs),
     /// Show the synced status of a contract or envelope.
     Status(status::StatusArgs),
+    /// List the subjects with the newest events (scans the status table).
+    Recent(recent::RecentArgs),
     /// Write Lambda test events (API Gateway, SQS, schedule) and env.json for both functions.
     Events(events::EventsArgs),
-    /// SpotDraft webhook subscriptions and the workspace HMAC key.
+    /// SpotDraft webhook subscriptions, the workspace HMAC key, and re-sending webhooks.
     Spotdraft(spotdraft::SpotdraftArgs),
     /// Re-enqueue stored events from the ledger (the processor is idempotent).
-    Replay(ops::ReplayArgs),
+    Replay(recovery::ReplayArgs),
     /// Move dead-letter queue messages back to the event queue.
-    Redrive(ops::RedriveArgs),
+    Redrive(recovery::RedriveArgs),
     /// List ledger events marked FAILED.
-    Failed(ops::FailedArgs),
+    Failed(recovery::FailedArgs),
     /// Drive the local stack at increasing rates; check nothing is lost or forged.
     Load(load::LoadArgs),
     /// Re-archive a contract's or envelope's executed document (queues an archive request).
@@ -70,11 +70,12 @@ fn main() -> ExitCode {
         Command::Send(args) => send::run(args),
         Command::Dev(args) => dev::run(args),
         Command::Status(args) => status::run(args),
+        Command::Recent(args) => recent::run(args),
         Command::Events(args) => events::run(args),
         Command::Spotdraft(args) => spotdraft::run(args),
-        Command::Replay(args) => ops::replay(args),
-        Command::Redrive(args) => ops::redrive(args),
-        Command::Failed(args) => ops::failed_cmd(args),
+        Command::Replay(args) => recovery::replay(args),
+        Command::Redrive(args) => recovery::redrive(args),
+        Command::Failed(args) => recovery::failed_cmd(args),
         Command::Load(args) => load::run(args),
         Command::Archive(args) => ops::archive::run(args),
     };

@@ -81,11 +81,22 @@ fn make_dev_accepts_signed_samples_and_syncs_their_status() {
         .env_remove("SPOTDRAFT_API_BASE_URL")
         .env_remove("SPOTDRAFT_API_CREDENTIALS")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("starting contract-hooks dev");
     let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
     let dev = Dev(child);
+    // stderr is drained all along (a full pipe would stall the stack); the
+    // stand-in's lines are kept.
+    let (err_tx, err_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.starts_with("spotdraft stand-in:") {
+                let _ = err_tx.send(line);
+            }
+        }
+    });
 
     // Wait for the banner (the stack is up once it prints the webhook URLs).
     let (tx, rx) = mpsc::channel();
@@ -224,6 +235,36 @@ fn make_dev_accepts_signed_samples_and_syncs_their_status() {
     );
     assert!(document["bytes"].as_u64().unwrap() > 0);
     assert_eq!(document["content_type"], "application/pdf");
+
+    // `spotdraft retrigger` against the stand-in: it re-sends the contract's
+    // latest webhook, signed, to ingest, which already has it (200 duplicate).
+    let env = std::fs::read_to_string(state.join("env")).unwrap();
+    let standin = env
+        .lines()
+        .find_map(|l| l.strip_prefix("SPOTDRAFT_API_BASE_URL="))
+        .map(|v| v.trim_matches('\''))
+        .expect("the stand-in's URL in the env file");
+    assert!(banner.contains("retrigger --contract-id 48213"), "{banner}");
+    let out = contract_hooks()
+        .env("SPOTDRAFT_CLIENT_ID", "local-standin")
+        .env("SPOTDRAFT_CLIENT_SECRET", "local-standin-secret")
+        .args(["spotdraft", "--base-url", standin, "--state"])
+        .arg(state.join("subs.json"))
+        .args(["retrigger", "--contract-id", "48213"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = err_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the stand-in re-sent nothing");
+    assert_eq!(
+        line, "spotdraft stand-in: re-sent the latest webhook of contract 48213: HTTP 200 OK",
+        "ingest recognises the re-sent webhook as the one it has"
+    );
     drop(dev);
     let _ = std::fs::remove_dir_all(&state);
 }

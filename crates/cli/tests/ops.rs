@@ -6,48 +6,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use common::moto;
 
 use aws_config::{BehaviorVersion, Region};
 use serde_json::Value;
 use store::{AwsClients, Ledger, NewEntry, QueueMessage};
 use verify::{BodyFormat, Event, Provider};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// moto for this test binary; it stops when its stdin closes (when we exit).
-fn moto() -> &'static str {
-    static MOTO: OnceLock<(String, Mutex<Child>)> = OnceLock::new();
-    &MOTO
-        .get_or_init(|| {
-            let python = std::env::var_os("MOTO_PYTHON")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
-            assert!(
-                python.exists(),
-                "moto is not installed: run `make venv` (or set MOTO_PYTHON); these tests never skip"
-            );
-            let mut child = Command::new(python)
-                .arg(repo_root().join("tests/harness/moto_server.py"))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("moto starts");
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            let port: u16 = line.trim().parse().expect("moto prints its port");
-            (format!("http://127.0.0.1:{port}"), Mutex::new(child))
-        })
-        .0
-}
 
 struct Stack {
     clients: AwsClients,

@@ -664,9 +664,185 @@ fn list_shows_the_record_without_credentials() {
     assert_eq!(mock.seen().len(), 1, "list makes no API call");
 }
 
+/// Wider than u64 and u128: kept digit for digit, as the receiver keeps them.
+const WIDE_ID: &str = "123456789012345678901234567890123456789012";
+
+fn workspace_contracts(mock: &Mock) {
+    mock.with(|b| {
+        b.contracts = ["48213", "48214", "77", WIDE_ID]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    });
+}
+
+#[test]
+fn retrigger_sends_the_documented_request_with_ids_exactly_as_given() {
+    let mock = Mock::start();
+    workspace_contracts(&mock);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("subs.json");
+
+    // Repeated flag, several values after one flag, commas: one request, each id once.
+    let out = ok(sd(&mock, &state).args([
+        "retrigger",
+        "--contract-id",
+        &format!("48213,{WIDE_ID}"),
+        "--contract-id",
+        "48213",
+        "77",
+    ]));
+    let seen = mock.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("POST", mock::RETRIGGER)
+    );
+    assert_credentials(&seen[0]);
+    assert_eq!(seen[0].header("content-type"), Some("application/json"));
+    assert_eq!(
+        String::from_utf8(seen[0].body.clone()).unwrap(),
+        format!(r#"{{"contract_ids":[48213,{WIDE_ID},77]}}"#),
+        "JSON numbers, digit for digit, in the order given"
+    );
+    assert_eq!(
+        mock.with(|b| b.retriggered.clone()),
+        [vec![
+            "48213".to_owned(),
+            WIDE_ID.to_owned(),
+            "77".to_owned()
+        ]]
+    );
+    assert!(
+        out.stdout.contains("3 contract(s): 48213, 1234567890")
+            && out.stdout.contains("\"Success\""),
+        "{}",
+        out.stdout
+    );
+    assert!(!state.exists(), "retrigger records nothing");
+
+    // --json: the ids as numbers, exact (not strings, not rounded).
+    let out = ok(sd(&mock, &state).args(["retrigger", "--contract-id", WIDE_ID, "--json"]));
+    assert!(
+        out.stdout.contains(&format!("\n    {WIDE_ID}\n")),
+        "{}",
+        out.stdout
+    );
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["retriggered"], true);
+    assert_eq!(v["message"], "Success");
+    assert_eq!(
+        String::from_utf8(mock.seen()[1].body.clone()).unwrap(),
+        format!(r#"{{"contract_ids":[{WIDE_ID}]}}"#)
+    );
+}
+
+#[test]
+fn retrigger_refuses_bad_ids_before_any_request_and_maps_errors() {
+    let mock = Mock::start();
+    workspace_contracts(&mock);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("subs.json");
+
+    for bad in ["12a", "-5", "1.0", "007", "T-48213", "", "1e3"] {
+        let out = run(sd(&mock, &state).args([
+            "retrigger",
+            "--contract-id",
+            "48213",
+            "--contract-id",
+            bad,
+        ]));
+        assert_eq!(out.code, 2, "{bad}: {}", out.stderr);
+        assert!(out.stderr.contains("--contract-id"), "{}", out.stderr);
+    }
+    let composite = run(sd(&mock, &state).args(["retrigger", "--contract-id", "T-48213"]));
+    assert!(
+        composite.stderr.contains("probably 48213"),
+        "{}",
+        composite.stderr
+    );
+    assert_eq!(
+        run(sd(&mock, &state).arg("retrigger")).code,
+        2,
+        "an id is required"
+    );
+    let no_credentials = run(sd(&mock, &state).env_remove("SPOTDRAFT_CLIENT_ID").args([
+        "retrigger",
+        "--contract-id",
+        "48213",
+    ]));
+    assert_eq!(no_credentials.code, 2);
+    assert!(mock.seen().is_empty(), "no request for a usage error");
+
+    // 404 (an id SpotDraft does not know): exit 1, explained, body shown.
+    let out = run(sd(&mock, &state).args(["retrigger", "--contract-id", "48213,99999"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("404")
+            && out.stderr.contains("48213, 99999")
+            && out.stderr.contains("one at a time")
+            && out.stderr.contains(r#"{"detail":"Not Found"}"#),
+        "{}",
+        out.stderr
+    );
+    assert!(mock.with(|b| b.retriggered.is_empty()));
+    assert_eq!(mock.seen().len(), 1, "a 404 is not retried");
+
+    // Another 4xx: its body shown, not retried.
+    mock.with(|b| {
+        b.inject.push_back(Injected::status(
+            400,
+            r#"{"contract_ids":{"0":["A valid integer is required."]}}"#,
+        ))
+    });
+    let out = run(sd(&mock, &state).args(["retrigger", "--contract-id", "48213"]));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("400") && out.stderr.contains("A valid integer is required."),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(mock.seen().len(), 2);
+
+    // Wrong credentials: the auth explanation.
+    let out = run(sd(&mock, &state)
+        .env("SPOTDRAFT_CLIENT_SECRET", "wrong")
+        .args(["retrigger", "--contract-id", "48213"]));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("403") && out.stderr.contains("SPOTDRAFT_CLIENT_SECRET"));
+
+    // 5xx: retried (a repeat only re-sends again); success after one 503.
+    mock.with(|b| {
+        b.inject
+            .push_back(Injected::status(503, "upstream unavailable"))
+    });
+    let out = ok(sd(&mock, &state).args(["retrigger", "--contract-id", "48214"]));
+    assert!(out.stderr.contains("503"), "{}", out.stderr);
+    assert_eq!(
+        mock.with(|b| b.retriggered.clone()),
+        [vec!["48214".to_owned()]]
+    );
+    // Three in a row: exit 1, the last body shown.
+    mock.with(|b| {
+        for _ in 0..3 {
+            b.inject.push_back(Injected::status(
+                500,
+                r#"{"detail":"A server error occurred."}"#,
+            ));
+        }
+    });
+    let out = run(sd(&mock, &state).args(["retrigger", "--contract-id", "48214"]));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("after 3 attempts") && out.stderr.contains("A server error occurred."),
+        "{}",
+        out.stderr
+    );
+}
+
 /// A local stand-in for SpotDraft's public webhook API.
 mod mock {
-    use std::collections::{BTreeMap, VecDeque};
+    use std::collections::{BTreeMap, BTreeSet, VecDeque};
     use std::sync::{Arc, Mutex};
     use std::thread::JoinHandle;
 
@@ -735,6 +911,10 @@ mod mock {
         pub delete_status: Option<u16>,
         /// Answer everything with a 302 (as for http:// or a slash mistake).
         pub redirect_all: bool,
+        /// Contract ids of the workspace (digits), for re-trigger.
+        pub contracts: BTreeSet<String>,
+        /// Each re-trigger request SpotDraft accepted: its ids, in order.
+        pub retriggered: Vec<Vec<String>>,
     }
 
     struct Shared {
@@ -827,6 +1007,70 @@ mod mock {
 
     const COLLECTION: &str = "/api/v2.1/public/webhooks/";
     const HMAC_KEY: &str = "/api/v2.1/public/webhooks/hmac_key/";
+    pub const RETRIGGER: &str = "/api/v2.1/public/contracts/webhooks/re_trigger_latest/";
+
+    /// `POST …/contracts/webhooks/re_trigger_latest/` as SpotDraft's OpenAPI
+    /// document declares it: a body `RetriggerLatestWebhooksRequest`
+    /// (`contract_ids`: required array of integers), 200 `{"message":
+    /// "Success"}`, 404 `{"detail": "Not Found"}`. The 400 answers (DRF's
+    /// validation messages) and the 415 are what the framework gives; the
+    /// document lists only 200 and 404. Ids are read as JSON number text, so
+    /// ids wider than 64 bits compare digit for digit.
+    fn retrigger(b: &mut Behaviour, headers: &HeaderMap, body: &[u8]) -> Response {
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if content_type != "application/json" {
+            return detail(415, "Unsupported media type in request.");
+        }
+        let Ok(request) =
+            serde_json::from_slice::<BTreeMap<String, Box<serde_json::value::RawValue>>>(body)
+        else {
+            return detail(400, "JSON parse error");
+        };
+        let Some(list) = request.get("contract_ids") else {
+            return answer(
+                400,
+                &[],
+                json!({"contract_ids": ["This field is required."]}).to_string(),
+            );
+        };
+        let Ok(items) = serde_json::from_str::<Vec<Box<serde_json::value::RawValue>>>(list.get())
+        else {
+            return answer(
+                400,
+                &[],
+                json!({"contract_ids": ["Expected a list of items but got type \"str\"."]})
+                    .to_string(),
+            );
+        };
+        if items.is_empty() {
+            return answer(
+                400,
+                &[],
+                json!({"contract_ids": ["This list may not be empty."]}).to_string(),
+            );
+        }
+        let mut ids = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let text = item.get();
+            if text.is_empty() || !text.bytes().all(|c| c.is_ascii_digit()) {
+                return answer(
+                    400,
+                    &[],
+                    json!({"contract_ids": {i.to_string(): ["A valid integer is required."]}})
+                        .to_string(),
+                );
+            }
+            ids.push(text.to_owned());
+        }
+        if ids.iter().any(|id| !b.contracts.contains(id)) {
+            return detail(404, "Not Found");
+        }
+        b.retriggered.push(ids);
+        answer(200, &[], json!({"message": "Success"}).to_string())
+    }
 
     async fn handle(
         State(shared): State<Arc<Shared>>,
@@ -878,6 +1122,7 @@ mod mock {
         }
 
         match (method.as_str(), path.as_str()) {
+            ("POST", RETRIGGER) => retrigger(&mut b, &headers, &body),
             ("GET", HMAC_KEY) => answer(200, &[], json!({ "hmac_key": b.hmac_key }).to_string()),
             ("POST", COLLECTION) => {
                 if header("content-type") != Some("application/json") {
@@ -932,11 +1177,17 @@ mod mock {
                 }
             }
             // Django's APPEND_SLASH: the documented collection paths without their slash.
-            (_, p) if format!("{p}/") == COLLECTION || format!("{p}/") == HMAC_KEY => answer(
-                302,
-                &[("location", format!("{}{p}/", shared.base))],
-                String::new(),
-            ),
+            (_, p)
+                if format!("{p}/") == COLLECTION
+                    || format!("{p}/") == HMAC_KEY
+                    || format!("{p}/") == RETRIGGER =>
+            {
+                answer(
+                    302,
+                    &[("location", format!("{}{p}/", shared.base))],
+                    String::new(),
+                )
+            }
             _ => detail(404, "Not found."),
         }
     }

@@ -1,8 +1,10 @@
 //! Helpers shared by the CLI tests: the binary, the shared vectors, temp files.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
 
 use base64::Engine;
 use serde_json::Value;
@@ -159,4 +161,40 @@ pub fn form_payload(body: &[u8]) -> String {
         .find(|(k, _)| k == "payload")
         .map(|(_, v)| v.into_owned())
         .expect("form body has a payload field")
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// moto for this test binary (the project's `.venv`, or `MOTO_PYTHON`), on a
+/// free loopback port; it stops when its stdin closes (when we exit). These
+/// tests never skip: without moto they fail and say how to install it.
+pub fn moto() -> &'static str {
+    static MOTO: OnceLock<(String, Mutex<Child>)> = OnceLock::new();
+    &MOTO
+        .get_or_init(|| {
+            let python = std::env::var_os("MOTO_PYTHON")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
+            assert!(
+                python.exists(),
+                "moto is not installed: run `make venv` (or set MOTO_PYTHON); these tests never skip"
+            );
+            let mut child = Command::new(python)
+                .arg(repo_root().join("tests/harness/moto_server.py"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("moto starts");
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            let port: u16 = line.trim().parse().expect("moto prints its port");
+            (format!("http://127.0.0.1:{port}"), Mutex::new(child))
+        })
+        .0
 }

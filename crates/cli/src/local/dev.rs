@@ -27,7 +27,7 @@ use crate::devenv;
 use crate::error::CliError;
 
 /// The moto launcher shared with the test harness.
-const MOTO_SERVER_PY: &str = include_str!("../../../tests/harness/moto_server.py");
+const MOTO_SERVER_PY: &str = include_str!("../../../../tests/harness/moto_server.py");
 
 /// Public test secrets (the ones in `shared/vectors`): never use them in AWS.
 pub const DEV_SPOTDRAFT_KEY: &str =
@@ -173,7 +173,19 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
             (url, credentials, false)
         }
         _ => {
-            let url = crate::local::spotdraft_standin::start().await?;
+            let url = crate::local::spotdraft_standin::start(Some(
+                crate::local::spotdraft_standin::Resend {
+                    dynamodb: clients.dynamodb.clone(),
+                    status_table: status_table.into(),
+                    events_table: events_table.into(),
+                    ingest_url: format!(
+                        "http://127.0.0.1:{}/lambda-url/ingest/webhooks/spotdraft",
+                        args.port
+                    ),
+                    hmac_key: DEV_SPOTDRAFT_KEY.into(),
+                },
+            ))
+            .await?;
             let credentials = json!({
                 "client_id": crate::local::spotdraft_standin::CLIENT_ID,
                 "client_secret": crate::local::spotdraft_standin::CLIENT_SECRET,
@@ -272,10 +284,14 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         env = env_file.display(),
         spotdraft = if spotdraft_api.2 {
             format!(
-                "SpotDraft documents: LOCAL STAND-IN at {} (not SpotDraft: it serves a generated \
+                "SpotDraft documents: LOCAL STAND-IN at {url} (not SpotDraft: it serves a generated \
                  PDF for any contract; set SPOTDRAFT_API_BASE_URL and SPOTDRAFT_API_CREDENTIALS \
-                 to use a real workspace)\n",
-                spotdraft_api.0
+                 to use a real workspace). It re-sends a contract's latest webhook too:\n  \
+                 SPOTDRAFT_CLIENT_ID={id} SPOTDRAFT_CLIENT_SECRET={secret} cargo run -q -p \
+                 contract-hooks -- \\\n    spotdraft --base-url {url} retrigger --contract-id 48213\n",
+                url = spotdraft_api.0,
+                id = crate::local::spotdraft_standin::CLIENT_ID,
+                secret = crate::local::spotdraft_standin::CLIENT_SECRET,
             )
         } else {
             format!("SpotDraft documents: {}\n", spotdraft_api.0)

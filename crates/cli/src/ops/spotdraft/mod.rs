@@ -1,6 +1,7 @@
 //! `contract-hooks spotdraft`: SpotDraft's webhook playbook, done safely —
 //! fetch (and store) the workspace HMAC key, register a subscription, delete
-//! it, and rotate it (create the new one before deleting the old one).
+//! it, and rotate it (create the new one before deleting the old one); and,
+//! after an outage, have SpotDraft re-send the latest webhook of contracts.
 
 pub mod activities;
 pub mod api;
@@ -21,7 +22,7 @@ use verify::Provider;
 use crate::common::{now_rfc3339, print_json, print_line, runtime};
 use crate::devenv;
 use crate::error::{CliError, CliResult};
-use api::{Api, Credentials, Deleted, NewWebhook, Region, RetryPolicy};
+use api::{Api, ApiError, ContractId, Credentials, Deleted, NewWebhook, Region, RetryPolicy};
 use state::{State, Subscription, DEFAULT_STATE_FILE};
 
 /// Manage SpotDraft webhook subscriptions and the workspace HMAC key.
@@ -97,6 +98,35 @@ pub enum SpotdraftCommand {
     Rotate(RotateArgs),
     /// List the recorded subscriptions (no API call).
     List,
+    /// Have SpotDraft re-send the latest webhook of each contract
+    /// (POST /api/v2.1/public/contracts/webhooks/re_trigger_latest/).
+    Retrigger(RetriggerArgs),
+}
+
+/// Arguments of `spotdraft retrigger`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "For recovery after an outage longer than SpotDraft's own retries: \
+SpotDraft sends the latest webhook call of each contract again, signed as before, to the \
+subscriptions of the workspace. The receiver deduplicates (an event it already has is answered \
+200 duplicate and changes nothing), so re-triggering a contract that was received is harmless. \
+Only the latest call of each contract is re-sent: events before it are not, and the status \
+table converges on the latest one. Contract ids are the integer contract_id of the webhooks \
+(`contract-hooks recent --provider spotdraft` lists them), any length, sent exactly as given. \
+A 404 from SpotDraft means it does not know one of the ids (or has no webhook call for it); \
+re-trigger the ids one at a time to find which. 429 and 5xx answers are retried (a repeat \
+only re-sends again)."
+)]
+pub struct RetriggerArgs {
+    /// A contract id; repeat the flag, give several after it, or separate them with commas.
+    #[arg(
+        long = "contract-id",
+        value_name = "ID",
+        required = true,
+        num_args = 1..,
+        value_delimiter = ','
+    )]
+    pub contract_ids: Vec<String>,
 }
 
 /// Where `hmac-key --store` puts the key.
@@ -209,6 +239,7 @@ pub fn run(args: SpotdraftArgs) -> CliResult {
         SpotdraftCommand::Register(cmd) => register(&args.api, cmd),
         SpotdraftCommand::Delete(cmd) => delete(&args.api, cmd),
         SpotdraftCommand::Rotate(cmd) => rotate(&args.api, cmd),
+        SpotdraftCommand::Retrigger(cmd) => retrigger(&args.api, cmd),
     }
 }
 
@@ -690,9 +721,99 @@ fn rotate(args: &ApiArgs, cmd: RotateArgs) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
+// ------------------------------------------------------------------ retrigger
+
+/// The ids checked (a usage error names the first bad one) and deduplicated,
+/// in the order given.
+fn contract_ids(raw: &[String]) -> Result<Vec<ContractId>, CliError> {
+    let mut ids: Vec<ContractId> = Vec::new();
+    for r in raw {
+        let id = api::contract_id(r).map_err(|e| CliError::usage(format!("--contract-id: {e}")))?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    if ids.is_empty() {
+        return Err(CliError::usage("give at least one --contract-id"));
+    }
+    Ok(ids)
+}
+
+fn retrigger(args: &ApiArgs, cmd: RetriggerArgs) -> CliResult {
+    // Every id is checked before credentials are read or anything is sent.
+    let ids = contract_ids(&cmd.contract_ids)?;
+    let api = args.api()?;
+    let rt = runtime()?;
+    let listed = ids
+        .iter()
+        .map(ContractId::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = rt
+        .block_on(api.retrigger_latest(&ids))
+        .map_err(|e| match e {
+            ApiError::Status { status, body, .. } if status == reqwest::StatusCode::NOT_FOUND => {
+                CliError::Failed(anyhow::anyhow!(
+                    "SpotDraft answered 404 Not Found to POST {}{}: it does not know at least \
+                     one of the contract ids {listed} in this workspace (or has no webhook call \
+                     to re-send for it). Check the ids (the integer contract_id of the webhooks, \
+                     not T-/H- ids) and the region; re-trigger them one at a time to find which. \
+                     Response body: {body}",
+                    api.base(),
+                    api::RETRIGGER_PATH
+                ))
+            }
+            other => other.into(),
+        })?;
+    if args.json {
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            contract_ids: Vec<Box<serde_json::value::RawValue>>,
+            retriggered: bool,
+            message: Option<&'a str>,
+        }
+        let out = Out {
+            // Numbers exactly as sent (a serde_json::Value would round wide ones).
+            contract_ids: ids
+                .iter()
+                .filter_map(|id| serde_json::value::RawValue::from_string(id.to_string()).ok())
+                .collect(),
+            retriggered: true,
+            message: message.as_deref(),
+        };
+        let text = serde_json::to_string_pretty(&out).unwrap_or_default();
+        print_line(&text)?;
+    } else {
+        print_line(&format!(
+            "SpotDraft accepted re-sending the latest webhook of {} contract(s): {listed}{}",
+            ids.len(),
+            message
+                .as_deref()
+                .map(|m| format!(" (\"{}\")", crate::ops::status::shortened(m, 200)))
+                .unwrap_or_default()
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contract_ids_are_checked_and_deduplicated_in_order() {
+        let raw = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ids = contract_ids(&raw(&["48213", "7", "48213"])).unwrap();
+        assert_eq!(
+            ids.iter().map(ContractId::as_str).collect::<Vec<_>>(),
+            ["48213", "7"]
+        );
+        assert!(matches!(
+            contract_ids(&raw(&["48213", "x"])),
+            Err(CliError::Usage(m)) if m.contains("\"x\"")
+        ));
+        assert!(matches!(contract_ids(&[]), Err(CliError::Usage(_))));
+    }
 
     #[test]
     fn receivers_must_be_https() {

@@ -5,6 +5,7 @@
 //! | HMAC key | `GET /api/v2.1/public/webhooks/hmac_key/` | 200 `{"hmac_key": "<base64>"}` |
 //! | create | `POST /api/v2.1/public/webhooks/` with `{"title", "url", "only_for_activities", "description"?}` | 201 with the subscription, integer `id` |
 //! | delete | `DELETE /api/v2.1/public/webhooks/{id}` (no trailing slash) | 204 |
+//! | re-trigger | `POST /api/v2.1/public/contracts/webhooks/re_trigger_latest/` with `{"contract_ids": [N, …]}` | 200 `{"message": "Success"}`; 404 `{"detail": "Not Found"}` |
 //!
 //! Every request carries the `client-id` and `client-secret` headers. Redirects
 //! are never followed: SpotDraft redirects when the scheme is `http://` or a
@@ -15,7 +16,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, LOCATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{json, Value};
 
@@ -31,9 +32,68 @@ pub const HMAC_KEY_PATH: &str = "/api/v2.1/public/webhooks/hmac_key/";
 /// Path of the webhook collection (create).
 pub const WEBHOOKS_PATH: &str = "/api/v2.1/public/webhooks/";
 
+/// Path that re-sends the latest webhook call of each given contract.
+pub const RETRIGGER_PATH: &str = "/api/v2.1/public/contracts/webhooks/re_trigger_latest/";
+
 /// Path of one webhook subscription (delete): no trailing slash.
 pub fn webhook_path(id: u64) -> String {
     format!("/api/v2.1/public/webhooks/{id}")
+}
+
+/// A SpotDraft contract id as the webhooks carry it (`contract_id`): a
+/// non-negative integer of any length, kept as its digits (ids wider than 64
+/// bits stay exact, as the receiver keeps them).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ContractId(String);
+
+impl ContractId {
+    /// The digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ContractId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Checks one contract id: decimal digits only, no sign, no leading zero
+/// (JSON has no such number), no composite `T-`/`H-` id.
+pub fn contract_id(raw: &str) -> Result<ContractId, String> {
+    let id = raw.trim();
+    if id.is_empty() {
+        return Err("an empty contract id".into());
+    }
+    if let Some(digits) = id
+        .strip_prefix("T-")
+        .or_else(|| id.strip_prefix("H-"))
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(format!(
+            "{id:?} is a composite contract id (API paths use those); give the integer \
+             contract_id the webhooks carry instead (for {id}, probably {digits})"
+        ));
+    }
+    if !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{id:?} is not a contract id: contract ids are non-negative integers (e.g. 48213)"
+        ));
+    }
+    if id.len() > 1 && id.starts_with('0') {
+        return Err(format!(
+            "{id:?} has a leading zero: write the contract id without it"
+        ));
+    }
+    Ok(ContractId(id.to_owned()))
+}
+
+/// The re-trigger request body: `{"contract_ids":[N,…]}`, each id a JSON
+/// number written exactly as given.
+pub fn retrigger_body(ids: &[ContractId]) -> String {
+    let list: Vec<&str> = ids.iter().map(ContractId::as_str).collect();
+    format!("{{\"contract_ids\":[{}]}}", list.join(","))
 }
 
 /// Longest error body shown.
@@ -445,7 +505,7 @@ impl Api {
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&str>,
     ) -> Result<Answer, ApiError> {
         let url = format!("{}{}", self.base, path);
         let request = format!("{method} {url}");
@@ -460,7 +520,10 @@ impl Api {
                 .request(method.clone(), &url)
                 .headers(headers.clone());
             if let Some(body) = body {
-                builder = builder.json(body);
+                // JSON text as built by the caller: numbers stay exactly as written.
+                builder = builder
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.to_owned());
             }
             let response = match builder.send().await {
                 Ok(response) => response,
@@ -578,7 +641,11 @@ impl Api {
     /// `POST …/webhooks/`: creates a subscription; returns its integer id.
     pub async fn create_webhook(&self, webhook: &NewWebhook) -> Result<Created, ApiError> {
         let answer = self
-            .call(Method::POST, WEBHOOKS_PATH, Some(&webhook.body()))
+            .call(
+                Method::POST,
+                WEBHOOKS_PATH,
+                Some(&webhook.body().to_string()),
+            )
             .await?;
         let request = format!("POST {}{WEBHOOKS_PATH}", self.base);
         let value: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
@@ -601,6 +668,22 @@ impl Api {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         })
+    }
+
+    /// `POST …/contracts/webhooks/re_trigger_latest/`: asks SpotDraft to send
+    /// the latest webhook call of each contract again. `ids` are checked
+    /// contract ids ([`contract_id`]); the answer's `message` when there is one.
+    /// A 404 (an id SpotDraft does not know, or with no webhook call to send)
+    /// is an [`ApiError::Status`] like any other refusal.
+    pub async fn retrigger_latest(&self, ids: &[ContractId]) -> Result<Option<String>, ApiError> {
+        let answer = self
+            .call(Method::POST, RETRIGGER_PATH, Some(&retrigger_body(ids)))
+            .await?;
+        let value: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        Ok(value
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned))
     }
 
     /// `DELETE …/webhooks/{id}`: 204 deleted, 404 already gone.
@@ -632,6 +715,10 @@ mod tests {
         assert_eq!(HMAC_KEY_PATH, "/api/v2.1/public/webhooks/hmac_key/");
         assert_eq!(WEBHOOKS_PATH, "/api/v2.1/public/webhooks/");
         assert_eq!(webhook_path(511), "/api/v2.1/public/webhooks/511");
+        assert_eq!(
+            RETRIGGER_PATH,
+            "/api/v2.1/public/contracts/webhooks/re_trigger_latest/"
+        );
     }
 
     #[test]
@@ -672,6 +759,30 @@ mod tests {
             ..webhook
         };
         assert_eq!(with.body()["description"], "d");
+    }
+
+    #[test]
+    fn contract_ids_are_integers_kept_digit_for_digit() {
+        let wide = "123456789012345678901234567890123456789012";
+        assert_eq!(contract_id(" 48213 ").unwrap().as_str(), "48213");
+        assert_eq!(contract_id("0").unwrap().as_str(), "0");
+        assert_eq!(contract_id(wide).unwrap().as_str(), wide);
+        for bad in ["", "12a", "-5", "+5", "1.0", "1e3", "007", "0x1F", "4 8"] {
+            assert!(contract_id(bad).is_err(), "{bad}");
+        }
+        assert!(contract_id("T-48213")
+            .unwrap_err()
+            .contains("probably 48213"));
+        let ids = [contract_id("48213").unwrap(), contract_id(wide).unwrap()];
+        let body = retrigger_body(&ids);
+        assert_eq!(body, format!("{{\"contract_ids\":[48213,{wide}]}}"));
+        let parsed: std::collections::HashMap<String, Vec<Box<serde_json::value::RawValue>>> =
+            serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            parsed["contract_ids"][1].get(),
+            wide,
+            "valid JSON, digits kept"
+        );
     }
 
     #[test]

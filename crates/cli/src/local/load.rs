@@ -29,8 +29,9 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 use verify::{BodyFormat, Event, Provider, SecretSet, Verifier};
 
+use crate::devenv;
 use crate::error::{CliError, CliResult, EXIT_FAILURE};
-use crate::{dev, devenv};
+use crate::local::dev;
 
 /// Drive the local stack at increasing rates and check nothing is lost or forged.
 #[derive(Debug, clap::Args)]

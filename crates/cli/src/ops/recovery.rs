@@ -5,8 +5,6 @@
 //! `DLQ_URL` (CLI only: the dead-letter queue) and `AWS_ENDPOINT_URL` from the
 //! environment, falling back to the file `make dev` writes.
 
-pub mod archive;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
