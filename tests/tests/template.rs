@@ -756,41 +756,39 @@ fn ingest_route_and_webhook_urls_are_what_the_router_accepts() {
         let post = lambda_http::http::Method::POST;
         // The paths ingest is reached on, in this mode.
         let paths: Vec<String> = if mode == "HttpApi" {
-            let route = props(&t, "HttpApiWebhookRoute", "AWS::ApiGatewayV2::Route");
-            assert_eq!(show(at(route, &["ApiId"])), "Ref(HttpApi)");
+            let api = props(&t, "HttpApi", "AWS::Serverless::HttpApi");
+            // The $default stage (SAM's when no StageName is given), throttled and logged.
+            assert!(api.get("StageName").is_none());
+            at(api, &["DefaultRouteSettings", "ThrottlingRateLimit"]);
+            at(api, &["AccessLogSettings", "DestinationArn"]);
+            let routes = at(api, &["DefinitionBody", "paths"]).as_mapping().unwrap();
+            assert_eq!(routes.len(), 1, "one route");
+            let (path, methods) = routes.iter().next().unwrap();
+            let path = show(path);
+            assert_eq!(path, "/webhooks/{provider}");
             // Every method reaches ingest, so a GET gets its 405 rather than API Gateway's 404.
-            let key = show(at(route, &["RouteKey"]));
-            let (method, path) = key.split_once(' ').unwrap();
-            assert_eq!((method, path), ("ANY", "/webhooks/{provider}"));
+            let methods = methods.as_mapping().unwrap();
             assert_eq!(
-                show(at(route, &["Target"])),
-                "Sub(integrations/${HttpApiIngestIntegration})"
+                methods.keys().map(show).collect::<Vec<_>>(),
+                ["x-amazon-apigateway-any-method"]
             );
-            let integration = props(
-                &t,
-                "HttpApiIngestIntegration",
-                "AWS::ApiGatewayV2::Integration",
+            let integration = at(
+                methods.values().next().unwrap(),
+                &["x-amazon-apigateway-integration"],
             );
-            assert_eq!(show(at(integration, &["IntegrationType"])), "AWS_PROXY");
+            assert_eq!(show(at(integration, &["type"])), "aws_proxy");
+            assert_eq!(show(at(integration, &["httpMethod"])), "POST");
             assert_eq!(
-                show(at(integration, &["IntegrationUri"])),
-                "GetAtt(IngestFunction.Arn)"
+                show(at(integration, &["uri"])),
+                "Sub(arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${IngestFunction.Arn}/invocations)"
             );
-            assert_eq!(show(at(integration, &["PayloadFormatVersion"])), "2.0");
-            assert_eq!(
-                show(at(
-                    props(&t, "HttpApi", "AWS::ApiGatewayV2::Api"),
-                    &["ProtocolType"]
-                )),
-                "HTTP"
-            );
-            let stage = props(&t, "HttpApiStage", "AWS::ApiGatewayV2::Stage");
-            assert_eq!(show(at(stage, &["StageName"])), "$default");
-            assert_eq!(show(at(stage, &["AutoDeploy"])), "true");
-            at(stage, &["DefaultRouteSettings", "ThrottlingRateLimit"]);
-            at(stage, &["AccessLogSettings", "DestinationArn"]);
+            assert_eq!(show(at(integration, &["payloadFormatVersion"])), "2.0");
             // API Gateway may invoke ingest for this route, on any stage and method.
-            let permission = props(&t, "HttpApiInvokesIngest", "AWS::Lambda::Permission");
+            let permission = props(
+                &t,
+                "IngestFunctionWebhookPermission",
+                "AWS::Lambda::Permission",
+            );
             assert_eq!(show(at(permission, &["Action"])), "lambda:InvokeFunction");
             assert_eq!(
                 show(at(permission, &["FunctionName"])),
@@ -803,7 +801,8 @@ fn ingest_route_and_webhook_urls_are_what_the_router_accepts() {
             assert_eq!(
                 show(at(permission, &["SourceArn"])),
                 format!(
-                    "Sub(arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{HttpApi}}/*/*{path})"
+                    "Sub(arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{HttpApi}}/*/*{})",
+                    path.replace("{provider}", "*")
                 )
             );
             Provider::ALL
@@ -2002,10 +2001,7 @@ fn each_ingest_endpoint_deploys_only_its_own_edge() {
     assert_eq!(allowed, INGEST_ENDPOINTS);
     let http_only = [
         "HttpApi",
-        "HttpApiIngestIntegration",
-        "HttpApiWebhookRoute",
-        "HttpApiStage",
-        "HttpApiInvokesIngest",
+        "IngestFunctionWebhookPermission",
         "HttpApiAccessLogs",
         "IngestServerErrorAlarm",
     ];
@@ -2146,12 +2142,12 @@ fn tracing_is_a_parameter_of_every_function() {
     }
     // The roles get X-Ray's write actions only while tracing (the IAM test
     // checks the exact grants both ways); the HTTP API cannot be traced.
-    for (name, r) in resources_of(&raw, "AWS::ApiGatewayV2::Stage") {
-        assert!(
-            at(r, &["Properties"]).get("TracingEnabled").is_none(),
-            "{name}: HTTP APIs have no X-Ray tracing"
-        );
-    }
+    assert!(
+        props(&raw, "HttpApi", "AWS::Serverless::HttpApi")
+            .get("TracingEnabled")
+            .is_none(),
+        "HTTP APIs have no X-Ray tracing"
+    );
 }
 
 // ------------------------------------------------------------------ dashboard
@@ -2481,16 +2477,15 @@ fn the_dashboard_shows_only_metrics_that_exist_with_their_exact_dimensions() {
                     ),
                     "ApiId" => {
                         assert_eq!(value, API_ID, "{what}");
-                        resource(&t, "HttpApi", "AWS::ApiGatewayV2::Api");
+                        resource(&t, "HttpApi", "AWS::Serverless::HttpApi");
                     }
-                    "Stage" => assert_eq!(
-                        show(at(
-                            props(&t, "HttpApiStage", "AWS::ApiGatewayV2::Stage"),
-                            &["StageName"]
-                        )),
-                        *value,
-                        "{what}"
-                    ),
+                    // SAM's stage when the API names none.
+                    "Stage" => {
+                        assert_eq!(value, "$default", "{what}");
+                        assert!(props(&t, "HttpApi", "AWS::Serverless::HttpApi")
+                            .get("StageName")
+                            .is_none());
+                    }
                     _ => unreachable!(),
                 }
             }
