@@ -625,20 +625,30 @@ pub fn http_event(
                 .iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), json!(v)))
                 .collect();
-            let domain = if kind == EventKind::FunctionUrl {
-                "abcdefghijklmnop.lambda-url.us-east-1.on.aws"
+            // A function URL (AuthType NONE) sends payload 2.0 with route key
+            // `$default`, its url-id as apiId and domain prefix, no path
+            // parameters and `authentication: null` (AWS Lambda developer
+            // guide, "Invoking Lambda function URLs", request payload).
+            let function_url = kind == EventKind::FunctionUrl;
+            let domain = if function_url {
+                "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws"
             } else {
                 "abcdef1234.execute-api.us-east-1.amazonaws.com"
             };
-            json!({
+            let route_key = if function_url {
+                "$default"
+            } else {
+                "ANY /webhooks/{provider}"
+            };
+            let mut event = json!({
                 "version": "2.0",
-                "routeKey": if kind == EventKind::FunctionUrl { "$default".to_string() } else { "POST /webhooks/{provider}".to_string() },
+                "routeKey": route_key,
                 "rawPath": path,
                 "rawQueryString": "",
                 "headers": hdrs,
                 "requestContext": {
                     "accountId": "123456789012",
-                    "apiId": "abcdef1234",
+                    "apiId": domain.split('.').next().unwrap(),
                     "domainName": domain,
                     "domainPrefix": domain.split('.').next().unwrap(),
                     "http": {
@@ -649,14 +659,21 @@ pub fn http_event(
                         "userAgent": "test"
                     },
                     "requestId": uuid::Uuid::new_v4().to_string(),
-                    "routeKey": "$default",
+                    "routeKey": route_key,
                     "stage": "$default",
                     "time": "22/Nov/2026:10:00:00 +0000",
                     "timeEpoch": now_ms()
                 },
                 "body": body_value,
                 "isBase64Encoded": is_b64
-            })
+            });
+            if function_url {
+                event["requestContext"]["authentication"] = Value::Null;
+            } else {
+                event["pathParameters"] =
+                    json!({"provider": path.rsplit('/').next().unwrap_or("")});
+            }
+            event
         }
     }
 }

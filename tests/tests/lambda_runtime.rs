@@ -174,6 +174,56 @@ fn both_functions_answer_through_the_lambda_runtime_api() {
             200,
         ),
         (tampered_event(), 401),
+        // IngestEndpoint=FunctionUrl: function URL events (payload 2.0, route
+        // `$default`, no stage), the body base64-encoded as a function URL
+        // hands over a body it treats as binary. The signature is verified on
+        // the decoded bytes, exactly as the provider sent them.
+        (
+            function_url_event(
+                Provider::SpotDraft,
+                "spotdraft-contract-signed.json",
+                BodyFormat::Json,
+                true,
+            ),
+            202,
+        ),
+        (
+            function_url_event(
+                Provider::Subnoto,
+                "subnoto-envelope-declined.json",
+                BodyFormat::Form,
+                true,
+            ),
+            202,
+        ),
+        // The same bytes as text: the same event (a duplicate), so base64 or
+        // not, the key is computed over the bytes as received.
+        (
+            function_url_event(
+                Provider::SpotDraft,
+                "spotdraft-contract-signed.json",
+                BodyFormat::Json,
+                false,
+            ),
+            200,
+        ),
+        (tampered_function_url_event(), 401),
+        // A function URL passes every path and method: ingest answers them.
+        (
+            http_event(
+                EventKind::FunctionUrl,
+                "GET",
+                "/webhooks/spotdraft",
+                &[],
+                b"",
+                false,
+            ),
+            405,
+        ),
+        (
+            http_event(EventKind::FunctionUrl, "POST", "/", &[], b"{}", false),
+            404,
+        ),
         (
             http_event(
                 EventKind::ApiGatewayV2,
@@ -209,7 +259,7 @@ fn both_functions_answer_through_the_lambda_runtime_api() {
         .enumerate()
         .map(|(i, m)| (format!("m{i}"), serde_json::to_string(&m).unwrap()))
         .collect();
-    assert_eq!(bodies.len(), 3, "three new events were queued");
+    assert_eq!(bodies.len(), 5, "five new events were queued");
     bodies.push(("bad".into(), "not a queue message".into()));
     let answer = invoke(
         &watch,
@@ -346,6 +396,55 @@ fn signed_event(kind: EventKind, provider: Provider, name: &str, format: BodyFor
         &headers,
         &body,
         false,
+    )
+}
+
+/// A signed delivery as a Lambda function URL hands it to the function;
+/// `base64`: the body arrives base64-encoded (`isBase64Encoded: true`).
+fn function_url_event(provider: Provider, name: &str, format: BodyFormat, base64: bool) -> Value {
+    let json = sample(name);
+    let body = match format {
+        BodyFormat::Json => json,
+        BodyFormat::Form => form_encode(&json),
+    };
+    let headers = signed_headers(provider, secret_of(provider), &body, now_ms(), format);
+    let event = http_event(
+        EventKind::FunctionUrl,
+        "POST",
+        &format!("/webhooks/{provider}"),
+        &headers,
+        &body,
+        base64,
+    );
+    assert_eq!(event["isBase64Encoded"], base64);
+    assert_eq!(event["routeKey"], "$default");
+    assert!(event["requestContext"]["domainName"]
+        .as_str()
+        .unwrap()
+        .contains(".lambda-url."));
+    event
+}
+
+/// A function URL delivery whose base64-encoded body differs from the signed
+/// bytes by one bit.
+fn tampered_function_url_event() -> Value {
+    let body = sample("subnoto-envelope-completed-sparse.json");
+    let headers = signed_headers(
+        Provider::Subnoto,
+        secret_of(Provider::Subnoto),
+        &body,
+        now_ms(),
+        BodyFormat::Json,
+    );
+    let mut tampered = body.clone();
+    tampered[20] ^= 1;
+    http_event(
+        EventKind::FunctionUrl,
+        "POST",
+        "/webhooks/subnoto",
+        &headers,
+        &tampered,
+        true,
     )
 }
 

@@ -747,47 +747,108 @@ fn processor_triggers_are_sqs_with_partial_failures_and_the_sweep_schedule() {
 
 #[test]
 fn ingest_route_and_webhook_urls_are_what_the_router_accepts() {
-    let t = template();
-    let http = events_of(&t, INGEST, "HttpApi");
-    assert_eq!(http.len(), 1, "one HTTP API route");
-    assert_eq!(show(at(http[0], &["ApiId"])), "Ref(HttpApi)");
-    // Every method reaches ingest, so a GET gets its 405 rather than API Gateway's 404.
-    assert_eq!(show(at(http[0], &["Method"])), "ANY");
-    let path = show(at(http[0], &["Path"]));
-    assert_eq!(path, "/webhooks/{provider}");
-    if let Some(v) = http[0].get("PayloadFormatVersion") {
-        assert_eq!(show(v), "2.0");
-    }
-    resource(&t, "HttpApi", "AWS::Serverless::HttpApi");
-    let post = lambda_http::http::Method::POST;
-    for provider in Provider::ALL {
-        let concrete = path.replace("{provider}", provider.as_str());
-        assert_eq!(
-            ingest::route(&post, &concrete),
-            ingest::Route::Webhook(provider)
-        );
-        for other in [
-            lambda_http::http::Method::GET,
-            lambda_http::http::Method::PUT,
-            lambda_http::http::Method::HEAD,
-        ] {
+    let raw = template();
+    // Ingest has no SAM event: its edge is chosen by IngestEndpoint.
+    assert!(props(&raw, INGEST, FUNCTION).get("Events").is_none());
+    for mode in INGEST_ENDPOINTS {
+        let t = render(&raw, &[("IngestEndpoint", mode)], None);
+        assert_references_exist(&t);
+        let post = lambda_http::http::Method::POST;
+        // The paths ingest is reached on, in this mode.
+        let paths: Vec<String> = if mode == "HttpApi" {
+            let api = props(&t, "HttpApi", "AWS::Serverless::HttpApi");
+            // The $default stage (SAM's when no StageName is given), throttled and logged.
+            assert!(api.get("StageName").is_none());
+            at(api, &["DefaultRouteSettings", "ThrottlingRateLimit"]);
+            at(api, &["AccessLogSettings", "DestinationArn"]);
+            let routes = at(api, &["DefinitionBody", "paths"]).as_mapping().unwrap();
+            assert_eq!(routes.len(), 1, "one route");
+            let (path, methods) = routes.iter().next().unwrap();
+            let path = show(path);
+            assert_eq!(path, "/webhooks/{provider}");
+            // Every method reaches ingest, so a GET gets its 405 rather than API Gateway's 404.
+            let methods = methods.as_mapping().unwrap();
             assert_eq!(
-                ingest::route(&other, &concrete),
-                ingest::Route::MethodNotAllowed
+                methods.keys().map(show).collect::<Vec<_>>(),
+                ["x-amazon-apigateway-any-method"]
             );
-        }
-        let output = match provider {
-            Provider::SpotDraft => "SpotDraftWebhookUrl",
-            Provider::Subnoto => "SubnotoWebhookUrl",
+            let integration = at(
+                methods.values().next().unwrap(),
+                &["x-amazon-apigateway-integration"],
+            );
+            assert_eq!(show(at(integration, &["type"])), "aws_proxy");
+            assert_eq!(show(at(integration, &["httpMethod"])), "POST");
+            assert_eq!(
+                show(at(integration, &["uri"])),
+                "Sub(arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${IngestFunction.Arn}/invocations)"
+            );
+            assert_eq!(show(at(integration, &["payloadFormatVersion"])), "2.0");
+            // API Gateway may invoke ingest for this route, on any stage and method.
+            let permission = props(
+                &t,
+                "IngestFunctionWebhookPermission",
+                "AWS::Lambda::Permission",
+            );
+            assert_eq!(show(at(permission, &["Action"])), "lambda:InvokeFunction");
+            assert_eq!(
+                show(at(permission, &["FunctionName"])),
+                "Ref(IngestFunction)"
+            );
+            assert_eq!(
+                show(at(permission, &["Principal"])),
+                "apigateway.amazonaws.com"
+            );
+            assert_eq!(
+                show(at(permission, &["SourceArn"])),
+                format!(
+                    "Sub(arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{HttpApi}}/*/*{})",
+                    path.replace("{provider}", "*")
+                )
+            );
+            Provider::ALL
+                .iter()
+                .map(|p| path.replace("{provider}", p.as_str()))
+                .collect()
+        } else {
+            let url = props(&t, "IngestFunctionUrl", "AWS::Lambda::Url");
+            assert_eq!(
+                show(at(url, &["TargetFunctionArn"])),
+                "GetAtt(IngestFunction.Arn)"
+            );
+            // The webhook signature is the authentication (providers cannot sign
+            // AWS requests).
+            assert_eq!(show(at(url, &["AuthType"])), "NONE");
+            assert!(url.get("Qualifier").is_none(), "the URL serves $LATEST");
+            Provider::ALL
+                .iter()
+                .map(|p| format!("/webhooks/{p}"))
+                .collect()
         };
-        let url = show(at(&t, &["Outputs", output, "Value"]));
-        assert_eq!(
-            url,
-            format!(
-                "Sub(https://${{HttpApi}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}{concrete})"
-            ),
-            "{output}"
-        );
+        for (provider, path) in Provider::ALL.into_iter().zip(&paths) {
+            assert_eq!(ingest::route(&post, path), ingest::Route::Webhook(provider));
+            for other in [
+                lambda_http::http::Method::GET,
+                lambda_http::http::Method::PUT,
+                lambda_http::http::Method::HEAD,
+            ] {
+                assert_eq!(ingest::route(&other, path), ingest::Route::MethodNotAllowed);
+            }
+            // The outputs give exactly these URLs, on this mode's host.
+            let output = match provider {
+                Provider::SpotDraft => "SpotDraftWebhookUrl",
+                Provider::Subnoto => "SubnotoWebhookUrl",
+            };
+            let url = evaluate(at(&t, &["Outputs", output, "Value"]), &deployed_value);
+            let host = if mode == "HttpApi" {
+                format!("{API_ID}.execute-api.{REGION}.amazonaws.com")
+            } else {
+                FUNCTION_URL
+                    .trim_start_matches("https://")
+                    .trim_end_matches('/')
+                    .to_owned()
+            };
+            assert_eq!(url, format!("https://{host}{path}"), "{mode} {output}");
+        }
     }
     for output in [
         "WebhookSecretsArn",
@@ -796,7 +857,7 @@ fn ingest_route_and_webhook_urls_are_what_the_router_accepts() {
         "EventsTableName",
         "StatusTableName",
     ] {
-        at(&t, &["Outputs", output, "Value"]);
+        at(&raw, &["Outputs", output, "Value"]);
     }
 }
 
@@ -895,7 +956,10 @@ fn grants(t: &Yaml, role: &str) -> BTreeSet<(String, String)> {
                     "{role} grants a wildcard action {action}"
                 );
                 for resource in list(at(statement, &["Resource"])) {
-                    assert!(resource != "*", "{role} grants {action} on every resource");
+                    assert!(
+                        resource != "*" || XRAY_ACTIONS.contains(&action.as_str()),
+                        "{role} grants {action} on every resource"
+                    );
                     out.insert((action.clone(), resource));
                 }
             }
@@ -915,7 +979,23 @@ const BUS_ARN: &str = "If(CreateEventBus, GetAtt(EventBus.Arn), Sub(arn:${AWS::P
 
 #[test]
 fn each_function_gets_exactly_the_actions_it_uses_on_its_own_resources() {
-    let t = template();
+    for tracing in ["Disabled", "Active"] {
+        // Only TracingActive is decided here: the bus's `If` stays in the grants.
+        let t = render(
+            &template(),
+            &[("Tracing", tracing)],
+            Some(&["TracingActive"]),
+        );
+        exact_grants(&t, tracing == "Active");
+    }
+}
+
+/// X-Ray's write actions: granted on "*" (they have no resource-level
+/// permissions), and only while `Tracing` is `Active`.
+const XRAY_ACTIONS: [&str; 2] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
+
+fn exact_grants(t: &Yaml, tracing: bool) {
+    let t = t.clone();
     let ledger = "GetAtt(EventsTable.Arn)";
     let status = "GetAtt(StatusTable.Arn)";
     let queue = "GetAtt(EventQueue.Arn)";
@@ -1002,8 +1082,13 @@ fn each_function_gets_exactly_the_actions_it_uses_on_its_own_resources() {
         let logs = format!("GetAtt({log_group}.Arn)");
         want.insert(("logs:CreateLogStream".into(), logs.clone()));
         want.insert(("logs:PutLogEvents".into(), logs));
+        if tracing {
+            for action in XRAY_ACTIONS {
+                want.insert((action.into(), "*".into()));
+            }
+        }
         let got = grants(&t, role);
-        assert_eq!(got, want, "{role} grants");
+        assert_eq!(got, want, "{role} grants (tracing {tracing})");
         granted_anywhere.extend(got.into_iter().map(|(a, _)| a));
     }
 
@@ -1094,6 +1179,8 @@ fn each_function_gets_exactly_the_actions_it_uses_on_its_own_resources() {
     for action in &granted_anywhere {
         if action.starts_with("logs:")
             || by_the_event_source.contains(&action.as_str())
+            // Lambda sends the trace segments with the function's role.
+            || XRAY_ACTIONS.contains(&action.as_str())
             || implied.contains(&action.as_str())
         {
             continue;
@@ -1595,4 +1682,990 @@ fn archiver_alarms_watch_its_dlq_refused_credentials_and_errors() {
     // The metric is one the archiver counts.
     let code = read(&repo_root().join("crates/archiver/src/archive.rs"));
     assert!(code.contains("\"credentials_rejected\""));
+}
+
+// ------------------------------------------------------------------ parameters and conditions
+
+/// The values `IngestEndpoint` allows.
+const INGEST_ENDPOINTS: [&str; 2] = ["HttpApi", "FunctionUrl"];
+
+/// An intrinsic function as (name, argument), in short (`!If x`) or long
+/// (`Fn::If: x`, `Ref: x`) form.
+fn intrinsic(v: &Yaml) -> Option<(String, &Yaml)> {
+    match v {
+        Yaml::Tagged(tagged) => Some((
+            tagged.tag.to_string().trim_start_matches('!').to_owned(),
+            &tagged.value,
+        )),
+        Yaml::Mapping(m) if m.len() == 1 => {
+            let (k, arg) = m.iter().next().unwrap();
+            match k.as_str()? {
+                "Ref" => Some(("Ref".into(), arg)),
+                f => f.strip_prefix("Fn::").map(|f| (f.to_owned(), arg)),
+            }
+        }
+        _ => None,
+    }
+}
+
+fn args(v: &Yaml) -> &[Yaml] {
+    v.as_sequence().map(|s| s.as_slice()).unwrap_or_default()
+}
+
+/// Every parameter's value: its default unless `overrides` names it.
+fn parameter_values(t: &Yaml, overrides: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut values: BTreeMap<String, String> = at(t, &["Parameters"])
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, p)| (show(k), show(at(p, &["Default"]))))
+        .collect();
+    for (name, value) in overrides {
+        let allowed = at(t, &["Parameters", name]).get("AllowedValues");
+        if let Some(allowed) = allowed {
+            assert!(
+                args(allowed).iter().any(|a| show(a) == *value),
+                "{name} does not allow {value}"
+            );
+        }
+        values.insert(name.to_string(), value.to_string());
+    }
+    values
+}
+
+/// Every condition of the template, evaluated for `params`.
+fn conditions(t: &Yaml, params: &BTreeMap<String, String>) -> BTreeMap<String, bool> {
+    fn value(v: &Yaml, params: &BTreeMap<String, String>) -> String {
+        match intrinsic(v) {
+            Some((f, arg)) if f == "Ref" => params[&show(arg)].clone(),
+            Some((f, _)) => panic!("condition operand {f} is not handled here"),
+            None => show(v),
+        }
+    }
+    fn eval(
+        expr: &Yaml,
+        t: &Yaml,
+        params: &BTreeMap<String, String>,
+        out: &mut BTreeMap<String, bool>,
+    ) -> bool {
+        if let Some(name) = expr
+            .get("Condition")
+            .filter(|_| expr.as_mapping().unwrap().len() == 1)
+        {
+            return named(&show(name), t, params, out);
+        }
+        let (f, arg) = intrinsic(expr).unwrap_or_else(|| panic!("condition {}", show(expr)));
+        let a = args(arg);
+        match f.as_str() {
+            "Equals" => value(&a[0], params) == value(&a[1], params),
+            "Not" => !eval(&a[0], t, params, out),
+            "And" => a.iter().all(|c| eval(c, t, params, out)),
+            "Or" => a.iter().any(|c| eval(c, t, params, out)),
+            "Condition" => named(&show(arg), t, params, out),
+            other => panic!("condition function {other}"),
+        }
+    }
+    fn named(
+        name: &str,
+        t: &Yaml,
+        params: &BTreeMap<String, String>,
+        out: &mut BTreeMap<String, bool>,
+    ) -> bool {
+        if let Some(v) = out.get(name) {
+            return *v;
+        }
+        let v = eval(at(t, &["Conditions", name]), t, params, out);
+        out.insert(name.to_owned(), v);
+        v
+    }
+    let mut out = BTreeMap::new();
+    for name in at(t, &["Conditions"]).as_mapping().unwrap().keys() {
+        named(&show(name), t, params, &mut out);
+    }
+    out
+}
+
+/// What CloudFormation deploys for these parameter values: resources and
+/// outputs whose condition is false are gone, and every `Fn::If` (only those
+/// on the conditions in `only`, when given) is replaced by its branch, an
+/// `AWS::NoValue` branch removing the property or list item.
+fn render(t: &Yaml, overrides: &[(&str, &str)], only: Option<&[&str]>) -> Yaml {
+    let params = parameter_values(t, overrides);
+    let conds = conditions(t, &params);
+    fn resolve(v: &Yaml, conds: &BTreeMap<String, bool>, only: Option<&[&str]>) -> Option<Yaml> {
+        match intrinsic(v) {
+            Some((f, arg)) if f == "If" => {
+                let a = args(arg);
+                let name = show(&a[0]);
+                if only.is_none_or(|o| o.contains(&name.as_str())) {
+                    let chosen = if conds[&name] { &a[1] } else { &a[2] };
+                    return resolve(chosen, conds, only);
+                }
+            }
+            Some((f, arg)) if f == "Ref" && show(arg) == "AWS::NoValue" => return None,
+            _ => {}
+        }
+        Some(match v {
+            Yaml::Mapping(m) => Yaml::Mapping(
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), resolve(v, conds, only)?)))
+                    .collect(),
+            ),
+            Yaml::Sequence(items) => Yaml::Sequence(
+                items
+                    .iter()
+                    .filter_map(|v| resolve(v, conds, only))
+                    .collect(),
+            ),
+            Yaml::Tagged(tagged) => {
+                let mut tagged = tagged.clone();
+                tagged.value = resolve(&tagged.value, conds, only).unwrap_or(Yaml::Null);
+                Yaml::Tagged(tagged)
+            }
+            other => other.clone(),
+        })
+    }
+    let mut out = t.clone();
+    for section in ["Resources", "Outputs"] {
+        let map = out.get_mut(section).unwrap().as_mapping_mut().unwrap();
+        map.retain(|_, r| r.get("Condition").is_none_or(|c| conds[&show(c)]));
+        for (_, r) in map.iter_mut() {
+            *r = resolve(r, &conds, only).unwrap();
+        }
+    }
+    if let Some(globals) = out.get_mut("Globals") {
+        *globals = resolve(globals, &conds, only).unwrap();
+    }
+    out
+}
+
+/// Every `Ref`, `GetAtt` and `${…}` of a rendered template names a resource
+/// that exists in it, a parameter, or a pseudo parameter: what CloudFormation
+/// checks before it deploys anything.
+fn assert_references_exist(t: &Yaml) {
+    let resources: BTreeSet<String> = at(t, &["Resources"])
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(show)
+        .collect();
+    let params: BTreeSet<String> = at(t, &["Parameters"])
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(show)
+        .collect();
+    let known = |name: &str, what: &str| {
+        let base = name.split('.').next().unwrap();
+        assert!(
+            resources.contains(base) || params.contains(base) || base.starts_with("AWS::"),
+            "{what} names {name}, which this rendering does not have"
+        );
+    };
+    fn walk(v: &Yaml, known: &dyn Fn(&str, &str)) {
+        if let Some((f, arg)) = intrinsic(v) {
+            match f.as_str() {
+                "Ref" => known(&show(arg), "Ref"),
+                "GetAtt" => known(&show(arg).replace(", ", "."), "GetAtt"),
+                "If" => panic!("an If is left after rendering: {}", show(v)),
+                "Sub" => {
+                    let (text, vars) = match arg {
+                        Yaml::Sequence(a) => (show(&a[0]), Some(&a[1])),
+                        other => (show(other), None),
+                    };
+                    let locals: BTreeSet<String> = vars
+                        .and_then(Yaml::as_mapping)
+                        .map(|m| m.keys().map(show).collect())
+                        .unwrap_or_default();
+                    for name in sub_names(&text) {
+                        if !locals.contains(&name) {
+                            known(&name, "Sub");
+                        }
+                    }
+                    if let Some(vars) = vars {
+                        walk(vars, known);
+                    }
+                    return;
+                }
+                _ => {}
+            }
+            walk(arg, known);
+            return;
+        }
+        match v {
+            Yaml::Mapping(m) => m.values().for_each(|v| walk(v, known)),
+            Yaml::Sequence(items) => items.iter().for_each(|v| walk(v, known)),
+            _ => {}
+        }
+    }
+    for section in ["Resources", "Outputs"] {
+        walk(at(t, &[section]), &known);
+    }
+}
+
+/// The `${name}`s of a `Fn::Sub` string (`${!literal}` excluded).
+fn sub_names(text: &str) -> Vec<String> {
+    text.match_indices("${")
+        .filter_map(|(i, _)| {
+            let rest = &text[i + 2..];
+            let name = &rest[..rest.find('}')?];
+            (!name.starts_with('!')).then(|| name.to_owned())
+        })
+        .collect()
+}
+
+const REGION: &str = "eu-west-1";
+const API_ID: &str = "a1b2c3d4e5";
+const FUNCTION_URL: &str = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/";
+
+/// The name Lambda gives a function of the stack `contract-hooks` (what
+/// `!Ref` of it yields, and the EMF `Function` dimension in Lambda).
+fn deployed(function: &str) -> String {
+    format!("contract-hooks-{function}-1A2B3C4D5E6F")
+}
+
+fn deployed_queue(queue: &str) -> String {
+    format!("contract-hooks-{queue}-Q9R8S7T6")
+}
+
+/// Made-up deployed values for what the dashboard and outputs name.
+fn deployed_value(name: &str) -> String {
+    match name {
+        "AWS::Region" => REGION.into(),
+        "AWS::StackName" => "contract-hooks".into(),
+        "AWS::URLSuffix" => "amazonaws.com".into(),
+        "AWS::Partition" => "aws".into(),
+        "AWS::AccountId" => "123456789012".into(),
+        "HttpApi" => API_ID.into(),
+        "IngestFunctionUrl.FunctionUrl" => FUNCTION_URL.into(),
+        "Dashboard" => format!("contract-hooks-{REGION}"),
+        f if [INGEST, PROCESSOR, ARCHIVER].contains(&f) => deployed(f),
+        q if q.ends_with(".QueueName") => deployed_queue(q.trim_end_matches(".QueueName")),
+        other => panic!("no deployed value for {other}"),
+    }
+}
+
+/// A string-valued template expression, evaluated: `Sub` (with its variable
+/// map), `Ref`, `GetAtt`, `Select`, `Split`; names resolved by `lookup`.
+fn evaluate(v: &Yaml, lookup: &dyn Fn(&str) -> String) -> String {
+    let Some((f, arg)) = intrinsic(v) else {
+        return show(v);
+    };
+    match f.as_str() {
+        "Ref" => lookup(&show(arg)),
+        "GetAtt" => lookup(&show(arg).replace(", ", ".")),
+        "Sub" => {
+            let (text, vars) = match arg {
+                Yaml::Sequence(a) => (show(&a[0]), a[1].as_mapping().cloned()),
+                other => (show(other), None),
+            };
+            let vars: BTreeMap<String, String> = vars
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (show(&k), evaluate(&v, lookup)))
+                .collect();
+            let mut out = text.clone();
+            for name in sub_names(&text) {
+                let value = vars.get(&name).cloned().unwrap_or_else(|| lookup(&name));
+                out = out.replace(&format!("${{{name}}}"), &value);
+            }
+            out
+        }
+        "Select" => {
+            let a = args(arg);
+            let index: usize = show(&a[0]).parse().unwrap();
+            let list = match intrinsic(&a[1]) {
+                Some((g, split)) if g == "Split" => {
+                    let s = args(split);
+                    evaluate(&s[1], lookup)
+                        .split(&show(&s[0]))
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                }
+                _ => args(&a[1]).iter().map(|x| evaluate(x, lookup)).collect(),
+            };
+            list[index].clone()
+        }
+        other => panic!("{other} is not evaluated here"),
+    }
+}
+
+#[test]
+fn each_ingest_endpoint_deploys_only_its_own_edge() {
+    let raw = template();
+    assert_eq!(parameter_default(&raw, "IngestEndpoint"), "HttpApi");
+    let allowed: Vec<String> = args(at(&raw, &["Parameters", "IngestEndpoint", "AllowedValues"]))
+        .iter()
+        .map(show)
+        .collect();
+    assert_eq!(allowed, INGEST_ENDPOINTS);
+    let http_only = [
+        "HttpApi",
+        "IngestFunctionWebhookPermission",
+        "HttpApiAccessLogs",
+        "IngestServerErrorAlarm",
+    ];
+    let url_only = [
+        "IngestFunctionUrl",
+        "IngestFunctionUrlPublicUrl",
+        "IngestFunctionUrlPublicInvoke",
+        "IngestFunctionUrlServerErrorAlarm",
+    ];
+    for mode in INGEST_ENDPOINTS {
+        for bus in ["", "shared-bus"] {
+            let t = render(
+                &raw,
+                &[("IngestEndpoint", mode), ("ExistingEventBusName", bus)],
+                None,
+            );
+            assert_references_exist(&t);
+            let has = |r: &str| t["Resources"].get(r).is_some();
+            let (present, absent) = if mode == "HttpApi" {
+                (&http_only[..], &url_only[..])
+            } else {
+                (&url_only[..], &http_only[..])
+            };
+            for r in present {
+                assert!(has(r), "{mode}: {r} is missing");
+            }
+            for r in absent {
+                assert!(!has(r), "{mode}: {r} is deployed");
+            }
+            // Ingest is invoked by exactly the edge of this mode.
+            let permissions: Vec<(String, String, String)> =
+                resources_of(&t, "AWS::Lambda::Permission")
+                    .into_iter()
+                    .map(|(_, r)| {
+                        let p = at(r, &["Properties"]);
+                        (
+                            show(at(p, &["FunctionName"])),
+                            show(at(p, &["Action"])),
+                            show(at(p, &["Principal"])),
+                        )
+                    })
+                    .filter(|(f, _, _)| f == "Ref(IngestFunction)")
+                    .collect();
+            if mode == "HttpApi" {
+                assert_eq!(
+                    permissions,
+                    [(
+                        "Ref(IngestFunction)".into(),
+                        "lambda:InvokeFunction".into(),
+                        "apigateway.amazonaws.com".into()
+                    )]
+                );
+            } else {
+                // AuthType NONE: the public may call the URL, and (since October
+                // 2025 Lambda requires both) invoke the function, but only
+                // through the URL.
+                let url = props(&t, "IngestFunctionUrlPublicUrl", "AWS::Lambda::Permission");
+                assert_eq!(show(at(url, &["Action"])), "lambda:InvokeFunctionUrl");
+                assert_eq!(show(at(url, &["Principal"])), "*");
+                assert_eq!(show(at(url, &["FunctionUrlAuthType"])), "NONE");
+                let invoke = props(
+                    &t,
+                    "IngestFunctionUrlPublicInvoke",
+                    "AWS::Lambda::Permission",
+                );
+                assert_eq!(show(at(invoke, &["Action"])), "lambda:InvokeFunction");
+                assert_eq!(show(at(invoke, &["Principal"])), "*");
+                assert_eq!(show(at(invoke, &["InvokedViaFunctionUrl"])), "true");
+                assert_eq!(permissions.len(), 2, "{permissions:?}");
+            }
+            // One 5xx alarm on the edge that exists.
+            let five_xx: Vec<(String, String)> = alarms(&t)
+                .into_iter()
+                .filter(|(_, f, _)| {
+                    f["MetricName"].contains("5xx") || f["MetricName"] == "Url5xxCount"
+                })
+                .map(|(_, f, d)| {
+                    (
+                        f["MetricName"].clone(),
+                        d.values().cloned().collect::<Vec<_>>().join(","),
+                    )
+                })
+                .collect();
+            let want = if mode == "HttpApi" {
+                ("5xx".to_owned(), "Ref(HttpApi),$default".to_owned())
+            } else {
+                ("Url5xxCount".to_owned(), "Ref(IngestFunction)".to_owned())
+            };
+            assert_eq!(five_xx, [want], "{mode}");
+        }
+    }
+}
+
+#[test]
+fn reserved_concurrency_of_ingest_is_optional() {
+    let raw = template();
+    assert_eq!(parameter_default(&raw, "IngestReservedConcurrency"), "-1");
+    let reserved = |value: &str| {
+        let t = render(&raw, &[("IngestReservedConcurrency", value)], None);
+        props(&t, INGEST, FUNCTION)
+            .get("ReservedConcurrentExecutions")
+            .map(show)
+    };
+    assert_eq!(reserved("-1"), None, "-1 = no reservation");
+    assert_eq!(
+        reserved("25"),
+        Some("Ref(IngestReservedConcurrency)".to_owned())
+    );
+    // The processor and archiver are capped by their event sources, not here.
+    for function in [PROCESSOR, ARCHIVER] {
+        assert!(props(&raw, function, FUNCTION)
+            .get("ReservedConcurrentExecutions")
+            .is_none());
+    }
+    let alarm = find_alarm_on(&raw, "AWS/Lambda", "Throttles", "(IngestFunction)");
+    assert_eq!(alarm.2.len(), 1);
+}
+
+#[test]
+fn tracing_is_a_parameter_of_every_function() {
+    let raw = template();
+    assert_eq!(parameter_default(&raw, "Tracing"), "Disabled");
+    let allowed: Vec<String> = args(at(&raw, &["Parameters", "Tracing", "AllowedValues"]))
+        .iter()
+        .map(show)
+        .collect();
+    assert_eq!(allowed, ["Disabled", "Active"]);
+    // SAM resolves the parameter: Disabled leaves TracingConfig out, Active
+    // sets Mode Active (Lambda knows no "Disabled" mode).
+    for function in [INGEST, PROCESSOR, ARCHIVER] {
+        assert_eq!(
+            function_prop(&raw, function, "Tracing")
+                .map(show)
+                .as_deref(),
+            Some("Ref(Tracing)"),
+            "{function}"
+        );
+    }
+    // The roles get X-Ray's write actions only while tracing (the IAM test
+    // checks the exact grants both ways); the HTTP API cannot be traced.
+    assert!(
+        props(&raw, "HttpApi", "AWS::Serverless::HttpApi")
+            .get("TracingEnabled")
+            .is_none(),
+        "HTTP APIs have no X-Ray tracing"
+    );
+}
+
+// ------------------------------------------------------------------ dashboard
+
+type MetricKey = (String, String, BTreeMap<String, String>);
+
+const EVERY_METRIC_CHILD: &str = "child_prints_every_metric_of_a_function";
+const METRICS_OF_ENV: &str = "CONTRACT_HOOKS_METRICS_OF";
+
+/// Every (namespace, metric, dimensions) `function` (a logical id) publishes
+/// as EMF, printed by the function's own code in a process whose
+/// `AWS_LAMBDA_FUNCTION_NAME` is the deployed name.
+fn emitted_metrics(function: &str) -> BTreeSet<MetricKey> {
+    let name = deployed(function);
+    let env = [
+        (store::metrics::FUNCTION_NAME_ENV, name.as_str()),
+        (METRICS_OF_ENV, function),
+    ];
+    let out = child::run(EVERY_METRIC_CHILD, &env, std::time::Duration::from_secs(60));
+    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
+    let mut keys = BTreeSet::new();
+    for line in out.stdout.lines() {
+        let Some(doc) = line
+            .find('{')
+            .and_then(|i| serde_json::from_str::<Json>(&line[i..]).ok())
+            .filter(|d| d.get("_aws").is_some())
+        else {
+            continue;
+        };
+        for directive in doc["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
+            let namespace = directive["Namespace"].as_str().unwrap().to_owned();
+            for set in directive["Dimensions"].as_array().unwrap() {
+                let dims: BTreeMap<String, String> = set
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|k| {
+                        let k = k.as_str().unwrap();
+                        (k.to_owned(), doc[k].as_str().unwrap().to_owned())
+                    })
+                    .collect();
+                for metric in directive["Metrics"].as_array().unwrap() {
+                    let metric = metric["Name"].as_str().unwrap().to_owned();
+                    keys.insert((namespace.clone(), metric, dims.clone()));
+                }
+            }
+        }
+    }
+    assert!(
+        !keys.is_empty(),
+        "{function} printed no metrics:\n{}",
+        out.stdout
+    );
+    keys
+}
+
+/// Every outcome ingest can reach. The `match` has no wildcard: a new
+/// outcome does not compile until it is listed here (and its metrics are then
+/// checked against the dashboard).
+fn every_ingest_outcome() -> Vec<ingest::Outcome> {
+    use ingest::Outcome;
+    let key = || "spotdraft#k".to_owned();
+    let p = Provider::SpotDraft;
+    let err = || store::StoreError::Corrupt {
+        what: "x",
+        reason: "y".into(),
+    };
+    let all = vec![
+        Outcome::Accepted {
+            provider: p,
+            key: key(),
+            unread: vec!["activity_data.timestamp"],
+        },
+        Outcome::Duplicate {
+            provider: p,
+            key: key(),
+            requeued: false,
+        },
+        Outcome::Duplicate {
+            provider: p,
+            key: key(),
+            requeued: true,
+        },
+        Outcome::Unverified {
+            provider: p,
+            err: verify::VerifyError::SignatureMismatch,
+        },
+        Outcome::Unreadable {
+            provider: p,
+            err: verify::ParseError::NotAnObject,
+        },
+        Outcome::TooLarge {
+            provider: p,
+            limit: 1,
+        },
+        Outcome::ProviderNotConfigured(p),
+        Outcome::NotFound,
+        Outcome::MethodNotAllowed,
+        Outcome::Unstorable {
+            provider: p,
+            key: key(),
+            err: err(),
+        },
+        Outcome::DependencyFailed {
+            provider: p,
+            key: key(),
+            err: err(),
+        },
+    ];
+    for o in &all {
+        match o {
+            Outcome::Accepted { .. }
+            | Outcome::Duplicate { .. }
+            | Outcome::Unverified { .. }
+            | Outcome::Unreadable { .. }
+            | Outcome::TooLarge { .. }
+            | Outcome::ProviderNotConfigured(_)
+            | Outcome::NotFound
+            | Outcome::MethodNotAllowed
+            | Outcome::Unstorable { .. }
+            | Outcome::DependencyFailed { .. } => {}
+        }
+    }
+    all
+}
+
+#[test]
+#[ignore = "run in a child process by the dashboard test; does nothing on its own"]
+fn child_prints_every_metric_of_a_function() {
+    if !child::is_child() {
+        return;
+    }
+    match std::env::var(METRICS_OF_ENV).unwrap().as_str() {
+        INGEST => every_ingest_outcome()
+            .iter()
+            .for_each(|o| o.metrics().emit()),
+        PROCESSOR => {
+            processor::BatchReport::default().metrics().emit();
+            processor::SweepReport::default().metrics().emit();
+        }
+        ARCHIVER => {
+            use archiver::batch::{BatchReport, Outcome};
+            // Names the archiver's code passes to its outcomes; the dashboard
+            // test also finds each one it shows as a literal in the source.
+            let outcomes = [
+                Outcome::Done("archived"),
+                Outcome::Done("already_archived"),
+                Outcome::Done("superseded"),
+                Outcome::Skipped("ignored"),
+                Outcome::Skipped("archive_not_configured"),
+                Outcome::DeadLettered("too_large"),
+                Outcome::DeadLettered("redirect"),
+                Outcome::DeadLettered("not_found"),
+                Outcome::Retrying {
+                    reason: "throttled",
+                    after_secs: 1,
+                },
+                Outcome::Retrying {
+                    reason: "credentials_rejected",
+                    after_secs: 1,
+                },
+            ];
+            BatchReport {
+                outcomes: outcomes
+                    .into_iter()
+                    .map(|o| (Some("m".into()), o))
+                    .collect(),
+            }
+            .metrics()
+            .emit();
+        }
+        other => panic!("no function {other}"),
+    }
+}
+
+/// AWS's own metrics the dashboard may show: namespace, metric, the
+/// dimension names it is published with (AWS documentation: Lambda function
+/// and function URL metrics, API Gateway HTTP API metrics per stage, SQS).
+const AWS_METRICS: [(&str, &str, &[&str]); 13] = [
+    ("AWS/Lambda", "Duration", &["FunctionName"]),
+    ("AWS/Lambda", "Errors", &["FunctionName"]),
+    ("AWS/Lambda", "Throttles", &["FunctionName"]),
+    ("AWS/Lambda", "UrlRequestCount", &["FunctionName"]),
+    ("AWS/Lambda", "Url4xxCount", &["FunctionName"]),
+    ("AWS/Lambda", "Url5xxCount", &["FunctionName"]),
+    ("AWS/Lambda", "UrlRequestLatency", &["FunctionName"]),
+    ("AWS/ApiGateway", "Count", &["ApiId", "Stage"]),
+    ("AWS/ApiGateway", "4xx", &["ApiId", "Stage"]),
+    ("AWS/ApiGateway", "5xx", &["ApiId", "Stage"]),
+    ("AWS/ApiGateway", "Latency", &["ApiId", "Stage"]),
+    ("AWS/SQS", "ApproximateAgeOfOldestMessage", &["QueueName"]),
+    (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        &["QueueName"],
+    ),
+];
+
+/// The dashboard's body as CloudFormation renders it for `mode`, parsed.
+fn dashboard(raw: &Yaml, mode: &str) -> (Yaml, Json) {
+    let t = render(raw, &[("IngestEndpoint", mode)], None);
+    assert_references_exist(&t);
+    let p = props(&t, "Dashboard", "AWS::CloudWatch::Dashboard");
+    let body = at(p, &["DashboardBody"]);
+    assert_eq!(intrinsic(body).map(|(f, _)| f).as_deref(), Some("Sub"));
+    let text = evaluate(body, &deployed_value);
+    let json: Json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{mode}: the dashboard body is not JSON ({e}):\n{text}"));
+    (t, json)
+}
+
+#[test]
+fn the_dashboard_shows_only_metrics_that_exist_with_their_exact_dimensions() {
+    let raw = template();
+    let emitted: BTreeMap<String, BTreeSet<MetricKey>> = [INGEST, PROCESSOR, ARCHIVER]
+        .into_iter()
+        .map(|f| (deployed(f), emitted_metrics(f)))
+        .collect();
+    let archiver_code: String = rust_sources(&repo_root().join("crates/archiver/src"))
+        .into_iter()
+        .map(|(_, text)| without_tests(&text).to_owned())
+        .collect();
+    for mode in INGEST_ENDPOINTS {
+        let (t, body) = dashboard(&raw, mode);
+        let widgets = body["widgets"].as_array().expect("widgets");
+        let mut shown: Vec<(MetricKey, String)> = Vec::new();
+        let mut cells = BTreeSet::new();
+        for w in widgets {
+            let (x, y, width, height) = (
+                w["x"].as_u64().unwrap(),
+                w["y"].as_u64().unwrap(),
+                w["width"].as_u64().unwrap(),
+                w["height"].as_u64().unwrap(),
+            );
+            assert!(x + width <= 24 && width > 0 && height > 0, "{w}");
+            for cx in x..x + width {
+                for cy in y..y + height {
+                    assert!(cells.insert((cx, cy)), "widgets overlap at {cx},{cy}: {w}");
+                }
+            }
+            match w["type"].as_str().unwrap() {
+                "text" => assert!(w["properties"]["markdown"].is_string()),
+                "metric" => {
+                    let p = &w["properties"];
+                    assert_eq!(p["region"], REGION, "{w}");
+                    assert!(p["title"].as_str().is_some_and(|s| !s.is_empty()));
+                    assert!(["timeSeries", "singleValue"].contains(&p["view"].as_str().unwrap()));
+                    let metrics = p["metrics"].as_array().unwrap();
+                    assert!(!metrics.is_empty(), "{w}");
+                    for m in metrics {
+                        let parts = m.as_array().unwrap();
+                        let (options, names) = match parts.last() {
+                            Some(Json::Object(_)) => {
+                                (parts.last().cloned(), &parts[..parts.len() - 1])
+                            }
+                            _ => (None, &parts[..]),
+                        };
+                        let names: Vec<&str> = names.iter().map(|n| n.as_str().unwrap()).collect();
+                        assert!(names.len() >= 2 && names.len().is_multiple_of(2), "{m}");
+                        let dims: BTreeMap<String, String> = names[2..]
+                            .chunks(2)
+                            .map(|c| (c[0].to_owned(), c[1].to_owned()))
+                            .collect();
+                        let stat = options
+                            .as_ref()
+                            .and_then(|o| o["stat"].as_str())
+                            .or(p["stat"].as_str())
+                            .unwrap_or_else(|| panic!("no statistic for {m}"))
+                            .to_owned();
+                        assert!(
+                            ["Sum", "Maximum", "Average", "p50", "p90", "p99"]
+                                .contains(&stat.as_str()),
+                            "{m}: {stat}"
+                        );
+                        shown.push(((names[0].into(), names[1].into(), dims), stat));
+                    }
+                }
+                other => panic!("widget type {other}"),
+            }
+        }
+
+        let functions: BTreeMap<String, &str> = [INGEST, PROCESSOR, ARCHIVER]
+            .into_iter()
+            .map(|f| (deployed(f), f))
+            .collect();
+        for ((namespace, metric, dims), _) in &shown {
+            let what = format!("{mode}: {namespace} {metric} {dims:?}");
+            if namespace == store::metrics::NAMESPACE {
+                let function = dims
+                    .get(store::metrics::FUNCTION_DIMENSION)
+                    .unwrap_or_else(|| panic!("{what}: no Function dimension"));
+                let published = emitted
+                    .get(function)
+                    .unwrap_or_else(|| panic!("{what}: not one of the stack's functions"));
+                assert!(
+                    published.contains(&(namespace.clone(), metric.clone(), dims.clone())),
+                    "{what} is not published; {} publishes {published:?}",
+                    functions[function]
+                );
+                if functions[function] == ARCHIVER {
+                    assert!(archiver_code.contains(&format!("\"{metric}\"")), "{what}");
+                }
+                continue;
+            }
+            let (_, _, names) = AWS_METRICS
+                .iter()
+                .find(|(n, m, _)| n == namespace && m == metric)
+                .unwrap_or_else(|| panic!("{what}: not a metric this dashboard may show"));
+            assert_eq!(
+                dims.keys().map(String::as_str).collect::<Vec<_>>(),
+                names
+                    .iter()
+                    .copied()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>(),
+                "{what}"
+            );
+            for (name, value) in dims {
+                match name.as_str() {
+                    "FunctionName" => assert!(functions.contains_key(value), "{what}"),
+                    "QueueName" => assert!(
+                        resources_of(&t, "AWS::SQS::Queue")
+                            .iter()
+                            .any(|(q, _)| deployed_queue(q) == *value),
+                        "{what}"
+                    ),
+                    "ApiId" => {
+                        assert_eq!(value, API_ID, "{what}");
+                        resource(&t, "HttpApi", "AWS::Serverless::HttpApi");
+                    }
+                    // SAM's stage when the API names none.
+                    "Stage" => {
+                        assert_eq!(value, "$default", "{what}");
+                        assert!(props(&t, "HttpApi", "AWS::Serverless::HttpApi")
+                            .get("StageName")
+                            .is_none());
+                    }
+                    _ => unreachable!(),
+                }
+            }
+            if metric.starts_with("Url") {
+                resource(&t, "IngestFunctionUrl", "AWS::Lambda::Url");
+                assert_eq!(dims["FunctionName"], deployed(INGEST), "{what}");
+            }
+        }
+
+        // What an operator expects to find, in this mode.
+        let has = |namespace: &str, metric: &str, dims: &[(&str, &str)], stat: &str| {
+            let dims: BTreeMap<String, String> = dims
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            assert!(
+                shown
+                    .iter()
+                    .any(|((n, m, d), s)| n == namespace && m == metric && *d == dims && s == stat),
+                "{mode}: the dashboard lacks {namespace} {metric} {dims:?} {stat}"
+            );
+        };
+        let ingest = deployed(INGEST);
+        let processor = deployed(PROCESSOR);
+        for outcome in ["accepted", "duplicate", "rejected", "dependency_failed"] {
+            has("ContractHooks", outcome, &[("Function", &ingest)], "Sum");
+        }
+        // Every rejection reason ingest publishes has its line.
+        for (_, metric, dims) in &emitted[&ingest] {
+            if dims.contains_key("Reason") {
+                let reason = dims["Reason"].as_str();
+                has(
+                    "ContractHooks",
+                    metric,
+                    &[("Function", &ingest), ("Reason", reason)],
+                    "Sum",
+                );
+            }
+        }
+        for metric in ["processed", "failed", "published", "marked_failed"] {
+            has("ContractHooks", metric, &[("Function", &processor)], "Sum");
+        }
+        for metric in ["archived", "dead_lettered", "credentials_rejected"] {
+            has(
+                "ContractHooks",
+                metric,
+                &[("Function", &deployed(ARCHIVER))],
+                "Sum",
+            );
+        }
+        for stat in ["p50", "p99"] {
+            for function in [&ingest, &processor] {
+                has(
+                    "AWS/Lambda",
+                    "Duration",
+                    &[("FunctionName", function)],
+                    stat,
+                );
+            }
+        }
+        has(
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            &[("QueueName", &deployed_queue("EventQueue"))],
+            "Maximum",
+        );
+        for dlq in ["DeadLetterQueue", "ArchiveDeadLetterQueue"] {
+            has(
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                &[("QueueName", &deployed_queue(dlq))],
+                "Maximum",
+            );
+        }
+        if mode == "HttpApi" {
+            has(
+                "AWS/ApiGateway",
+                "5xx",
+                &[("ApiId", API_ID), ("Stage", "$default")],
+                "Sum",
+            );
+            has(
+                "AWS/ApiGateway",
+                "Latency",
+                &[("ApiId", API_ID), ("Stage", "$default")],
+                "p99",
+            );
+        } else {
+            has(
+                "AWS/Lambda",
+                "Url5xxCount",
+                &[("FunctionName", &ingest)],
+                "Sum",
+            );
+            has(
+                "AWS/Lambda",
+                "UrlRequestLatency",
+                &[("FunctionName", &ingest)],
+                "p99",
+            );
+            has(
+                "AWS/Lambda",
+                "Throttles",
+                &[("FunctionName", &ingest)],
+                "Sum",
+            );
+        }
+    }
+
+    // The console URL of the dashboard.
+    let t = render(&raw, &[], None);
+    let url = evaluate(
+        at(&t, &["Outputs", "DashboardUrl", "Value"]),
+        &deployed_value,
+    );
+    assert_eq!(
+        url,
+        format!("https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#dashboards/dashboard/contract-hooks-{REGION}")
+    );
+    // Dashboards are global to an account: the name carries the region.
+    assert_eq!(
+        show(at(
+            props(&t, "Dashboard", "AWS::CloudWatch::Dashboard"),
+            &["DashboardName"]
+        )),
+        "Sub(${AWS::StackName}-${AWS::Region})"
+    );
+}
+
+/// The checks above can fail: a metric the code does not publish, or one
+/// with a dimension it does not carry, is refused.
+#[test]
+fn the_dashboard_check_refuses_a_metric_nobody_publishes() {
+    let text = read(&repo_root().join("template.yaml"));
+    for (from, to) in [
+        (
+            r#"["ContractHooks", "accepted", "Function""#,
+            r#"["ContractHooks", "acepted", "Function""#,
+        ),
+        (
+            r#"["ContractHooks", "processed", "Function", "${ProcessorFunction}""#,
+            r#"["ContractHooks", "processed", "Function", "${IngestFunction}""#,
+        ),
+        (r#""Reason", "too_large""#, r#""Reason", "oversized""#),
+    ] {
+        assert!(text.contains(from), "{from}");
+        let broken: Yaml = serde_yaml::from_str(&text.replacen(from, to, 1)).unwrap();
+        let emitted: BTreeMap<String, BTreeSet<MetricKey>> = [INGEST, PROCESSOR]
+            .into_iter()
+            .map(|f| (deployed(f), emitted_metrics(f)))
+            .collect();
+        let (_, body) = dashboard(&broken, "HttpApi");
+        let refused = body["widgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|w| {
+                w["properties"]["metrics"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|m| {
+                let parts: Vec<String> = m
+                    .as_array()?
+                    .iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect();
+                (parts[0] == "ContractHooks").then_some(parts)
+            })
+            .any(|parts| {
+                let dims: BTreeMap<String, String> = parts[2..]
+                    .chunks(2)
+                    .map(|c| (c[0].to_owned(), c[1].to_owned()))
+                    .collect();
+                let key = ("ContractHooks".to_owned(), parts[1].clone(), dims.clone());
+                emitted
+                    .get(&dims["Function"])
+                    .is_none_or(|published| !published.contains(&key))
+            });
+        assert!(refused, "{to} would pass");
+    }
 }

@@ -67,12 +67,13 @@ impl BatchReport {
     }
 
     /// The batch's metrics: `processed` (includes `superseded`), `superseded`,
-    /// `failed`.
+    /// `failed`, and `published` (records whose contract events the bus took).
     pub fn metrics(&self) -> Metrics {
         let mut m = Metrics::new(FUNCTION);
         m.count("processed", self.processed() as u64)
             .count("superseded", self.superseded as u64)
-            .count("failed", self.failed.len() as u64);
+            .count("failed", self.failed.len() as u64)
+            .count("published", self.published as u64);
         m
     }
 }
@@ -400,8 +401,13 @@ mod tests {
         );
         let m = report.metrics();
         assert_eq!(
-            (m.get("processed"), m.get("superseded"), m.get("failed")),
-            (2, 1, 2)
+            (
+                m.get("processed"),
+                m.get("superseded"),
+                m.get("failed"),
+                m.get("published")
+            ),
+            (2, 1, 2, 2)
         );
     }
 
