@@ -23,6 +23,7 @@ PRICES = {
     "dynamodb_wru": 0.625 / 1e6,  # on-demand write request unit (1 KB), since the 2024-11-01 cut
     "sqs_request": 0.40 / 1e6,  # standard queue, per 64 KB chunk
     "dynamodb_rru": 0.125 / 1e6,  # on-demand read request unit (4 KB strongly / 8 KB eventually consistent)
+    "eventbridge_put": 1.00 / 1e6,  # custom events published (PutEvents), per entry per 64 KB chunk
 }
 MEMORY_GB = 128 / 1024
 # Lambda gives a function CPU in proportion to memory: 1,769 MB = one vCPU.
@@ -173,8 +174,8 @@ def summarize_publishing(results):
             "b1_p99_ms": median(r["b1_p99_ms"] for r in rs),
             "b10_p50_ms": median(r["b10_p50_ms"] for r in rs),
             "b10_p99_ms": median(r["b10_p99_ms"] for r in rs),
-            "b1_p50_runs": [round(r["b1_p50_ms"], 2) for r in rs],
-            "b10_p50_runs": [round(r["b10_p50_ms"], 2) for r in rs],
+            "b1_p50_runs": [None if r["b1_p50_ms"] is None else round(r["b1_p50_ms"], 2) for r in rs],
+            "b10_p50_runs": [None if r["b10_p50_ms"] is None else round(r["b10_p50_ms"], 2) for r in rs],
             "cpu_ms_per_batch1": median(r["cpu_ms_per_batch1"] for r in rs),
             "cpu_ms_per_batch10": median(r["cpu_ms_per_batch10"] for r in rs),
             "peak_rss_mib": median(r["peak_rss_kib"] / 1024 for r in rs),
@@ -312,8 +313,13 @@ def processor_cost(s):
     gsi_wru = wru(sizes.get("gsi_max_bytes", 1024))
     share = s["superseded_share"]
     wru_record = status_wru * (1 + share) + ledger_wru + gsi_wru
+    # Publishing on: the bus entries per record, counted at the subscriber (Contract Event for
+    # every record, Contract Status Changed for each change); every entry here is under 64 KB.
+    records = sum(st.get("ledger_processed", 0) for st in s["state"])
+    entries = sum((st.get("bus_contract_events") or 0) + (st.get("bus_status_changes") or 0) for st in s["state"])
+    entries_per_record = entries / records if records else 0.0
     out = {"wru_per_record": wru_record, "status_wru": status_wru, "ledger_wru": ledger_wru, "gsi_wru": gsi_wru,
-           "superseded_share": share}
+           "superseded_share": share, "bus_entries_per_record": entries_per_record}
     for size, key in ((10, "b10"), (1, "b1")):
         invocations = 1e6 / size
         cpu = s[f"cpu_ms_per_batch{size}"]
@@ -323,9 +329,10 @@ def processor_cost(s):
             lam_req = invocations * p["lambda_request"]
             sqs = invocations * 2 * p["sqs_request"]  # one ReceiveMessage + one DeleteMessageBatch per batch
             ddb = 1e6 * wru_record * p["dynamodb_wru"]
+            bus = 1e6 * entries_per_record * p["eventbridge_put"]
             out[f"{key}_{label}"] = {"billed_ms": ms, "invocations": invocations, "lambda_duration": lam_dur,
-                                     "lambda_requests": lam_req, "sqs": sqs, "dynamodb": ddb,
-                                     "total": lam_dur + lam_req + sqs + ddb}
+                                     "lambda_requests": lam_req, "sqs": sqs, "dynamodb": ddb, "eventbridge": bus,
+                                     "total": lam_dur + lam_req + sqs + ddb + bus}
     # The sweep runs every 5 minutes whatever the traffic: 8,640 runs a month of 16 queries that
     # find nothing (0.5 RRU each, the minimum for an eventually consistent read).
     runs = 30 * 24 * 12
@@ -425,7 +432,7 @@ def markdown(results, s):
 def markdown_processor(results, s):
     x, c = s["processor"], s["processor_cost"]
     prm = results["params"]
-    lines = ["## processor", ""]
+    lines = ["## processor (publishing to the bus on, as deployed; off: see the publishing section)", ""]
     lines.append(f"{x['runs']} runs × ({prm['batch1']} batches of 1 + {prm['batch10']} batches of 10) + 1 + "
                  f"{prm['extra_colds']} cold starts per run, input accepted by the release ingest; medians over runs. "
                  f"{x['invocations']} invocations, {x['records']} records, {x['batch_item_failures']} batch item "
@@ -489,7 +496,9 @@ def markdown_processor(results, s):
         [c[f"{key}_{sc}"] for key in ("b10", "b1") for sc in ("local", "cpu_scaled")],
         [("invocations", "invocations", 0), ("billed ms / invocation", "billed_ms", 1),
          ("Lambda duration", "lambda_duration", 4), ("Lambda requests", "lambda_requests", 4),
-         ("SQS receive + delete", "sqs", 4), ("DynamoDB writes", "dynamodb", 4), ("total", "total", 4)])
+         ("SQS receive + delete", "sqs", 4), ("DynamoDB writes", "dynamodb", 4),
+         (f"EventBridge PutEvents ({c['bus_entries_per_record']:.2f} entries per record)", "eventbridge", 4),
+         ("total", "total", 4)])
     sw = c["sweep_month"]
     lines.append("")
     lines.append(f"Sweep every 5 minutes ({sw['runs']} runs a month, nothing pending): Lambda ${sw['lambda']:.4f}, "

@@ -360,6 +360,14 @@ async fn recent_lists_the_newest_subjects_across_scan_pages() {
     let whole = json_ok(&mut cli(&stack, &["recent", "--json"]));
     assert_eq!(ids(&whole), expected);
     let first = &whole["subjects"][0];
+    assert_eq!(
+        first["key"],
+        format!(
+            "{}#{}",
+            first["provider"].as_str().unwrap(),
+            first["id"].as_str().unwrap()
+        )
+    );
     assert_eq!(first["status"], "SIGN");
     assert_eq!(first["lifecycle"], "out_for_signature");
     assert_eq!(first["title"], "Title of 1000");

@@ -79,7 +79,9 @@ impl Bus {
             .unwrap_or_else(|| Err("EventBridge.PutEvents answered no result".into()));
         taken.map_err(|message| StoreError::Aws {
             operation: "EventBridge.PutEvents",
-            message,
+            message: message
+                .trim_start_matches("EventBridge.PutEvents ")
+                .to_owned(),
         })
     }
 

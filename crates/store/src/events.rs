@@ -52,8 +52,10 @@ pub fn lifecycle(provider: Provider, status: Option<&str>) -> &'static str {
 /// How the processor came to handle an event, as far as it can tell.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Delivery {
-    /// A higher-ranked event is the subject's state: this one arrived out of
-    /// order (or again after it was overtaken) and changed nothing.
+    /// The event ranks below its subject's current state (status-table order:
+    /// class, then time, then key): out of order, or of a lower class (no
+    /// status, or e.g. Subnoto's ENVELOPE_OPENED after a signature). It did
+    /// not become the state; its signer and missing fields may be recorded.
     pub superseded: bool,
     /// The processor may have handled this event before: SQS delivered the
     /// message again, it was re-sent (ingest's duplicate path, the sweep,

@@ -191,3 +191,38 @@ impl Queue {
         Ok(out.message_id().unwrap_or_default().to_owned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use verify::{BodyFormat, Provider};
+
+    fn message() -> QueueMessage {
+        let body = br#"{"contract_id": 7, "contract_status": "EXECUTED", "activity": "x"}"#;
+        let event = Event::parse(Provider::SpotDraft, BodyFormat::Json, body).unwrap();
+        QueueMessage::new(event, 1_795_341_800_000)
+    }
+
+    #[test]
+    fn resent_survives_the_wire_and_a_by_reference_stub() {
+        let first = message();
+        assert!(!first.resent);
+        let body = first.to_sqs_body().unwrap();
+        assert!(!body.contains("resent"), "left out when false: {body}");
+        let again = first.clone().resent();
+        let read = QueueMessage::from_json(&again.to_sqs_body().unwrap()).unwrap();
+        assert!(read.resent);
+        assert_eq!(read, again);
+        assert!(again.by_reference().resent);
+        assert!(!first.by_reference().resent);
+    }
+
+    #[test]
+    fn a_message_from_before_the_field_reads_as_a_first_send() {
+        let mut json: serde_json::Value =
+            serde_json::from_str(&message().to_sqs_body().unwrap()).unwrap();
+        json.as_object_mut().unwrap().remove("resent");
+        let read = QueueMessage::from_json(&json.to_string()).unwrap();
+        assert!(!read.resent);
+    }
+}

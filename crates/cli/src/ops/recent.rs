@@ -31,8 +31,11 @@ use crate::signing::ProviderArg;
 /// List the subjects (contracts, envelopes) with the newest last events.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Newest first: last event time (the provider's, or the arrival time \
-for events that carry none), provider, id, status and lifecycle, title. Reads STATUS_TABLE \
+    after_help = "Newest first by the time of the event that is each subject's current \
+state (the provider's event time, or the arrival time for events that carry none): events \
+ranked below the state (lower class, out of order) do not move a subject, and events applied \
+late (after an outage) count at their provider time. Shows provider, id, status and lifecycle, \
+title; --json adds the status table key (`status` finds any subject by its id). Reads STATUS_TABLE \
 (and AWS_ENDPOINT_URL) from the environment, then from the env file `make dev` writes.\n\n\
 Cost: the status table has no time index, so this Scans the whole table (filter and \
 projection applied server side, pages followed): every item is read and billed, about 0.5 \
@@ -133,6 +136,8 @@ pub struct Subject {
     pub provider: String,
     /// Contract id or envelope uuid (as stored, capped).
     pub subject: String,
+    /// The status table key (`provider#id`, or a hashed key for a long id).
+    pub key: String,
     /// Provider status, if any.
     pub status: Option<String>,
     /// Lifecycle (`store::events::lifecycle`).
@@ -154,12 +159,14 @@ impl Subject {
                 .cloned()
         };
         let provider = s(attr::PROVIDER)?;
+        let key = s(attr::PK)?;
         let status = s(attr::STATUS);
         let lifecycle = provider
             .parse::<Provider>()
             .map(|p| store::events::lifecycle(p, status.as_deref()))
             .unwrap_or("unknown");
         Some(Subject {
+            key,
             subject: s(attr::SUBJECT)?,
             status,
             lifecycle,
@@ -177,6 +184,7 @@ impl Subject {
         json!({
             "provider": self.provider,
             "id": self.subject,
+            "key": self.key,
             "status": self.status,
             "lifecycle": self.lifecycle,
             "title": self.title,
@@ -393,6 +401,7 @@ mod tests {
     fn newest_first_then_by_provider_and_id() {
         let subject = |p: &str, id: &str, t: i64| Subject {
             provider: p.into(),
+            key: format!("{p}#{id}"),
             subject: id.into(),
             status: None,
             lifecycle: "unknown",

@@ -108,8 +108,10 @@ pub enum SpotdraftCommand {
 #[command(
     after_help = "For recovery after an outage longer than SpotDraft's own retries: \
 SpotDraft sends the latest webhook call of each contract again, signed as before, to the \
-subscriptions of the workspace. The receiver deduplicates (an event it already has is answered \
-200 duplicate and changes nothing), so re-triggering a contract that was received is harmless. \
+subscriptions of the workspace. Re-triggering a contract that was received is harmless: if \
+SpotDraft re-sends the same body, the receiver answers 200 duplicate; if it builds the body \
+anew (SpotDraft does not document which), the event is accepted as a new one, published again \
+under a new id, and the status still converges on the latest event. \
 Only the latest call of each contract is re-sent: events before it are not, and the status \
 table converges on the latest one. Contract ids are the integer contract_id of the webhooks \
 (`contract-hooks recent --provider spotdraft` lists them), any length, sent exactly as given. \
