@@ -93,9 +93,39 @@ fn target(quiet: bool) -> ProgressDrawTarget {
     }
 }
 
+/// An error and its sources on one line (`a: b: c`), each source left out
+/// when its text is already in the line (SDK errors repeat their cause).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_chains_name_each_cause_once() {
+        let err = anyhow::anyhow!("connection refused").context("SQS.SendMessage failed");
+        assert_eq!(
+            error_chain(err.as_ref()),
+            "SQS.SendMessage failed: connection refused"
+        );
+        let repeated = anyhow::anyhow!("timed out").context("dispatch failure: timed out");
+        assert_eq!(
+            error_chain(repeated.as_ref()),
+            "dispatch failure: timed out"
+        );
+    }
 
     #[test]
     fn times_parse_as_rfc3339_or_milliseconds() {

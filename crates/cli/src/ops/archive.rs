@@ -75,14 +75,14 @@ pub fn run(args: ArchiveArgs) -> CliResult {
                 .consistent_read(true)
                 .send()
                 .await
-                .map_err(|e| anyhow!("reading {table}: {}", store_error(&e)))?
+                .map_err(|e| anyhow!("reading {table}: {}", crate::common::error_chain(&e)))?
                 .item;
             let Some(item) = item else {
                 eprintln!(
-                "no status for {provider}#{} : the archiver records documents on status items, \
+                    "no status for {provider} {}: the archiver records documents on status items, \
                  so a contract must have been seen first",
-                args.id
-            );
+                    args.id
+                );
                 return Ok::<ExitCode, anyhow::Error>(ExitCode::from(EXIT_FAILURE));
             };
             let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
@@ -104,7 +104,12 @@ pub fn run(args: ArchiveArgs) -> CliResult {
                 .message_body(&body)
                 .send()
                 .await
-                .map_err(|e| anyhow!("sending to the archive queue: {}", store_error(&e)))?;
+                .map_err(|e| {
+                    anyhow!(
+                        "sending to the archive queue: {}",
+                        crate::common::error_chain(&e)
+                    )
+                })?;
             let message_id = sent.message_id().unwrap_or_default();
             if args.json {
                 println!(
@@ -114,7 +119,7 @@ pub fn run(args: ArchiveArgs) -> CliResult {
                 );
             } else {
                 println!(
-                    "queued {} for {provider}#{} (message {message_id}); \
+                    "queued {} for {provider} {} (message {message_id}); \
                  `contract-hooks status {provider} {}` shows the document once archived",
                     request.id, args.id, args.id
                 );
@@ -122,15 +127,4 @@ pub fn run(args: ArchiveArgs) -> CliResult {
             Ok(ExitCode::SUCCESS)
         })
         .map_err(CliError::Failed)
-}
-
-fn store_error(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

@@ -255,7 +255,7 @@ pub fn run(args: RecentArgs) -> CliResult {
                 .map_err(|e| {
                     CliError::Failed(anyhow::anyhow!(
                         "scanning {table}: {}",
-                        store_error_chain(&e)
+                        crate::common::error_chain(&e)
                     ))
                 })?;
             pages += 1;
@@ -354,17 +354,6 @@ pub fn run(args: RecentArgs) -> CliResult {
         ))?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-fn store_error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

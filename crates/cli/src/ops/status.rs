@@ -81,7 +81,12 @@ pub fn run(args: StatusArgs) -> CliResult {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| CliError::Failed(anyhow::anyhow!("reading {table}: {}", error_chain(&e))))?
+            .map_err(|e| {
+                CliError::Failed(anyhow::anyhow!(
+                    "reading {table}: {}",
+                    crate::common::error_chain(&e)
+                ))
+            })?
             .item;
         let Some(item) = item else {
             eprintln!(
@@ -127,7 +132,10 @@ async fn received_at(client: &aws_sdk_dynamodb::Client, table: &str, key: &str) 
                 "its ledger item has expired (retention) or was never there".into(),
             ),
         },
-        Err(e) => Received::Unknown(format!("reading {table}: {}", error_chain(&e))),
+        Err(e) => Received::Unknown(format!(
+            "reading {table}: {}",
+            crate::common::error_chain(&e)
+        )),
     }
 }
 
@@ -291,17 +299,6 @@ pub fn render(
             &format!("not archived yet (`contract-hooks archive {provider} ID` queues it again)"),
         ),
         None => line("document", "-"),
-    }
-    out
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
     }
     out
 }

@@ -438,20 +438,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
 impl Api {
     /// A client for `base` (already normalised) with `timeout` per request.
     pub fn new(
@@ -547,7 +533,7 @@ impl Api {
                     }
                     return Err(ApiError::Transport {
                         request,
-                        message: error_chain(&err),
+                        message: crate::common::error_chain(&err),
                         attempts: attempt,
                     });
                 }
