@@ -26,6 +26,15 @@ pub fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, CliError> 
         .collect())
 }
 
+/// [`read_env_file`] when `path` exists, else no settings.
+pub fn read_env_file_if_present(path: &Path) -> Result<BTreeMap<String, String>, CliError> {
+    if path.exists() {
+        read_env_file(path)
+    } else {
+        Ok(BTreeMap::new())
+    }
+}
+
 /// Writes `vars` as a dotenv file that cargo-lambda and shells both read.
 pub fn write_env_file(path: &Path, vars: &BTreeMap<String, String>) -> Result<(), CliError> {
     let mut text = String::from("# Written by `contract-hooks dev`; local emulator settings.\n");

@@ -6,9 +6,8 @@
 
 mod common;
 
-use common::moto;
+use common::{moto, moto_clients};
 
-use aws_config::{BehaviorVersion, Region};
 use serde_json::Value;
 use store::{AwsClients, Ledger, NewEntry, QueueMessage};
 use verify::{BodyFormat, Event, Provider};
@@ -22,15 +21,7 @@ struct Stack {
 }
 
 async fn stack() -> Stack {
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await;
-    let clients = AwsClients::new(&sdk);
+    let clients = moto_clients().await;
     let name = format!("cli{}", std::process::id() ^ (store::now_ms() as u32));
     let name = format!(
         "{name}-{}",

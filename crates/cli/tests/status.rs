@@ -7,11 +7,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use aws_config::{BehaviorVersion, Region};
-use common::moto;
+use common::{moto, moto_clients};
 use serde_json::{json, Value};
 use store::archive::{DocumentRecord, StatusDocuments};
-use store::{AwsClients, Ledger, NewEntry, StatusTable};
+use store::{Ledger, NewEntry, StatusTable};
 use verify::{BodyFormat, Event, Provider};
 
 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -25,15 +24,7 @@ struct Stack {
 }
 
 async fn stack() -> Stack {
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await;
-    let clients = AwsClients::new(&sdk);
+    let clients = moto_clients().await;
     let name = format!(
         "st{}-{}",
         std::process::id() ^ (store::now_ms() as u32),

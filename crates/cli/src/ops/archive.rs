@@ -11,7 +11,6 @@
 //! `dynamodb:GetItem` on the status table and `sqs:SendMessage` on the
 //! archive queue.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,11 +40,7 @@ pub struct ArchiveArgs {
 
 /// Runs `archive`.
 pub fn run(args: ArchiveArgs) -> CliResult {
-    let vars = if args.env_file.exists() {
-        devenv::read_env_file(&args.env_file)?
-    } else {
-        BTreeMap::new()
-    };
+    let vars = devenv::read_env_file_if_present(&args.env_file)?;
     let need = |name: &str| {
         devenv::setting(&vars, name).ok_or_else(|| {
             CliError::usage(format!(

@@ -10,7 +10,7 @@
 //! See docs/ARCHITECTURE.md ("Listing the latest subjects") for why this is a
 //! Scan and not an index.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -205,16 +205,8 @@ fn newest_first(a: &Subject, b: &Subject) -> std::cmp::Ordering {
 
 /// Runs `recent`.
 pub fn run(args: RecentArgs) -> CliResult {
-    let vars = if args.env.env_file.exists() {
-        devenv::read_env_file(&args.env.env_file)?
-    } else {
-        BTreeMap::new()
-    };
-    let table = devenv::setting(&vars, "STATUS_TABLE").ok_or_else(|| {
-        CliError::usage(
-            "STATUS_TABLE is not set (and not in the env file): export it, or start `make dev`",
-        )
-    })?;
+    let vars = devenv::read_env_file_if_present(&args.env.env_file)?;
+    let table = crate::ops::status::status_table(&vars)?;
     let now = crate::input::now_ms()?;
     let since_ms = args.since.ms(now);
     let provider = args.provider.map(Provider::from);

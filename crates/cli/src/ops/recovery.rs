@@ -59,11 +59,7 @@ impl OpsEnv {
     /// Reads the settings; checks that `required` are all set before any AWS
     /// configuration is loaded.
     async fn load(args: &EnvArgs, required: &[&str]) -> Result<OpsEnv, CliError> {
-        let vars = if args.env_file.exists() {
-            devenv::read_env_file(&args.env_file)?
-        } else {
-            BTreeMap::new()
-        };
+        let vars = devenv::read_env_file_if_present(&args.env_file)?;
         for name in required {
             setting(&vars, name)?;
         }

@@ -52,18 +52,19 @@ pub enum Received {
     Unknown(String),
 }
 
-/// Runs `status`.
-pub fn run(args: StatusArgs) -> CliResult {
-    let vars = if args.env_file.exists() {
-        devenv::read_env_file(&args.env_file)?
-    } else {
-        BTreeMap::new()
-    };
-    let table = devenv::setting(&vars, "STATUS_TABLE").ok_or_else(|| {
+/// `STATUS_TABLE` from the environment or the env file (`status`, `recent`).
+pub(crate) fn status_table(vars: &BTreeMap<String, String>) -> Result<String, CliError> {
+    devenv::setting(vars, "STATUS_TABLE").ok_or_else(|| {
         CliError::usage(
             "STATUS_TABLE is not set (and not in the env file): export it, or start `make dev`",
         )
-    })?;
+    })
+}
+
+/// Runs `status`.
+pub fn run(args: StatusArgs) -> CliResult {
+    let vars = devenv::read_env_file_if_present(&args.env_file)?;
+    let table = status_table(&vars)?;
     if args.id.trim().is_empty() {
         return Err(CliError::usage("the id is empty"));
     }

@@ -198,3 +198,16 @@ pub fn moto() -> &'static str {
         })
         .0
 }
+
+/// AWS clients (the store's, with its timeouts and retries) talking to [`moto`].
+pub async fn moto_clients() -> store::AwsClients {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await;
+    store::AwsClients::new(&sdk)
+}
