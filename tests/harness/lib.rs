@@ -728,40 +728,17 @@ pub async fn subscribe_to_bus(stack: &Stack) -> Subscriber {
         store::schema::create_queues(&stack.clients.sqs, &format!("{}-sub", stack.name))
             .await
             .unwrap();
-    let arn = stack
-        .clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    events
-        .put_rule()
-        .name("all-contract-events")
-        .event_bus_name(&bus)
-        .event_pattern(r#"{"source":["contract-hooks"]}"#)
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule("all-contract-events")
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    store::schema::route_to_queue(
+        events,
+        &stack.clients.sqs,
+        &bus,
+        "all-contract-events",
+        r#"{"source":["contract-hooks"]}"#,
+        &queue_url,
+        "queue",
+    )
+    .await
+    .unwrap();
     Subscriber { bus, queue_url }
 }
 

@@ -814,8 +814,6 @@ pub mod schema {
         Ok(())
     }
 
-    pub use crate::schema::queue_arn;
-
     /// Creates the archive queue (`name`) and `{name}-dlq`.
     pub async fn create_archive_queues(
         sqs: &aws_sdk_sqs::Client,
@@ -846,31 +844,16 @@ pub mod schema {
                 .await
                 .map_err(|e| StoreError::aws("EventBridge.CreateEventBus", e))?;
         }
-        let rule = format!("{bus}-archive");
-        events
-            .put_rule()
-            .name(&rule)
-            .event_bus_name(bus)
-            .event_pattern(archive_rule_pattern().to_string())
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("EventBridge.PutRule", e))?;
-        let arn = queue_arn(sqs, queue_url).await?;
-        events
-            .put_targets()
-            .rule(&rule)
-            .event_bus_name(bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("archive-queue")
-                    .arn(arn)
-                    .build()
-                    .map_err(|e| StoreError::aws_other("EventBridge.PutTargets", e))?,
-            )
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("EventBridge.PutTargets", e))?;
-        Ok(())
+        crate::schema::route_to_queue(
+            events,
+            sqs,
+            bus,
+            &format!("{bus}-archive"),
+            &archive_rule_pattern().to_string(),
+            queue_url,
+            "archive-queue",
+        )
+        .await
     }
 }
 

@@ -65,7 +65,6 @@ impl StoreError {
     /// A failure around an AWS call that carries no service error code (a
     /// body stream broken mid-read, a request that could not be built):
     /// treated as one a retry may fix.
-    #[cfg(feature = "archive")]
     pub(crate) fn aws_other(operation: &'static str, err: impl StdError) -> Self {
         StoreError::Aws {
             operation,

@@ -229,6 +229,42 @@ pub async fn create_queue_with_dlq(
     Ok((url, dlq_url))
 }
 
+/// Creates (or updates) the rule `rule` on `bus` with `pattern`, sending what
+/// it matches to the SQS queue `queue_url` (target id `target_id`). Local
+/// stack and tests; template.yaml declares the deployed rules.
+pub async fn route_to_queue(
+    events: &aws_sdk_eventbridge::Client,
+    sqs: &aws_sdk_sqs::Client,
+    bus: &str,
+    rule: &str,
+    pattern: &str,
+    queue_url: &str,
+    target_id: &str,
+) -> Result<(), StoreError> {
+    events
+        .put_rule()
+        .name(rule)
+        .event_bus_name(bus)
+        .event_pattern(pattern)
+        .send()
+        .await
+        .map_err(|e| StoreError::aws("EventBridge.PutRule", e))?;
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id(target_id)
+        .arn(queue_arn(sqs, queue_url).await?)
+        .build()
+        .map_err(|e| StoreError::aws_other("EventBridge.PutTargets", e))?;
+    events
+        .put_targets()
+        .rule(rule)
+        .event_bus_name(bus)
+        .targets(target)
+        .send()
+        .await
+        .map_err(|e| StoreError::aws("EventBridge.PutTargets", e))?;
+    Ok(())
+}
+
 /// A queue's ARN.
 pub async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> Result<String, StoreError> {
     Ok(client

@@ -66,38 +66,18 @@ impl ArchiveStack {
             .unwrap()
             .queue_url
             .unwrap();
-        let watch_arn = schema::queue_arn(&stack.clients.sqs, &watch_url)
-            .await
-            .unwrap();
-        stack
-            .clients
-            .events
-            .put_rule()
-            .name(format!("{bus}-watch"))
-            .event_bus_name(&bus)
-            .event_pattern(
-                json!({"source": ["contract-hooks"], "detail-type": ["Contract Document Archived"]})
-                    .to_string(),
-            )
-            .send()
-            .await
-            .unwrap();
-        stack
-            .clients
-            .events
-            .put_targets()
-            .rule(format!("{bus}-watch"))
-            .event_bus_name(&bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("watch")
-                    .arn(watch_arn)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        store::schema::route_to_queue(
+            &stack.clients.events,
+            &stack.clients.sqs,
+            &bus,
+            &format!("{bus}-watch"),
+            &json!({"source": ["contract-hooks"], "detail-type": ["Contract Document Archived"]})
+                .to_string(),
+            &watch_url,
+            "watch",
+        )
+        .await
+        .unwrap();
         ArchiveStack {
             stack,
             archive,

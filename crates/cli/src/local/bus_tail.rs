@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
 /// Subscribes a `{bus}-tail` queue to every `contract-hooks` event on `bus`
@@ -22,35 +21,16 @@ pub async fn start(
         .await?
         .queue_url
         .unwrap_or_default();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await?
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .unwrap_or_default();
-    let rule = format!("{bus}-tail");
-    events
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(bus)
-        .event_pattern(r#"{"source":["contract-hooks"]}"#)
-        .send()
-        .await?;
-    events
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("tail")
-                .arn(arn)
-                .build()?,
-        )
-        .send()
-        .await?;
+    store::schema::route_to_queue(
+        events,
+        sqs,
+        bus,
+        &format!("{bus}-tail"),
+        r#"{"source":["contract-hooks"]}"#,
+        &queue_url,
+        "tail",
+    )
+    .await?;
     let sqs = sqs.clone();
     Ok(tokio::spawn(async move {
         loop {
