@@ -202,17 +202,20 @@ def bus_deliveries(sqs, subscriber_url):
 def check_state(endpoint: str, res: dict, events, accepted_keys, bus=False):
     """The end state: every accepted event's ledger item PROCESSED and out of the pending index,
     every subject's status item equal to the maximum over its events, queue and DLQ empty; with
-    publishing on, exactly one `Contract Event` per processed event on the bus (none when off).
+    publishing on, exactly one bus entry per processed event (`Contract Status Changed` when it
+    changed its subject's status, else `Contract Event`), each id once (none when off).
     Returns (errors, facts)."""
     ddb, sqs = awslocal.clients(endpoint)
     errors = []
     published = bus_deliveries(sqs, res["subscriber_url"])
-    contract_events = published.get("Contract Event", [])
-    ids = {d["id"] for d in contract_events}
+    entries = [d for kind in ("Contract Event", "Contract Status Changed") for d in published.get(kind, [])]
+    ids = {d["id"] for d in entries}
     processed_keys = {f"{e['provider']}#{e['key']}" for e in events}
-    if bus and (len(contract_events) != len(ids) or ids != processed_keys):
-        errors.append(f"bus: {len(contract_events)} Contract Events ({len(ids)} ids) for "
+    if bus and (len(entries) != len(ids) or ids != processed_keys):
+        errors.append(f"bus: {len(entries)} entries ({len(ids)} ids) for "
                       f"{len(processed_keys)} processed events")
+    if bus and len(entries) != sum(map(len, published.values())):
+        errors.append(f"bus: unexpected detail-types {sorted(published)}")
     if not bus and published:
         errors.append(f"publishing off, yet the bus delivered {sum(map(len, published.values()))} events")
     ledger = {it["pk"]["S"]: it for it in scan(ddb, res["events_table"])}
@@ -246,7 +249,7 @@ def check_state(endpoint: str, res: dict, events, accepted_keys, bus=False):
         left = int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
         if left:
             errors.append(f"{name} holds {left} messages at the end")
-    facts = {"bus_contract_events": len(contract_events),
+    facts = {"bus_contract_events": len(published.get("Contract Event", [])),
              "bus_status_changes": len(published.get("Contract Status Changed", [])),
              "ledger_items": len(ledger), "ledger_processed": len(ledger) - len(not_done),
              "status_items": len(status_items), "status_expected": len(expected), "status_matching": len(expected) - len(wrong)}

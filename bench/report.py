@@ -313,8 +313,8 @@ def processor_cost(s):
     gsi_wru = wru(sizes.get("gsi_max_bytes", 1024))
     share = s["superseded_share"]
     wru_record = status_wru * (1 + share) + ledger_wru + gsi_wru
-    # Publishing on: the bus entries per record, counted at the subscriber (Contract Event for
-    # every record, Contract Status Changed for each change); every entry here is under 64 KB.
+    # Publishing on: the bus entries per record, counted at the subscriber (one per record:
+    # Contract Status Changed for a change, else Contract Event); every entry is under 64 KB.
     records = sum(st.get("ledger_processed", 0) for st in s["state"])
     entries = sum((st.get("bus_contract_events") or 0) + (st.get("bus_status_changes") or 0) for st in s["state"])
     entries_per_record = entries / records if records else 0.0

@@ -115,8 +115,10 @@ fn schema() -> Value {
     .unwrap()
 }
 
+/// Every sample is published exactly once: as a `Contract Status Changed`
+/// when it changed its subject's status, else as a `Contract Event`.
 #[tokio::test]
-async fn every_sample_yields_one_contract_event_and_real_changes_one_status_change() {
+async fn every_sample_is_published_once_and_real_changes_as_status_changes() {
     let stack = Stack::new().await;
     let sub = subscribe_to_bus(&stack).await;
     let bodies = samples_in_time_order();
@@ -144,18 +146,14 @@ async fn every_sample_yields_one_contract_event_and_real_changes_one_status_chan
             .map(|e| &e["detail"])
             .collect()
     };
-    let contract_events = of("Contract Event");
-    assert_eq!(
-        contract_events.len(),
-        bodies.len(),
-        "one per distinct event"
-    );
-    let ids: BTreeSet<&str> = contract_events
+    assert_eq!(events.len(), bodies.len(), "one entry per distinct event");
+    let ids: BTreeSet<&str> = events
         .iter()
-        .map(|d| d["id"].as_str().unwrap())
+        .map(|e| e["detail"]["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids.len(), bodies.len());
-    for d in &contract_events {
+    assert_eq!(ids.len(), bodies.len(), "detail.id is unique on the bus");
+    for e in &events {
+        let d = &e["detail"];
         let entry = stack
             .ledger()
             .get(d["id"].as_str().unwrap())
@@ -178,7 +176,14 @@ async fn every_sample_yields_one_contract_event_and_real_changes_one_status_chan
         ] {
             assert!(d.get(field).is_some(), "{field} missing in {d}");
         }
+        let change = e["detail-type"] == "Contract Status Changed";
+        assert_eq!(d.get("previous_status").is_some(), change, "{e}");
+        assert_eq!(d.get("previous_lifecycle").is_some(), change, "{e}");
     }
+    assert!(events
+        .iter()
+        .all(|e| e["detail-type"] == "Contract Event"
+            || e["detail-type"] == "Contract Status Changed"));
     // In time order, the real changes: 48213 DRAFT → REDLINING → SIGN →
     // EXECUTED, and envelope e0d1… SIGNING → COMPLETED.
     let changes: BTreeSet<(String, String, String, String)> = of("Contract Status Changed")
@@ -221,6 +226,11 @@ async fn every_sample_yields_one_contract_event_and_real_changes_one_status_chan
         expected.len(),
         "one per change"
     );
+    assert_eq!(
+        of("Contract Event").len(),
+        bodies.len() - expected.len(),
+        "every other event"
+    );
 }
 
 /// Shuffled, duplicated delivery in small batches: a consumer that keeps
@@ -237,12 +247,9 @@ async fn shuffled_delivery_converges_for_the_consumer_as_in_the_status_table() {
 
     let events = bus_received(&stack, &sub).await;
     // Newest first: 48213's DRAFT came after its EXECUTED, so it changed
-    // nothing and says so; a subject's winner never does.
-    let contract_events: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["detail-type"] == "Contract Event")
-        .map(|e| &e["detail"])
-        .collect();
+    // nothing and says so; a subject's winner never does. A consumer takes
+    // both detail-types: together they are every event.
+    let contract_events: Vec<&Value> = events.iter().map(|e| &e["detail"]).collect();
     let top = |d: &Value| {
         contract_events
             .iter()
@@ -263,11 +270,7 @@ async fn shuffled_delivery_converges_for_the_consumer_as_in_the_status_table() {
         .iter()
         .any(|d| d["subject"] == "48213" && d["status"] == "DRAFT" && d["superseded"] == true));
     let mut consumer: BTreeMap<(String, String), (String, Option<String>)> = BTreeMap::new();
-    for e in events
-        .iter()
-        .filter(|e| e["detail-type"] == "Contract Event")
-    {
-        let d = &e["detail"];
+    for d in &contract_events {
         let subject = (
             d["provider"].as_str().unwrap().to_owned(),
             d["subject"].as_str().unwrap().to_owned(),
@@ -343,7 +346,6 @@ async fn failed_publishing_is_retried_and_nothing_is_marked_processed_before() {
     let events = bus_received(&stack, &sub).await;
     let ids: Vec<&str> = events
         .iter()
-        .filter(|e| e["detail-type"] == "Contract Event")
         .map(|e| e["detail"]["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids.len(), messages.len());
@@ -364,8 +366,9 @@ async fn failed_publishing_is_retried_and_nothing_is_marked_processed_before() {
 
 /// `replay` re-publishes: every stored event again under the same
 /// `detail.id` with the same content, marked `redelivered`; the status table
-/// does not move, and the only status changes published again are the
-/// winners' own (a consumer deduping on `id` sees nothing new).
+/// does not move. Oldest first against the final state, each subject's winner
+/// comes back as it was first published (a status change stays one); every
+/// other event now ranks below the state: a `Contract Event`, `superseded`.
 #[tokio::test]
 async fn replay_republishes_every_event_under_the_same_id() {
     let stack = Stack::new().await;
@@ -395,72 +398,65 @@ async fn replay_republishes_every_event_under_the_same_id() {
     let again = bus_received(&stack, &sub).await;
 
     // The detail without what describes this delivery.
-    let content = |d: &Value| {
+    let content = |d: &Value, change: bool| {
         let mut d = d.clone();
         let map = d.as_object_mut().unwrap();
         map.remove("redelivered");
         map.remove("superseded");
+        if !change {
+            map.remove("previous_status");
+            map.remove("previous_lifecycle");
+        }
         d
     };
-    let by_id = |events: &[Value], kind: &str| -> BTreeMap<String, Value> {
+    let by_id = |events: &[Value]| -> BTreeMap<String, (String, Value)> {
         events
             .iter()
-            .filter(|e| e["detail-type"] == kind)
             .map(|e| {
                 (
                     e["detail"]["id"].as_str().unwrap().to_owned(),
-                    e["detail"].clone(),
+                    (
+                        e["detail-type"].as_str().unwrap().to_owned(),
+                        e["detail"].clone(),
+                    ),
                 )
             })
             .collect()
     };
-    let (first_events, replayed) = (
-        by_id(&first, "Contract Event"),
-        by_id(&again, "Contract Event"),
-    );
+    let (first, replayed) = (by_id(&first), by_id(&again));
+    assert_eq!(again.len(), bodies.len(), "each event once more");
     assert_eq!(
-        again
-            .iter()
-            .filter(|e| e["detail-type"] == "Contract Event")
-            .count(),
-        bodies.len(),
-        "each event once more"
-    );
-    assert_eq!(
-        first_events.keys().collect::<Vec<_>>(),
+        first.keys().collect::<Vec<_>>(),
         replayed.keys().collect::<Vec<_>>(),
         "the same ids"
     );
-    for (id, d) in &replayed {
-        assert_eq!(
-            content(d),
-            content(&first_events[id]),
-            "same content for {id}"
-        );
-        assert_eq!(d["redelivered"], true, "{d}");
-    }
-    // Oldest first against the final state: all but each subject's winner
-    // changed nothing this time.
     let winners: BTreeSet<String> = status_before
         .values()
         .map(|item| item["last_event_key"].as_s().unwrap().clone())
         .collect();
-    for (id, d) in &replayed {
-        let key = id.split_once('#').unwrap().1;
-        assert_eq!(d["superseded"] == true, !winners.contains(key), "{d}");
+    let mut changes_again = 0;
+    for (id, (kind, d)) in &replayed {
+        let (first_kind, first_detail) = &first[id];
+        assert_eq!(d["redelivered"], true, "{d}");
+        let winner = winners.contains(id.split_once('#').unwrap().1);
+        assert_eq!(d["superseded"] == true, !winner, "{d}");
+        if winner {
+            assert_eq!(kind, first_kind, "a winner comes back as it was: {id}");
+        } else {
+            assert_eq!(kind, "Contract Event", "{id}");
+        }
+        let change = kind == "Contract Status Changed";
+        changes_again += usize::from(change);
+        assert_eq!(
+            content(d, change),
+            content(first_detail, change),
+            "same content for {id}"
+        );
     }
-    // Status changes again: only the winners' own, identical to the first.
-    let (first_changes, changes) = (
-        by_id(&first, "Contract Status Changed"),
-        by_id(&again, "Contract Status Changed"),
-    );
     assert!(
-        !changes.is_empty(),
+        changes_again > 0,
         "the winners' changes are published again"
     );
-    for (id, d) in &changes {
-        assert_eq!(content(d), content(&first_changes[id]), "{id}");
-    }
     let status_of = |items: &BTreeMap<
         String,
         std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,

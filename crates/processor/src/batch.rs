@@ -37,7 +37,7 @@ pub struct BatchReport {
     pub superseded: usize,
     /// Records without a subject (only marked processed).
     pub no_subject: usize,
-    /// Records whose contract events were all taken by the bus (every
+    /// Records whose contract event the bus took (every
     /// applied record when publishing is off).
     pub published: usize,
     /// `messageId` of every failed record (`None` when the record had none).
@@ -67,7 +67,7 @@ impl BatchReport {
     }
 
     /// The batch's metrics: `processed` (includes `superseded`), `superseded`,
-    /// `failed`, and `published` (records whose contract events the bus took).
+    /// `failed`, and `published` (records whose contract event the bus took).
     pub fn metrics(&self) -> Metrics {
         let mut m = Metrics::new(FUNCTION);
         m.count("processed", self.processed() as u64)
@@ -115,11 +115,11 @@ pub async fn handle_batch(app: &App, event: SqsEvent) -> Result<SqsBatchResponse
 /// 1. apply each record to the status table. Records of different subjects
 ///    run concurrently; records of one subject one after another, in batch
 ///    order, so they never contend for the same status item;
-/// 2. publish the contract events of every applied record (`PutEvents`, ten
+/// 2. publish every applied record as one entry on the bus (`PutEvents`, ten
 ///    entries a call: one call for a batch of ten events);
-/// 3. mark processed in the ledger exactly the records whose events were all
+/// 3. mark processed in the ledger exactly the records whose entry was
 ///    published. A record whose publishing failed is a batch item failure: SQS
-///    redelivers it, it applies as a no-op, and its events are published then.
+///    redelivers it, it applies as a no-op, and its entry is published then.
 pub async fn process_batch(app: &App, event: &SqsEvent) -> BatchReport {
     let parsed: Vec<Result<QueueMessage, RecordError>> = event.records.iter().map(parse).collect();
     let groups = group_by_subject(&parsed);
@@ -197,9 +197,9 @@ pub async fn process_batch(app: &App, event: &SqsEvent) -> BatchReport {
     report
 }
 
-/// Publishes the contract events of the applied records in one go; returns,
-/// per record, whether all of its entries were taken (true when there is no
-/// bus, or nothing to publish for it).
+/// Publishes the applied records' contract events in one go, one entry per
+/// record (ten a `PutEvents` call); returns, per record, whether its entry
+/// was taken (true when there is no bus, or nothing to publish for it).
 async fn publish(
     app: &App,
     records: &[SqsMessage],
@@ -225,16 +225,14 @@ async fn publish(
                     .parse::<u32>()
                     .is_ok_and(|n| n > 1),
         };
-        for entry in events::entries_for(
+        entries.push(events::entry_for(
             event,
             &message.ledger_key,
             message.received_at_ms,
             change.previous_status.as_deref(),
             delivery,
-        ) {
-            entries.push(entry);
-            owner.push(i);
-        }
+        ));
+        owner.push(i);
     }
     if entries.is_empty() {
         return ok;

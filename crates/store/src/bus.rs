@@ -18,7 +18,7 @@ pub struct Bus {
 }
 
 /// Splits entries into `PutEvents` calls: at most 10 entries and 256 KB each,
-/// in order. Each entry fits alone (`events::entries_for` sees to it).
+/// in order. Each entry fits alone (`events::entry_for` sees to it).
 pub fn chunks(entries: &[BusEntry]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);

@@ -10,14 +10,19 @@ use crate::sync::{rank_text, subnoto, StatusUpdate};
 
 /// The `source` of every event this project publishes.
 pub const SOURCE: &str = "contract-hooks";
-/// `detail-type` of every processed provider event.
+/// `detail-type` of a processed provider event that did not change its
+/// subject's status.
 pub const CONTRACT_EVENT: &str = "Contract Event";
-/// `detail-type` of an event that changed its subject's status.
+/// `detail-type` of a processed provider event that changed its subject's
+/// status (`previous_status` / `previous_lifecycle` set).
 pub const STATUS_CHANGED: &str = "Contract Status Changed";
 /// `detail-type` the archiver publishes once an executed document is stored.
 pub const DOCUMENT_ARCHIVED: &str = "Contract Document Archived";
-/// Version of the detail document; bumped on incompatible changes.
-pub const DETAIL_VERSION: &str = "1";
+/// Version of the detail document; bumped on incompatible changes. "2": each
+/// provider event is one entry, its detail-type saying whether it changed the
+/// status ("1" published a `Contract Event` for every event and, for a
+/// change, a `Contract Status Changed` besides).
+pub const DETAIL_VERSION: &str = "2";
 /// EventBridge's limit on one entry (detail, detail-type, source, resources).
 pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
 
@@ -63,7 +68,8 @@ pub struct Delivery {
     pub redelivered: bool,
 }
 
-/// The detail of a `Contract Event` or `Contract Status Changed`.
+/// The detail of a `Contract Event` or a `Contract Status Changed`: the same
+/// fields, plus `previous_*` for a change.
 #[derive(Debug, Clone, Serialize)]
 pub struct ContractDetail<'a> {
     /// [`DETAIL_VERSION`].
@@ -148,18 +154,21 @@ impl BusEntry {
     }
 }
 
-/// The entries for one processed event: a `Contract Event`, and a `Contract
-/// Status Changed` when `previous_status` is the subject's status before it
-/// (and differs from the status it reports).
-pub fn entries_for(
+/// The one entry for a processed event: a `Contract Status Changed` when
+/// `previous_status` is the subject's status before it and differs from the
+/// status it reports, else a `Contract Event`. One entry per provider event
+/// keeps `detail.id` unique on the bus and a batch of ten events one
+/// `PutEvents` call.
+pub fn entry_for(
     event: &Event,
     ledger_key: &str,
     received_at_ms: i64,
     previous_status: Option<&str>,
     delivery: Delivery,
-) -> Vec<BusEntry> {
+) -> BusEntry {
     let update = StatusUpdate::of(event, received_at_ms);
     let status = update.status.as_deref();
+    let changed = previous_status.filter(|p| Some(*p) != status && status.is_some());
     let mut detail = ContractDetail {
         version: DETAIL_VERSION,
         id: ledger_key,
@@ -168,8 +177,8 @@ pub fn entries_for(
         provider_event_type: &event.event_type,
         status,
         lifecycle: lifecycle(event.provider, status),
-        previous_status: None,
-        previous_lifecycle: None,
+        previous_status: changed,
+        previous_lifecycle: changed.map(|p| lifecycle(event.provider, Some(p))),
         occurred_at: event.occurred_at_ms.and_then(rfc3339),
         received_at: rfc3339(received_at_ms).unwrap_or_default(),
         rank: rank_text(&update.rank),
@@ -185,14 +194,12 @@ pub fn entries_for(
         external_metadata: event.external_metadata.clone(),
         truncated: false,
     };
-    let mut out = vec![entry(CONTRACT_EVENT, &mut detail)];
-    let changed = previous_status.filter(|p| Some(*p) != status && status.is_some());
-    if let Some(previous) = changed {
-        detail.previous_status = Some(previous);
-        detail.previous_lifecycle = Some(lifecycle(event.provider, Some(previous)));
-        out.push(entry(STATUS_CHANGED, &mut detail));
-    }
-    out
+    let detail_type = if changed.is_some() {
+        STATUS_CHANGED
+    } else {
+        CONTRACT_EVENT
+    };
+    entry(detail_type, &mut detail)
 }
 
 /// Serialises `detail`, fitting it into one entry: external metadata first
@@ -262,43 +269,51 @@ mod tests {
     }
 
     #[test]
-    fn a_status_change_adds_a_second_entry_with_the_previous_status() {
+    fn a_status_change_is_its_own_detail_type_with_the_previous_status() {
         let e = spotdraft(
             r#"{"activity":"CONTRACT_EXECUTED","contract_id":5,"contract_status":"EXECUTED","activity_data":{"timestamp":"2026-11-22T10:02:11.904Z"}}"#,
         );
-        let plain = entries_for(
-            &e,
-            "spotdraft#k",
-            1_795_341_800_000,
-            None,
-            Delivery::default(),
+        let at = 1_795_341_800_000;
+        let detail = |entry: &BusEntry| -> serde_json::Value {
+            serde_json::from_str(&entry.detail).unwrap()
+        };
+        let first = entry_for(&e, "spotdraft#k", at, None, Delivery::default());
+        assert_eq!(
+            first.detail_type, CONTRACT_EVENT,
+            "a first status is no change"
         );
-        assert_eq!(plain.len(), 1);
-        let same = entries_for(
-            &e,
-            "spotdraft#k",
-            1_795_341_800_000,
-            Some("EXECUTED"),
-            Delivery::default(),
+        assert!(detail(&first).get("previous_status").is_none());
+        let same = entry_for(&e, "spotdraft#k", at, Some("EXECUTED"), Delivery::default());
+        assert_eq!(
+            same.detail_type, CONTRACT_EVENT,
+            "no change, no status event"
         );
-        assert_eq!(same.len(), 1, "no change, no status event");
-        let changed = entries_for(
-            &e,
-            "spotdraft#k",
-            1_795_341_800_000,
+        assert!(detail(&same).get("previous_status").is_none());
+        let changed = entry_for(&e, "spotdraft#k", at, Some("SIGN"), Delivery::default());
+        assert_eq!(changed.detail_type, STATUS_CHANGED);
+        let d = detail(&changed);
+        assert_eq!(d["version"], "2");
+        assert_eq!(d["previous_status"], "SIGN");
+        assert_eq!(d["previous_lifecycle"], "out_for_signature");
+        assert_eq!(d["lifecycle"], "executed");
+        assert_eq!(d["occurred_at"], "2026-11-22T10:02:11.904Z");
+        assert_eq!(d["id"], "spotdraft#k");
+        // Apart from previous_*, the detail is the same whichever the type.
+        let mut without = d.clone();
+        let map = without.as_object_mut().unwrap();
+        map.remove("previous_status");
+        map.remove("previous_lifecycle");
+        assert_eq!(without, detail(&first));
+        // An event without a status changes nothing, whatever came before.
+        let statusless = spotdraft(r#"{"activity":"CONTRACT_COMMENTED","contract_id":5}"#);
+        let entry = entry_for(
+            &statusless,
+            "spotdraft#c",
+            at,
             Some("SIGN"),
             Delivery::default(),
         );
-        assert_eq!(changed.len(), 2);
-        let detail: serde_json::Value = serde_json::from_str(&changed[1].detail).unwrap();
-        assert_eq!(changed[1].detail_type, STATUS_CHANGED);
-        assert_eq!(detail["previous_status"], "SIGN");
-        assert_eq!(detail["previous_lifecycle"], "out_for_signature");
-        assert_eq!(detail["lifecycle"], "executed");
-        assert_eq!(detail["occurred_at"], "2026-11-22T10:02:11.904Z");
-        assert_eq!(detail["id"], "spotdraft#k");
-        let first: serde_json::Value = serde_json::from_str(&changed[0].detail).unwrap();
-        assert!(first.get("previous_status").is_none());
+        assert_eq!(entry.detail_type, CONTRACT_EVENT);
     }
 
     #[test]
@@ -307,9 +322,9 @@ mod tests {
             r#"{{"activity":"CONTRACT_EDITED","contract_id":5,"external_metadata":{{"amount":1.10,"blob":"{}"}}}}"#,
             "x".repeat(300_000)
         ));
-        let entries = entries_for(&e, "spotdraft#k", 1, None, Delivery::default());
-        assert!(entries[0].size() <= MAX_ENTRY_BYTES);
-        let detail: serde_json::Value = serde_json::from_str(&entries[0].detail).unwrap();
+        let entry = entry_for(&e, "spotdraft#k", 1, None, Delivery::default());
+        assert!(entry.size() <= MAX_ENTRY_BYTES);
+        let detail: serde_json::Value = serde_json::from_str(&entry.detail).unwrap();
         assert_eq!(detail["truncated"], true);
         assert_eq!(
             detail["external_metadata"]["contract_hooks_omitted"],
@@ -317,10 +332,10 @@ mod tests {
         );
         // A small one is carried exactly, numbers as sent.
         let small = spotdraft(r#"{"activity":"X","external_metadata":{"amount":1.10}}"#);
-        let entries = entries_for(&small, "spotdraft#k", 1, None, Delivery::default());
-        assert!(entries[0]
+        let entry = entry_for(&small, "spotdraft#k", 1, None, Delivery::default());
+        assert!(entry
             .detail
             .contains(r#""external_metadata":{"amount":1.10}"#));
-        assert!(!entries[0].detail.contains("truncated"));
+        assert!(!entry.detail.contains("truncated"));
     }
 }

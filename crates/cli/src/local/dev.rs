@@ -278,7 +278,8 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
          See the synced status:\n  cargo run -q -p contract-hooks -- status spotdraft 48213\n\n\
          Executed contracts are archived to s3://{bucket}/ (re-archive on demand:\n  \
          cargo run -q -p contract-hooks -- archive spotdraft 48213)\n{spotdraft}\n\
-         Contract events on the bus {bus} are printed below as `bus: …` lines.\n\
+         Contract events on the bus {bus} are printed below as `bus: …` lines, each event\n\
+         once: `Contract Status Changed` when it changed the status, else `Contract Event`.\n\
          AWS emulator: {endpoint} (settings in {env})\nCtrl-C stops everything.\n",
         state = args.state_dir.display(),
         env = env_file.display(),
