@@ -229,7 +229,7 @@ async fn publish(
             event,
             &message.ledger_key,
             message.received_at_ms,
-            change.previous_status.as_deref(),
+            events::StatusChange::of(change),
             delivery,
         ));
         owner.push(i);

@@ -88,10 +88,12 @@ pub struct ContractDetail<'a> {
     pub status: Option<&'a str>,
     /// [`lifecycle`] of `status`.
     pub lifecycle: &'static str,
-    /// The subject's status before this event (status changes only).
+    /// The subject's status before this event (status changes only; absent
+    /// for the subject's first status).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_status: Option<&'a str>,
-    /// [`lifecycle`] of `previous_status` (status changes only).
+    /// [`lifecycle`] of `previous_status`, `unknown` for a first status
+    /// (status changes only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_lifecycle: Option<&'static str>,
     /// The provider's event time, RFC 3339 (absent when the event had none).
@@ -154,21 +156,51 @@ impl BusEntry {
     }
 }
 
-/// The one entry for a processed event: a `Contract Status Changed` when
-/// `previous_status` is the subject's status before it and differs from the
-/// status it reports, else a `Contract Event`. One entry per provider event
-/// keeps `detail.id` unique on the bus and a batch of ten events one
-/// `PutEvents` call.
+/// Whether an event changed its subject's status (the status table decides:
+/// [`crate::Change`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusChange<'a> {
+    /// The status stayed (or the event reports none, or it was superseded).
+    Unchanged,
+    /// The subject's first status: contract-hooks had seen none before.
+    First,
+    /// From this status to the event's.
+    From(&'a str),
+}
+
+impl<'a> StatusChange<'a> {
+    /// The change a status-table write reported.
+    pub fn of(change: &'a crate::Change) -> Self {
+        match (change.status_changed, change.previous_status.as_deref()) {
+            (false, _) => Self::Unchanged,
+            (true, None) => Self::First,
+            (true, Some(previous)) => Self::From(previous),
+        }
+    }
+}
+
+/// The one entry for a processed event: a `Contract Status Changed` when it
+/// changed its subject's status (`previous_lifecycle` set; `previous_status`
+/// too, unless it is the subject's first status), else a `Contract Event`.
+/// One entry per provider event keeps `detail.id` unique on the bus and a
+/// batch of ten events one `PutEvents` call.
 pub fn entry_for(
     event: &Event,
     ledger_key: &str,
     received_at_ms: i64,
-    previous_status: Option<&str>,
+    change: StatusChange<'_>,
     delivery: Delivery,
 ) -> BusEntry {
     let update = StatusUpdate::of(event, received_at_ms);
     let status = update.status.as_deref();
-    let changed = previous_status.filter(|p| Some(*p) != status && status.is_some());
+    let (changed, previous_status) = match change {
+        StatusChange::Unchanged => (false, None),
+        StatusChange::First => (status.is_some(), None),
+        StatusChange::From(previous) => {
+            let changed = status.is_some() && Some(previous) != status;
+            (changed, Some(previous).filter(|_| changed))
+        }
+    };
     let mut detail = ContractDetail {
         version: DETAIL_VERSION,
         id: ledger_key,
@@ -177,8 +209,8 @@ pub fn entry_for(
         provider_event_type: &event.event_type,
         status,
         lifecycle: lifecycle(event.provider, status),
-        previous_status: changed,
-        previous_lifecycle: changed.map(|p| lifecycle(event.provider, Some(p))),
+        previous_status,
+        previous_lifecycle: changed.then(|| lifecycle(event.provider, previous_status)),
         occurred_at: event.occurred_at_ms.and_then(rfc3339),
         received_at: rfc3339(received_at_ms).unwrap_or_default(),
         rank: rank_text(&update.rank),
@@ -194,7 +226,7 @@ pub fn entry_for(
         external_metadata: event.external_metadata.clone(),
         truncated: false,
     };
-    let detail_type = if changed.is_some() {
+    let detail_type = if changed {
         STATUS_CHANGED
     } else {
         CONTRACT_EVENT
@@ -277,19 +309,23 @@ mod tests {
         let detail = |entry: &BusEntry| -> serde_json::Value {
             serde_json::from_str(&entry.detail).unwrap()
         };
-        let first = entry_for(&e, "spotdraft#k", at, None, Delivery::default());
-        assert_eq!(
-            first.detail_type, CONTRACT_EVENT,
-            "a first status is no change"
-        );
-        assert!(detail(&first).get("previous_status").is_none());
-        let same = entry_for(&e, "spotdraft#k", at, Some("EXECUTED"), Delivery::default());
+        let entry = |change| entry_for(&e, "spotdraft#k", at, change, Delivery::default());
+        let plain = entry(StatusChange::Unchanged);
+        assert_eq!(plain.detail_type, CONTRACT_EVENT);
+        assert!(detail(&plain).get("previous_status").is_none());
+        assert!(detail(&plain).get("previous_lifecycle").is_none());
+        let same = entry(StatusChange::From("EXECUTED"));
         assert_eq!(
             same.detail_type, CONTRACT_EVENT,
             "no change, no status event"
         );
-        assert!(detail(&same).get("previous_status").is_none());
-        let changed = entry_for(&e, "spotdraft#k", at, Some("SIGN"), Delivery::default());
+        assert_eq!(detail(&same), detail(&plain));
+        // A contract first seen executed became executed: a change from nothing.
+        let first = entry(StatusChange::First);
+        assert_eq!(first.detail_type, STATUS_CHANGED);
+        assert!(detail(&first).get("previous_status").is_none());
+        assert_eq!(detail(&first)["previous_lifecycle"], "unknown");
+        let changed = entry(StatusChange::From("SIGN"));
         assert_eq!(changed.detail_type, STATUS_CHANGED);
         let d = detail(&changed);
         assert_eq!(d["version"], "2");
@@ -303,17 +339,13 @@ mod tests {
         let map = without.as_object_mut().unwrap();
         map.remove("previous_status");
         map.remove("previous_lifecycle");
-        assert_eq!(without, detail(&first));
+        assert_eq!(without, detail(&plain));
         // An event without a status changes nothing, whatever came before.
         let statusless = spotdraft(r#"{"activity":"CONTRACT_COMMENTED","contract_id":5}"#);
-        let entry = entry_for(
-            &statusless,
-            "spotdraft#c",
-            at,
-            Some("SIGN"),
-            Delivery::default(),
-        );
-        assert_eq!(entry.detail_type, CONTRACT_EVENT);
+        for change in [StatusChange::First, StatusChange::From("SIGN")] {
+            let entry = entry_for(&statusless, "spotdraft#c", at, change, Delivery::default());
+            assert_eq!(entry.detail_type, CONTRACT_EVENT);
+        }
     }
 
     #[test]
@@ -322,7 +354,13 @@ mod tests {
             r#"{{"activity":"CONTRACT_EDITED","contract_id":5,"external_metadata":{{"amount":1.10,"blob":"{}"}}}}"#,
             "x".repeat(300_000)
         ));
-        let entry = entry_for(&e, "spotdraft#k", 1, None, Delivery::default());
+        let entry = entry_for(
+            &e,
+            "spotdraft#k",
+            1,
+            StatusChange::Unchanged,
+            Delivery::default(),
+        );
         assert!(entry.size() <= MAX_ENTRY_BYTES);
         let detail: serde_json::Value = serde_json::from_str(&entry.detail).unwrap();
         assert_eq!(detail["truncated"], true);
@@ -332,7 +370,13 @@ mod tests {
         );
         // A small one is carried exactly, numbers as sent.
         let small = spotdraft(r#"{"activity":"X","external_metadata":{"amount":1.10}}"#);
-        let entry = entry_for(&small, "spotdraft#k", 1, None, Delivery::default());
+        let entry = entry_for(
+            &small,
+            "spotdraft#k",
+            1,
+            StatusChange::First,
+            Delivery::default(),
+        );
         assert!(entry
             .detail
             .contains(r#""external_metadata":{"amount":1.10}"#));

@@ -42,10 +42,14 @@ impl Applied {
 pub struct Change {
     /// What was written.
     pub applied: Applied,
-    /// The subject's status before this event, when this event changed it
-    /// (the status differs, and there was one). Also given when the event is
-    /// already the subject's state and had changed it (a redelivery, e.g.
-    /// after its publishing failed), so the change is not lost on a retry.
+    /// This event changed its subject's status: it reports a status other
+    /// than the stored one, or the first status the subject gets. Also true
+    /// when the event is already the subject's state and had changed it (a
+    /// redelivery, e.g. after its publishing failed), so the change is not
+    /// lost on a retry.
+    pub status_changed: bool,
+    /// The subject's status before this event, when [`Change::status_changed`]
+    /// and there was one (`None` for a subject's first status).
     pub previous_status: Option<String>,
     /// The event was already its subject's state before this call (applied
     /// before: a redelivery of the current winner).
@@ -267,18 +271,25 @@ fn superseded_writes(
 
 /// The status change an event made, read from the stored item when that
 /// event is still the subject's state (it was applied before, and this is a
-/// redelivery): the kept `previous_status`, if it differs from the status.
+/// redelivery): `(changed, previous status)` from the kept `previous_status`
+/// (empty: the event gave the subject its first status).
 fn redelivered_change(
     item: &HashMap<String, AttributeValue>,
     key: &str,
     status: Option<&str>,
-) -> Option<String> {
+) -> (bool, Option<String>) {
     let text = |name| item.get(name).and_then(|v| v.as_s().ok());
-    if text(attr::LAST_EVENT_KEY).map(String::as_str) != Some(key) {
-        return None;
+    let unchanged = (false, None);
+    if status.is_none() || text(attr::LAST_EVENT_KEY).map(String::as_str) != Some(key) {
+        return unchanged;
     }
-    let previous = text(attr::PREVIOUS_STATUS).filter(|p| !p.is_empty())?;
-    (status.is_some() && Some(previous.as_str()) != status).then(|| previous.clone())
+    match text(attr::PREVIOUS_STATUS) {
+        // Written before `previous_status` was kept: not known to be a change.
+        None => unchanged,
+        Some(previous) if previous.is_empty() => (true, None),
+        Some(previous) if Some(previous.as_str()) != status => (true, Some(previous.clone())),
+        Some(_) => unchanged,
+    }
 }
 
 /// The signer's identity (as [`verify::Signer::identity`]: the email, else the
@@ -349,6 +360,7 @@ impl StatusTable {
         let Some(subject) = event.subject.as_deref().filter(|s| !s.is_empty()) else {
             return Ok(Change {
                 applied: Applied::NoSubject,
+                status_changed: false,
                 previous_status: None,
                 already_applied: false,
             });
@@ -425,12 +437,13 @@ impl StatusTable {
                     .attributes()
                     .and_then(|old| old.get(attr::STATUS))
                     .and_then(|v| v.as_s().ok());
-                let previous_status = before
-                    .filter(|before| Some(before.as_str()) != status)
-                    .cloned();
+                // A status-less event leaves the status alone; any other
+                // changes it when it differs, or when there was none.
+                let status_changed = status.is_some() && before.map(String::as_str) != status;
                 return Ok(Change {
                     applied: Applied::Updated,
-                    previous_status,
+                    status_changed,
+                    previous_status: before.filter(|_| status_changed).cloned(),
                     already_applied: false,
                 });
             }
@@ -470,11 +483,14 @@ impl StatusTable {
         let already_applied = stored.as_ref().is_some_and(|item| {
             item.get(attr::LAST_EVENT_KEY).and_then(|v| v.as_s().ok()) == Some(&update.rank.key)
         });
+        let (status_changed, previous_status) = stored
+            .as_ref()
+            .map(|item| redelivered_change(item, &update.rank.key, status))
+            .unwrap_or_default();
         Ok(Change {
             applied: Applied::Superseded,
-            previous_status: stored
-                .as_ref()
-                .and_then(|item| redelivered_change(item, &update.rank.key, status)),
+            status_changed,
+            previous_status,
             already_applied,
         })
     }
@@ -556,6 +572,47 @@ fn item_from(item: &HashMap<String, AttributeValue>) -> Result<StatusItem, Store
 mod tests {
     use super::*;
     use crate::sync::Rank;
+
+    #[test]
+    fn a_redelivered_winner_reads_its_change_back() {
+        let item = |previous: Option<&str>| {
+            let mut item = HashMap::from([
+                (attr::LAST_EVENT_KEY.to_owned(), s("k")),
+                (attr::STATUS.to_owned(), s("EXECUTED")),
+            ]);
+            if let Some(p) = previous {
+                item.insert(attr::PREVIOUS_STATUS.to_owned(), s(p));
+            }
+            item
+        };
+        let executed = Some("EXECUTED");
+        assert_eq!(
+            redelivered_change(&item(Some("SIGN")), "k", executed),
+            (true, Some("SIGN".to_owned()))
+        );
+        assert_eq!(
+            redelivered_change(&item(Some("")), "k", executed),
+            (true, None),
+            "the subject's first status"
+        );
+        assert_eq!(
+            redelivered_change(&item(Some("EXECUTED")), "k", executed),
+            (false, None)
+        );
+        assert_eq!(
+            redelivered_change(&item(None), "k", executed),
+            (false, None)
+        );
+        assert_eq!(
+            redelivered_change(&item(Some("SIGN")), "other", executed),
+            (false, None),
+            "not the subject's state"
+        );
+        assert_eq!(
+            redelivered_change(&item(Some("")), "k", None),
+            (false, None)
+        );
+    }
 
     #[test]
     fn expressions_name_every_placeholder_once() {
