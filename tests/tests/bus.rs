@@ -321,6 +321,46 @@ async fn shuffled_delivery_converges_for_the_consumer_as_in_the_status_table() {
     );
 }
 
+/// A later event that reports the status the subject already has is a
+/// `Contract Event`, not a change; the first one was a change from nothing.
+#[tokio::test]
+async fn the_same_status_again_is_no_status_change() {
+    let stack = Stack::new().await;
+    let sub = subscribe_to_bus(&stack).await;
+    let created: Value =
+        serde_json::from_slice(&sample("spotdraft-contract-created.json")).unwrap();
+    let mut edited = created.clone();
+    edited["activity"] = "CONTRACT_EDITED".into();
+    edited["activity_data"]["timestamp"] = "2026-11-25T08:00:00Z".into();
+    assert_eq!(edited["contract_status"], created["contract_status"]);
+    let bodies: Vec<(Provider, Vec<u8>)> = [created, edited]
+        .iter()
+        .map(|b| (Provider::SpotDraft, serde_json::to_vec(b).unwrap()))
+        .collect();
+    // One batch each, so the second meets the stored first.
+    deliver_and_process(&stack, &sub.bus, &bodies[..1], 10).await;
+    deliver_and_process(&stack, &sub.bus, &bodies[1..], 10).await;
+    let events = bus_received(&stack, &sub).await;
+    let seen: Vec<(&str, &str, bool)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["detail-type"].as_str().unwrap(),
+                e["detail"]["provider_event_type"].as_str().unwrap(),
+                e["detail"]["superseded"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("Contract Status Changed", "CONTRACT_CREATED", false),
+            ("Contract Event", "CONTRACT_EDITED", false),
+        ]
+    );
+    assert!(events[1]["detail"].get("previous_lifecycle").is_none());
+}
+
 /// The archive route (the template's `ArchiveRule` pattern) gets every
 /// executed contract, whatever order its events come in: also one seen for
 /// the first time already executed (its first status is a change from

@@ -191,6 +191,23 @@ fn make_dev_accepts_signed_samples_and_syncs_their_status() {
             std::thread::sleep(Duration::from_millis(500));
         }
     }
+    // What the newcomer sees in the `make dev` terminal: the contract events,
+    // as the processor publishes them, with nothing personal in them.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut bus_lines: Vec<String> = Vec::new();
+    let executed = |l: &String| {
+        l.starts_with("bus: Contract Status Changed spotdraft 48213 ")
+            && l.ends_with(" -> executed (CONTRACT_EXECUTED)")
+    };
+    while !bus_lines.iter().any(executed) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.starts_with("bus: ") => bus_lines.push(line),
+            Ok(_) => {}
+            Err(_) => panic!("no executed status change on the bus tail: {bus_lines:#?}"),
+        }
+    }
+    assert!(bus_lines.iter().all(|l| !l.contains('@')), "{bus_lines:#?}");
     let envelope = status(&state, "subnoto", "e0d1c2b3-a495-4867-8f90-1a2b3c4d5e6f").unwrap();
     assert_eq!(
         envelope["signers"],

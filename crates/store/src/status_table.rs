@@ -350,7 +350,7 @@ impl StatusTable {
 
     /// [`StatusTable::apply`], also telling whether the status changed. The
     /// winning write keeps the status it replaced (`previous_status`, copied
-    /// in the same `UpdateItem`) and returns the old value (`UPDATED_OLD`): no
+    /// in the same `UpdateItem`) and returns the old item (`ALL_OLD`): no
     /// extra call.
     pub async fn apply_event(
         &self,
@@ -427,7 +427,10 @@ impl StatusTable {
             .condition_expression(condition)
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
-            .return_values(ReturnValue::UpdatedOld)
+            // ALL_OLD, not UPDATED_OLD: DynamoDB's UPDATED_OLD returns every
+            // attribute the update names, but emulators (moto) only those whose
+            // value changed, so an unchanged status would read as none.
+            .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;

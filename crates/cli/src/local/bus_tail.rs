@@ -69,7 +69,8 @@ pub async fn start(
 }
 
 /// One line for an EventBridge event: `bus: Contract Status Changed spotdraft
-/// 48213 draft -> executed`. `None` for anything that is not one.
+/// 48213 draft -> executed (CONTRACT_EXECUTED)`; a subject's first status is
+/// `new -> draft`. `None` for anything that is not one.
 pub fn describe(body: &str) -> Option<String> {
     let event: Value = serde_json::from_str(body).ok()?;
     let detail_type = event["detail-type"].as_str()?;
@@ -77,7 +78,16 @@ pub fn describe(body: &str) -> Option<String> {
     let text = |k: &str| d[k].as_str().unwrap_or("-").to_owned();
     let what = match detail_type {
         "Contract Status Changed" => {
-            format!("{} -> {}", text("previous_lifecycle"), text("lifecycle"))
+            let from = if d.get("previous_status").is_some() {
+                text("previous_lifecycle")
+            } else {
+                "new".to_owned()
+            };
+            format!(
+                "{from} -> {} ({})",
+                text("lifecycle"),
+                text("provider_event_type")
+            )
         }
         "Contract Event" => format!("{} ({})", text("provider_event_type"), text("lifecycle")),
         _ => d["document"]["s3_uri"].as_str().unwrap_or("").to_owned(),
@@ -95,10 +105,15 @@ mod tests {
 
     #[test]
     fn lines_say_what_changed_and_nothing_personal() {
-        let changed = r#"{"detail-type":"Contract Status Changed","detail":{"provider":"spotdraft","subject":"48213","lifecycle":"executed","previous_lifecycle":"draft","signer":{"email":"j@example.com"}}}"#;
+        let changed = r#"{"detail-type":"Contract Status Changed","detail":{"provider":"spotdraft","subject":"48213","provider_event_type":"CONTRACT_EXECUTED","lifecycle":"executed","previous_status":"DRAFT","previous_lifecycle":"draft","signer":{"email":"j@example.com"}}}"#;
         assert_eq!(
             describe(changed).unwrap(),
-            "bus: Contract Status Changed spotdraft 48213 draft -> executed"
+            "bus: Contract Status Changed spotdraft 48213 draft -> executed (CONTRACT_EXECUTED)"
+        );
+        let first = r#"{"detail-type":"Contract Status Changed","detail":{"provider":"spotdraft","subject":"48213","provider_event_type":"CONTRACT_CREATED","lifecycle":"draft","previous_lifecycle":"unknown"}}"#;
+        assert_eq!(
+            describe(first).unwrap(),
+            "bus: Contract Status Changed spotdraft 48213 new -> draft (CONTRACT_CREATED)"
         );
         let event = r#"{"detail-type":"Contract Event","detail":{"provider":"subnoto","subject":"e1","provider_event_type":"ENVELOPE_SIGNED","lifecycle":"signing","title":"Secret deal"}}"#;
         let line = describe(event).unwrap();
