@@ -268,6 +268,11 @@ async fn shuffled_delivery_converges_for_the_consumer_as_in_the_status_table() {
     deliver_and_process(&stack, &sub.bus, &bodies, 3).await;
 
     let events = bus_received(&stack, &sub).await;
+    let mut errors = Vec::new();
+    for e in &events {
+        check_schema(&schema(), &e["detail"], "detail", &mut errors);
+    }
+    assert!(errors.is_empty(), "{errors:#?}");
     // Newest first: 48213's DRAFT came after its EXECUTED, so it changed
     // nothing and says so; a subject's winner never does. A consumer takes
     // both detail-types: together they are every event.
@@ -359,6 +364,11 @@ async fn the_same_status_again_is_no_status_change() {
         ]
     );
     assert!(events[1]["detail"].get("previous_lifecycle").is_none());
+    let mut errors = Vec::new();
+    for e in &events {
+        check_schema(&schema(), &e["detail"], "detail", &mut errors);
+    }
+    assert!(errors.is_empty(), "{errors:#?}");
 }
 
 /// The archive route (the template's `ArchiveRule` pattern) gets every
@@ -486,6 +496,139 @@ async fn failed_publishing_is_retried_and_nothing_is_marked_processed_before() {
         .iter()
         .any(|e| e["detail-type"] == "Contract Status Changed"
             && e["detail"]["previous_status"] == "DRAFT"));
+    // 48213's first status was a change too; on the retry a later event is
+    // the state, and the change the ledger kept is published all the same.
+    assert!(events
+        .iter()
+        .any(|e| e["detail-type"] == "Contract Status Changed"
+            && e["detail"]["provider_event_type"] == "CONTRACT_CREATED"
+            && e["detail"]["superseded"] == true
+            && e["detail"].get("previous_status").is_none()));
+}
+
+/// A status change whose publishing failed is still published as one on the
+/// retry when a later event has become the subject's state meanwhile (the
+/// status table no longer says so; the ledger kept it): "executed" is never
+/// lost, and the archive rule still matches it.
+#[tokio::test]
+async fn a_change_whose_publishing_failed_survives_a_later_winner() {
+    let stack = Stack::new().await;
+    let sub = subscribe_to_bus(&stack).await;
+    let ingest = stack.ingest(&[]).await;
+    let good = stack.processor(&[("EVENT_BUS_NAME", &sub.bus)]);
+    let missing = stack.processor(&[("EVENT_BUS_NAME", "no-such-bus")]);
+    let signed = sample("spotdraft-contract-signed.json");
+    let executed = sample("spotdraft-contract-executed.json");
+    let mut later: Value = serde_json::from_slice(&executed).unwrap();
+    later["activity"] = "CONTRACT_EDITED".into();
+    later["activity_data"]["timestamp"] = "2026-11-26T08:00:00Z".into();
+    let later = serde_json::to_vec(&later).unwrap();
+    // Delivers one body; returns its queued message as an SQS batch of one.
+    let deliver = |body: Vec<u8>, receive_count| {
+        let (stack, ingest) = (&stack, &ingest);
+        async move {
+            let request = signed_request(
+                EventKind::ApiGatewayV2,
+                Provider::SpotDraft,
+                &body,
+                BodyFormat::Json,
+            );
+            assert_eq!(ingest::handle(ingest, request).await.status().as_u16(), 202);
+            let messages = stack.drain_queue_raw().await;
+            assert_eq!(messages.len(), 1);
+            let body = messages[0].body.clone();
+            (
+                store::QueueMessage::from_json(&body).unwrap().ledger_key,
+                move |count| sqs_event(vec![sqs_record("m", Some(&body), count)]),
+                receive_count,
+            )
+        }
+    };
+    let (_, signed_batch, n) = deliver(signed, 1).await;
+    assert!(processor::process_batch(&good, &signed_batch(n))
+        .await
+        .failed
+        .is_empty());
+    // EXECUTED is applied, but its entry fails: a batch item failure.
+    let (executed_key, executed_batch, n) = deliver(executed, 1).await;
+    let report = processor::process_batch(&missing, &executed_batch(n)).await;
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(
+        stack
+            .ledger()
+            .unpublished_change(&executed_key)
+            .await
+            .unwrap(),
+        Some(Some("SIGN".to_owned())),
+        "the change is kept for the retry"
+    );
+    // A later activity (still EXECUTED) becomes the state before the retry.
+    let (_, later_batch, n) = deliver(later, 1).await;
+    assert!(processor::process_batch(&good, &later_batch(n))
+        .await
+        .failed
+        .is_empty());
+    // SQS redelivers EXECUTED.
+    let report = processor::process_batch(&good, &executed_batch(2)).await;
+    assert!(report.failed.is_empty(), "{report:?}");
+
+    let events = bus_received(&stack, &sub).await;
+    let mut seen: Vec<(String, String, String, bool)> = events
+        .iter()
+        .map(|e| {
+            let d = &e["detail"];
+            (
+                d["provider_event_type"].as_str().unwrap().to_owned(),
+                e["detail-type"].as_str().unwrap().to_owned(),
+                format!(
+                    "{} -> {}",
+                    d["previous_status"].as_str().unwrap_or(""),
+                    d["status"].as_str().unwrap()
+                ),
+                d["superseded"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let expected = [
+        ("CONTRACT_EDITED", "Contract Event", " -> EXECUTED", false),
+        (
+            "CONTRACT_EXECUTED",
+            "Contract Status Changed",
+            "SIGN -> EXECUTED",
+            true,
+        ),
+        (
+            "CONTRACT_SIGNED",
+            "Contract Status Changed",
+            " -> SIGN",
+            false,
+        ),
+    ]
+    .map(|(a, b, c, d)| (a.to_owned(), b.to_owned(), c.to_owned(), d));
+    assert_eq!(seen, expected);
+    let executed_event = events
+        .iter()
+        .find(|e| e["detail"]["provider_event_type"] == "CONTRACT_EXECUTED")
+        .unwrap();
+    assert_eq!(executed_event["detail"]["redelivered"], true);
+    assert_eq!(executed_event["detail"]["lifecycle"], "executed");
+    let mut errors = Vec::new();
+    for e in &events {
+        check_schema(&schema(), &e["detail"], "detail", &mut errors);
+    }
+    assert!(errors.is_empty(), "{errors:#?}");
+    // Processed, and the kept change is gone with it.
+    let entry = stack.ledger().get(&executed_key).await.unwrap().unwrap();
+    assert_eq!(entry.status, "PROCESSED");
+    assert_eq!(
+        stack
+            .ledger()
+            .unpublished_change(&executed_key)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// `replay` re-publishes: every stored event again under the same

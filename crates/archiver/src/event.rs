@@ -149,9 +149,9 @@ mod tests {
     #[test]
     fn the_documented_event_is_read_and_extra_fields_ignored() {
         let body = envelope(json!({
-            "version": "1", "id": "spotdraft#abc", "provider": "spotdraft", "subject": "48213",
+            "version": "2", "id": "spotdraft#abc", "provider": "spotdraft", "subject": "48213",
             "provider_event_type": "CONTRACT_EXECUTED", "status": "EXECUTED", "lifecycle": "executed",
-            "previous_status": "SIGN", "previous_lifecycle": "signing", "rank": "1|x|y",
+            "previous_status": "SIGN", "previous_lifecycle": "out_for_signature", "rank": "1|x|y",
             "contract_kind": "TEMPLATE_CONTRACT", "counterparties": [{"name": "Jane"}], "future": {"x": 1}
         }));
         assert_eq!(
@@ -165,6 +165,34 @@ mod tests {
                 document_id: None,
             })
         );
+    }
+
+    /// What the processor publishes for an execution, a change from SIGN or a
+    /// contract first seen executed, is archived.
+    #[test]
+    fn the_processors_own_executed_entries_are_archived() {
+        use store::events::{entry_for, Delivery, StatusChange};
+        let body = br#"{"activity":"CONTRACT_EXECUTED","contract_id":48213,"contract_status":"EXECUTED","contract_kind":"EXECUTED_CONTRACT"}"#;
+        let event =
+            verify::Event::parse(Provider::SpotDraft, verify::BodyFormat::Json, body).unwrap();
+        for change in [StatusChange::From("SIGN"), StatusChange::First] {
+            let entry = entry_for(&event, "spotdraft#k", 1, change, Delivery::default());
+            assert_eq!(entry.detail_type, STATUS_CHANGED, "{change:?}");
+            let mut body: Value = serde_json::from_str(&envelope(json!({}))).unwrap();
+            body["detail"] = serde_json::from_str(&entry.detail).unwrap();
+            assert_eq!(
+                parse(&body.to_string()),
+                Ok(Request::Archive(ArchiveRequest {
+                    id: "spotdraft#k".into(),
+                    provider: Provider::SpotDraft,
+                    subject: "48213".into(),
+                    contract_kind: Some("EXECUTED_CONTRACT".into()),
+                    workspace: None,
+                    document_id: None,
+                })),
+                "{change:?}"
+            );
+        }
     }
 
     #[test]

@@ -200,6 +200,12 @@ pub async fn process_batch(app: &App, event: &SqsEvent) -> BatchReport {
 /// Publishes the applied records' contract events in one go, one entry per
 /// record (ten a `PutEvents` call); returns, per record, whether its entry
 /// was taken (true when there is no bus, or nothing to publish for it).
+///
+/// A status change whose entry failed is kept on the event's ledger item: by
+/// the redelivery a later event may have become the subject's state, and the
+/// status table would no longer say that this one changed it. A redelivered
+/// record the status table calls unchanged reads it back (one `GetItem` of
+/// one attribute, on redeliveries only).
 async fn publish(
     app: &App,
     records: &[SqsMessage],
@@ -210,38 +216,97 @@ async fn publish(
     let Some(bus) = &app.bus else {
         return ok;
     };
-    let mut entries = Vec::new();
-    let mut owner = Vec::new();
-    for (i, outcome) in applied.iter().enumerate() {
-        let (Some((change, loaded)), Ok(message)) = (outcome, &parsed[i]) else {
-            continue;
+    let todo: Vec<(usize, &Change, &Event, &QueueMessage, events::Delivery)> = applied
+        .iter()
+        .enumerate()
+        .filter_map(|(i, outcome)| {
+            let (Some((change, loaded)), Ok(message)) = (outcome, &parsed[i]) else {
+                return None;
+            };
+            let delivery = events::Delivery {
+                superseded: change.applied == Applied::Superseded && !change.already_applied,
+                redelivered: message.resent
+                    || change.already_applied
+                    || receive_count(&records[i])
+                        .parse::<u32>()
+                        .is_ok_and(|n| n > 1),
+            };
+            let event = loaded.as_ref().unwrap_or(&message.event);
+            Some((i, change, event, message, delivery))
+        })
+        .collect();
+    // Changes kept by an earlier attempt whose publishing failed.
+    let kept = join_all(
+        todo.iter()
+            .map(|(i, change, _, message, delivery)| async move {
+                if !delivery.redelivered
+                    || events::StatusChange::of(change) != events::StatusChange::Unchanged
+                {
+                    return None;
+                }
+                match app.ledger.unpublished_change(&message.ledger_key).await {
+                    Ok(kept) => kept.map(Ok),
+                    Err(err) => {
+                        log_failure(&records[*i], &parsed[*i], "failed", &err);
+                        Some(Err(()))
+                    }
+                }
+            }),
+    )
+    .await;
+    let mut entries = Vec::with_capacity(todo.len());
+    let mut owner = Vec::with_capacity(todo.len());
+    for ((i, change, event, message, delivery), kept) in todo.iter().zip(&kept) {
+        let change = match kept {
+            None => events::StatusChange::of(change),
+            Some(Ok(None)) => events::StatusChange::First,
+            Some(Ok(Some(previous))) => events::StatusChange::From(previous),
+            Some(Err(())) => {
+                ok[*i] = false;
+                continue;
+            }
         };
-        let event = loaded.as_ref().unwrap_or(&message.event);
-        let delivery = events::Delivery {
-            superseded: change.applied == Applied::Superseded && !change.already_applied,
-            redelivered: message.resent
-                || change.already_applied
-                || receive_count(&records[i])
-                    .parse::<u32>()
-                    .is_ok_and(|n| n > 1),
-        };
-        entries.push(events::entry_for(
+        let entry = events::entry_for(
             event,
             &message.ledger_key,
             message.received_at_ms,
-            events::StatusChange::of(change),
-            delivery,
-        ));
-        owner.push(i);
+            change,
+            *delivery,
+        );
+        let unpublished = (entry.detail_type == events::STATUS_CHANGED).then_some(change);
+        entries.push(entry);
+        owner.push((*i, message, unpublished));
     }
     if entries.is_empty() {
         return ok;
     }
-    for (i, result) in owner.into_iter().zip(bus.put(&entries).await) {
-        if result.is_err() {
-            ok[i] = false;
+    let results = bus.put(&entries).await;
+    let keep = owner
+        .into_iter()
+        .zip(results)
+        .filter_map(|((i, message, unpublished), result)| {
+            result.is_err().then_some((i, message, unpublished))
+        });
+    let kept = join_all(keep.map(|(i, message, unpublished)| {
+        ok[i] = false;
+        async move {
+            let previous = match unpublished? {
+                events::StatusChange::From(previous) => Some(previous),
+                _ => None,
+            };
+            if let Err(err) = app
+                .ledger
+                .keep_unpublished_change(&message.ledger_key, previous)
+                .await
+            {
+                // The record is retried all the same; only the change may be
+                // published as a plain event if a later one wins meanwhile.
+                log_failure(&records[i], &parsed[i], "keep_change_failed", &err);
+            }
+            Some(())
         }
-    }
+    }));
+    kept.await;
     ok
 }
 

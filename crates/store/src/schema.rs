@@ -43,6 +43,9 @@ pub mod attr {
     pub const WRITE_ID: &str = "write_id";
     /// When the sweep gave up on the event, ms.
     pub const FAILED_AT: &str = "failed_at";
+    /// A status change the event made whose publishing failed: the status
+    /// before it ("" for a subject's first status). Removed once processed.
+    pub const UNPUBLISHED_CHANGE: &str = "unpublished_change";
 
     /// Status item: last applied event type.
     pub const LAST_EVENT_TYPE: &str = "last_event_type";

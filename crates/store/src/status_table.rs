@@ -427,9 +427,9 @@ impl StatusTable {
             .condition_expression(condition)
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
-            // ALL_OLD, not UPDATED_OLD: DynamoDB's UPDATED_OLD returns every
-            // attribute the update names, but emulators (moto) only those whose
-            // value changed, so an unchanged status would read as none.
+            // ALL_OLD, not UPDATED_OLD: whether UPDATED_OLD returns an attribute
+            // set to its own value is not documented, and moto leaves it out, so
+            // an unchanged status would read as none (a first status).
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()

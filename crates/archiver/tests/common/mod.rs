@@ -372,9 +372,9 @@ impl ArchiveStack {
 /// The processor's `Contract Status Changed` detail for an executed SpotDraft contract.
 pub fn spotdraft_executed(contract_id: &str, kind: Option<&str>) -> Value {
     let mut detail = json!({
-        "version": "1", "id": format!("spotdraft#{contract_id}-executed"), "provider": "spotdraft",
+        "version": "2", "id": format!("spotdraft#{contract_id}-executed"), "provider": "spotdraft",
         "subject": contract_id, "provider_event_type": "CONTRACT_EXECUTED", "status": "EXECUTED",
-        "lifecycle": "executed", "previous_status": "SIGN", "previous_lifecycle": "signing",
+        "lifecycle": "executed", "previous_status": "SIGN", "previous_lifecycle": "out_for_signature",
         "occurred_at": "2026-11-22T10:00:00Z", "received_at": "2026-11-22T10:00:01Z",
         "rank": "1|00000000001795000000|k", "title": "Master Services Agreement",
         "counterparties": [{"name": "Jane Doe", "email": "jane@example.com"}]
