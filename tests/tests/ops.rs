@@ -328,7 +328,11 @@ async fn failed_lists_only_failed_events_and_a_replay_recovers_them() {
 
 /// Every message on `queue_url` (received and deleted), with its `provider`
 /// attribute when it has one.
-async fn drain_with_attributes(stack: &Stack, queue_url: &str) -> Vec<(String, Option<String>)> {
+/// Every message on the queue: (body, `provider` attribute, `redriven` attribute).
+async fn drain_with_attributes(
+    stack: &Stack,
+    queue_url: &str,
+) -> Vec<(String, Option<String>, Option<String>)> {
     let mut out = Vec::new();
     loop {
         let batch = stack
@@ -347,12 +351,17 @@ async fn drain_with_attributes(stack: &Stack, queue_url: &str) -> Vec<(String, O
             return out;
         }
         for m in messages {
-            let provider = m
-                .message_attributes()
-                .and_then(|a| a.get("provider"))
-                .and_then(|v| v.string_value())
-                .map(str::to_owned);
-            out.push((m.body().unwrap().to_owned(), provider));
+            let attribute = |name: &str| {
+                m.message_attributes()
+                    .and_then(|a| a.get(name))
+                    .and_then(|v| v.string_value())
+                    .map(str::to_owned)
+            };
+            out.push((
+                m.body().unwrap().to_owned(),
+                attribute("provider"),
+                attribute(store::REDRIVEN_ATTRIBUTE),
+            ));
             stack
                 .clients
                 .sqs
@@ -423,9 +432,14 @@ async fn redrive_moves_every_dead_letter_back_exactly_once() {
     assert_eq!(report.moved, 13);
     assert_eq!(stack.queue_depth(&stack.dlq_url).await, 0);
 
-    // Each message exactly once, body and attributes unchanged.
+    // Each message exactly once, body and attributes unchanged, marked as
+    // redriven (the processor then counts it as redelivered).
     let mut moved = drain_with_attributes(&stack, &stack.queue_url).await;
     moved.sort();
+    let mut expected: Vec<_> = expected
+        .into_iter()
+        .map(|(body, provider)| (body, provider, Some("true".to_owned())))
+        .collect();
     expected.sort();
     assert_eq!(moved, expected);
 

@@ -229,7 +229,10 @@ async fn publish(
                     || change.already_applied
                     || receive_count(&records[i])
                         .parse::<u32>()
-                        .is_ok_and(|n| n > 1),
+                        .is_ok_and(|n| n > 1)
+                    || records[i]
+                        .message_attributes
+                        .contains_key(store::REDRIVEN_ATTRIBUTE),
             };
             let event = loaded.as_ref().unwrap_or(&message.event);
             Some((i, change, event, message, delivery))

@@ -31,7 +31,7 @@ pub use error::StoreError;
 pub use ledger::{Accepted, Ledger, LedgerEntry, NewEntry, PendingEntry, Stored, ALLOWED_HEADERS};
 pub use logging::init_json_logs;
 pub use metrics::Metrics;
-pub use queue::{Queue, QueueMessage, QUEUE_MESSAGE_VERSION};
+pub use queue::{Queue, QueueMessage, QUEUE_MESSAGE_VERSION, REDRIVEN_ATTRIBUTE};
 pub use secrets::{parse_secrets, SecretsError, SecretsHandle, Verifiers};
 pub use status_table::{metadata_marker, Applied, Change, StatusItem, StatusTable};
 

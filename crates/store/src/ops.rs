@@ -15,7 +15,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, QueueAttributeName, SendMessageBatchRequestEntry,
+    DeleteMessageBatchRequestEntry, MessageAttributeValue, QueueAttributeName,
+    SendMessageBatchRequestEntry,
 };
 use serde_json::{Map, Value};
 use verify::{Provider, SecretSet};
@@ -329,7 +330,7 @@ impl Redrive {
 
     /// Receives up to `max` (at most 10) messages from the dead-letter queue,
     /// sends them to the queue with their body and message attributes
-    /// unchanged, and deletes from the dead-letter queue exactly those whose
+    /// unchanged (plus [`crate::REDRIVEN_ATTRIBUTE`]), and deletes from the dead-letter queue exactly those whose
     /// send succeeded. A message is never deleted before it is on the queue.
     pub async fn step(&self, max: usize) -> Result<RedriveStep, StoreError> {
         let max = max.clamp(1, 10);
@@ -353,11 +354,23 @@ impl Redrive {
             return Ok(step);
         }
         let mut entries = Vec::with_capacity(messages.len());
+        let redriven = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value("true")
+            .build()
+            .map_err(|e| StoreError::Corrupt {
+                what: "SQS message attribute",
+                reason: e.to_string(),
+            })?;
         for (i, message) in messages.iter().enumerate() {
+            // Body and attributes unchanged, plus `redriven`: the processor
+            // then knows the event may have been handled before.
+            let mut attributes = message.message_attributes.clone().unwrap_or_default();
+            attributes.insert(crate::REDRIVEN_ATTRIBUTE.to_owned(), redriven.clone());
             let entry = SendMessageBatchRequestEntry::builder()
                 .id(i.to_string())
                 .message_body(message.body().unwrap_or_default())
-                .set_message_attributes(message.message_attributes.clone())
+                .set_message_attributes(Some(attributes))
                 .build()
                 .map_err(|e| StoreError::Corrupt {
                     what: "SQS.SendMessageBatch entry",

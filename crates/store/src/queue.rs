@@ -5,6 +5,11 @@ use verify::Event;
 use crate::limits::{cap, sqs_attribute, sqs_safe_json, MAX_FIELD_BYTES, SQS_MAX_MESSAGE_BYTES};
 use crate::StoreError;
 
+/// Message attribute `redrive` adds to every message it moves back from the
+/// dead-letter queue (value "true"): the processor counts such a message as
+/// redelivered, as it cannot tell from SQS's receive count, which starts over.
+pub const REDRIVEN_ATTRIBUTE: &str = "redriven";
+
 /// Version of the [`QueueMessage`] document; bumped on incompatible changes.
 pub const QUEUE_MESSAGE_VERSION: u32 = 1;
 
