@@ -108,6 +108,16 @@ fn check_schema(schema: &Value, value: &Value, path: &str, errors: &mut Vec<Stri
     }
 }
 
+/// Holds every published event's detail to docs/contract-event.schema.json.
+fn assert_details_match_the_schema(events: &[Value]) {
+    let schema = schema();
+    let mut errors = Vec::new();
+    for e in events {
+        check_schema(&schema, &e["detail"], "detail", &mut errors);
+    }
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
 fn schema() -> Value {
     serde_json::from_slice(
         &std::fs::read(repo_root().join("docs/contract-event.schema.json")).unwrap(),
@@ -132,13 +142,8 @@ async fn every_sample_is_published_once_and_real_changes_as_status_changes() {
     assert!(again.is_empty(), "duplicates were queued again");
 
     let events = bus_received(&stack, &sub).await;
-    let schema = schema();
-    let mut errors = Vec::new();
-    for e in &events {
-        assert_eq!(e["source"], "contract-hooks");
-        check_schema(&schema, &e["detail"], "detail", &mut errors);
-    }
-    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(events.iter().all(|e| e["source"] == "contract-hooks"));
+    assert_details_match_the_schema(&events);
     let of = |t: &str| -> Vec<&Value> {
         events
             .iter()
@@ -268,11 +273,7 @@ async fn shuffled_delivery_converges_for_the_consumer_as_in_the_status_table() {
     deliver_and_process(&stack, &sub.bus, &bodies, 3).await;
 
     let events = bus_received(&stack, &sub).await;
-    let mut errors = Vec::new();
-    for e in &events {
-        check_schema(&schema(), &e["detail"], "detail", &mut errors);
-    }
-    assert!(errors.is_empty(), "{errors:#?}");
+    assert_details_match_the_schema(&events);
     // Newest first: 48213's DRAFT came after its EXECUTED, so it changed
     // nothing and says so; a subject's winner never does. A consumer takes
     // both detail-types: together they are every event.
@@ -364,11 +365,7 @@ async fn the_same_status_again_is_no_status_change() {
         ]
     );
     assert!(events[1]["detail"].get("previous_lifecycle").is_none());
-    let mut errors = Vec::new();
-    for e in &events {
-        check_schema(&schema(), &e["detail"], "detail", &mut errors);
-    }
-    assert!(errors.is_empty(), "{errors:#?}");
+    assert_details_match_the_schema(&events);
 }
 
 /// The archive route (the template's `ArchiveRule` pattern) gets every
@@ -559,7 +556,7 @@ async fn a_change_whose_publishing_failed_survives_a_later_winner() {
             .unpublished_change(&executed_key)
             .await
             .unwrap(),
-        Some(Some("SIGN".to_owned())),
+        store::StatusChange::From("SIGN".to_owned()),
         "the change is kept for the retry"
     );
     // A later activity (still EXECUTED) becomes the state before the retry.
@@ -620,11 +617,7 @@ async fn a_change_whose_publishing_failed_survives_a_later_winner() {
         .unwrap();
     assert_eq!(executed_event["detail"]["redelivered"], true);
     assert_eq!(executed_event["detail"]["lifecycle"], "executed");
-    let mut errors = Vec::new();
-    for e in &events {
-        check_schema(&schema(), &e["detail"], "detail", &mut errors);
-    }
-    assert!(errors.is_empty(), "{errors:#?}");
+    assert_details_match_the_schema(&events);
     // Processed, and the kept change is gone with it.
     let entry = stack.ledger().get(&executed_key).await.unwrap().unwrap();
     assert_eq!(entry.status, "PROCESSED");
@@ -634,7 +627,7 @@ async fn a_change_whose_publishing_failed_survives_a_later_winner() {
             .unpublished_change(&executed_key)
             .await
             .unwrap(),
-        None
+        store::StatusChange::Unchanged
     );
 }
 

@@ -175,8 +175,8 @@ mod tests {
         let body = br#"{"activity":"CONTRACT_EXECUTED","contract_id":48213,"contract_status":"EXECUTED","contract_kind":"EXECUTED_CONTRACT"}"#;
         let event =
             verify::Event::parse(Provider::SpotDraft, verify::BodyFormat::Json, body).unwrap();
-        for change in [StatusChange::From("SIGN"), StatusChange::First] {
-            let entry = entry_for(&event, "spotdraft#k", 1, change, Delivery::default());
+        for change in [StatusChange::From("SIGN".into()), StatusChange::First] {
+            let entry = entry_for(&event, "spotdraft#k", 1, &change, Delivery::default());
             assert_eq!(entry.detail_type, STATUS_CHANGED, "{change:?}");
             let mut body: Value = serde_json::from_str(&envelope(json!({}))).unwrap();
             body["detail"] = serde_json::from_str(&entry.detail).unwrap();

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use store::{events, Applied, Change, Meter, Metrics, QueueMessage, StatusTable, StoreError};
+use store::{
+    events, Applied, Change, Meter, Metrics, QueueMessage, StatusChange, StatusTable, StoreError,
+};
 use verify::Event;
 
 use crate::{App, ProcessorError, FUNCTION};
@@ -238,78 +240,59 @@ async fn publish(
             Some((i, change, event, message, delivery))
         })
         .collect();
-    // Changes kept by an earlier attempt whose publishing failed.
-    let kept = join_all(
+    // Each record's change: the status table's or, for a redelivered record
+    // it calls unchanged, the one an earlier attempt kept on the ledger.
+    let changes = join_all(
         todo.iter()
             .map(|(i, change, _, message, delivery)| async move {
-                if !delivery.redelivered
-                    || events::StatusChange::of(change) != events::StatusChange::Unchanged
-                {
-                    return None;
+                if !delivery.redelivered || change.status_change != StatusChange::Unchanged {
+                    return Ok(change.status_change.clone());
                 }
-                match app.ledger.unpublished_change(&message.ledger_key).await {
-                    Ok(kept) => kept.map(Ok),
-                    Err(err) => {
-                        log_failure(&records[*i], &parsed[*i], "failed", &err);
-                        Some(Err(()))
-                    }
-                }
+                app.ledger
+                    .unpublished_change(&message.ledger_key)
+                    .await
+                    .map_err(|err| log_failure(&records[*i], &parsed[*i], "failed", &err))
             }),
     )
     .await;
     let mut entries = Vec::with_capacity(todo.len());
     let mut owner = Vec::with_capacity(todo.len());
-    for ((i, change, event, message, delivery), kept) in todo.iter().zip(&kept) {
-        let change = match kept {
-            None => events::StatusChange::of(change),
-            Some(Ok(None)) => events::StatusChange::First,
-            Some(Ok(Some(previous))) => events::StatusChange::From(previous),
-            Some(Err(())) => {
-                ok[*i] = false;
-                continue;
-            }
+    for ((i, _, event, message, delivery), change) in todo.iter().zip(changes) {
+        let Ok(change) = change else {
+            ok[*i] = false;
+            continue;
         };
-        let entry = events::entry_for(
+        entries.push(events::entry_for(
             event,
             &message.ledger_key,
             message.received_at_ms,
-            change,
+            &change,
             *delivery,
-        );
-        let unpublished = (entry.detail_type == events::STATUS_CHANGED).then_some(change);
-        entries.push(entry);
-        owner.push((*i, message, unpublished));
+        ));
+        owner.push((*i, *message, change));
     }
     if entries.is_empty() {
         return ok;
     }
-    let results = bus.put(&entries).await;
-    let keep = owner
-        .into_iter()
-        .zip(results)
-        .filter_map(|((i, message, unpublished), result)| {
-            result.is_err().then_some((i, message, unpublished))
-        });
-    let kept = join_all(keep.map(|(i, message, unpublished)| {
-        ok[i] = false;
-        async move {
-            let previous = match unpublished? {
-                events::StatusChange::From(previous) => Some(previous),
-                _ => None,
-            };
-            if let Err(err) = app
-                .ledger
-                .keep_unpublished_change(&message.ledger_key, previous)
-                .await
-            {
-                // The record is retried all the same; only the change may be
-                // published as a plain event if a later one wins meanwhile.
-                log_failure(&records[i], &parsed[i], "keep_change_failed", &err);
-            }
-            Some(())
+    let mut unpublished = Vec::new();
+    for ((i, message, change), result) in owner.into_iter().zip(bus.put(&entries).await) {
+        if result.is_err() {
+            ok[i] = false;
+            unpublished.push((i, message, change));
         }
-    }));
-    kept.await;
+    }
+    join_all(unpublished.iter().map(|(i, message, change)| async move {
+        if let Err(err) = app
+            .ledger
+            .keep_unpublished_change(&message.ledger_key, change)
+            .await
+        {
+            // The record is retried all the same; only the change may be
+            // published as a plain event if a later one wins meanwhile.
+            log_failure(&records[*i], &parsed[*i], "keep_change_failed", &err);
+        }
+    }))
+    .await;
     ok
 }
 

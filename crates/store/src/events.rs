@@ -7,6 +7,7 @@ use verify::{Event, JsonText, Provider, Signer};
 
 use crate::status_table::metadata_marker;
 use crate::sync::{rank_text, subnoto, StatusUpdate};
+pub use crate::StatusChange;
 
 /// The `source` of every event this project publishes.
 pub const SOURCE: &str = "contract-hooks";
@@ -156,29 +157,6 @@ impl BusEntry {
     }
 }
 
-/// Whether an event changed its subject's status (the status table decides:
-/// [`crate::Change`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusChange<'a> {
-    /// The status stayed (or the event reports none, or it was superseded).
-    Unchanged,
-    /// The subject's first status: contract-hooks had seen none before.
-    First,
-    /// From this status to the event's.
-    From(&'a str),
-}
-
-impl<'a> StatusChange<'a> {
-    /// The change a status-table write reported.
-    pub fn of(change: &'a crate::Change) -> Self {
-        match (change.status_changed, change.previous_status.as_deref()) {
-            (false, _) => Self::Unchanged,
-            (true, None) => Self::First,
-            (true, Some(previous)) => Self::From(previous),
-        }
-    }
-}
-
 /// The one entry for a processed event: a `Contract Status Changed` when it
 /// changed its subject's status (`previous_lifecycle` set; `previous_status`
 /// too, unless it is the subject's first status), else a `Contract Event`.
@@ -188,7 +166,7 @@ pub fn entry_for(
     event: &Event,
     ledger_key: &str,
     received_at_ms: i64,
-    change: StatusChange<'_>,
+    change: &StatusChange,
     delivery: Delivery,
 ) -> BusEntry {
     let update = StatusUpdate::of(event, received_at_ms);
@@ -197,8 +175,8 @@ pub fn entry_for(
         StatusChange::Unchanged => (false, None),
         StatusChange::First => (status.is_some(), None),
         StatusChange::From(previous) => {
-            let changed = status.is_some() && Some(previous) != status;
-            (changed, Some(previous).filter(|_| changed))
+            let changed = status.is_some() && Some(previous.as_str()) != status;
+            (changed, Some(previous.as_str()).filter(|_| changed))
         }
     };
     let mut detail = ContractDetail {
@@ -309,12 +287,12 @@ mod tests {
         let detail = |entry: &BusEntry| -> serde_json::Value {
             serde_json::from_str(&entry.detail).unwrap()
         };
-        let entry = |change| entry_for(&e, "spotdraft#k", at, change, Delivery::default());
+        let entry = |change| entry_for(&e, "spotdraft#k", at, &change, Delivery::default());
         let plain = entry(StatusChange::Unchanged);
         assert_eq!(plain.detail_type, CONTRACT_EVENT);
         assert!(detail(&plain).get("previous_status").is_none());
         assert!(detail(&plain).get("previous_lifecycle").is_none());
-        let same = entry(StatusChange::From("EXECUTED"));
+        let same = entry(StatusChange::From("EXECUTED".into()));
         assert_eq!(
             same.detail_type, CONTRACT_EVENT,
             "no change, no status event"
@@ -325,7 +303,7 @@ mod tests {
         assert_eq!(first.detail_type, STATUS_CHANGED);
         assert!(detail(&first).get("previous_status").is_none());
         assert_eq!(detail(&first)["previous_lifecycle"], "unknown");
-        let changed = entry(StatusChange::From("SIGN"));
+        let changed = entry(StatusChange::From("SIGN".into()));
         assert_eq!(changed.detail_type, STATUS_CHANGED);
         let d = detail(&changed);
         assert_eq!(d["version"], "2");
@@ -342,8 +320,8 @@ mod tests {
         assert_eq!(without, detail(&plain));
         // An event without a status changes nothing, whatever came before.
         let statusless = spotdraft(r#"{"activity":"CONTRACT_COMMENTED","contract_id":5}"#);
-        for change in [StatusChange::First, StatusChange::From("SIGN")] {
-            let entry = entry_for(&statusless, "spotdraft#c", at, change, Delivery::default());
+        for change in [StatusChange::First, StatusChange::From("SIGN".into())] {
+            let entry = entry_for(&statusless, "spotdraft#c", at, &change, Delivery::default());
             assert_eq!(entry.detail_type, CONTRACT_EVENT);
         }
     }
@@ -358,7 +336,7 @@ mod tests {
             &e,
             "spotdraft#k",
             1,
-            StatusChange::Unchanged,
+            &StatusChange::Unchanged,
             Delivery::default(),
         );
         assert!(entry.size() <= MAX_ENTRY_BYTES);
@@ -374,7 +352,7 @@ mod tests {
             &small,
             "spotdraft#k",
             1,
-            StatusChange::First,
+            &StatusChange::First,
             Delivery::default(),
         );
         assert!(entry

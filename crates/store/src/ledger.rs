@@ -14,7 +14,7 @@ use verify::{BodyFormat, Event, Provider};
 
 use crate::limits::{cap, MAX_FIELD_BYTES};
 use crate::schema::{attr, status, PENDING_INDEX, PENDING_SHARDS};
-use crate::StoreError;
+use crate::{StatusChange, StoreError};
 
 /// Request headers kept with the stored body (lower-case names): enough to
 /// re-verify or debug a delivery; never `Authorization`, cookies or client IPs.
@@ -318,14 +318,16 @@ impl Ledger {
 
     /// Keeps a status change the event made whose publishing failed, so a
     /// redelivery publishes it even when a later event has become the
-    /// subject's state meanwhile (the status table no longer tells). `previous`
-    /// is the status before the event (`None`: the subject's first status).
-    /// `false` when the item no longer exists.
+    /// subject's state meanwhile (the status table no longer tells). `false`
+    /// when there is no change to keep or the item no longer exists.
     pub async fn keep_unpublished_change(
         &self,
         key: &str,
-        previous: Option<&str>,
+        change: &StatusChange,
     ) -> Result<bool, StoreError> {
+        let Some(previous) = change.stored() else {
+            return Ok(false);
+        };
         let result = self
             .client
             .update_item()
@@ -335,19 +337,16 @@ impl Ledger {
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#change", attr::UNPUBLISHED_CHANGE)
             .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_values(":previous", s(previous.unwrap_or("")))
+            .expression_attribute_values(":previous", s(previous))
             .send()
             .await;
         conditional(result.map(|_| ()), "DynamoDB.UpdateItem")
     }
 
-    /// The change [`Ledger::keep_unpublished_change`] kept for the event:
-    /// `Some(None)` for a first status, `Some(Some(previous))`, or `None`
-    /// when there is none (or no item). Reads that one attribute.
-    pub async fn unpublished_change(
-        &self,
-        key: &str,
-    ) -> Result<Option<Option<String>>, StoreError> {
+    /// The change [`Ledger::keep_unpublished_change`] kept for the event
+    /// (`Unchanged` when none was, or there is no item). Reads that one
+    /// attribute.
+    pub async fn unpublished_change(&self, key: &str) -> Result<StatusChange, StoreError> {
         let out = self
             .client
             .get_item()
@@ -363,7 +362,8 @@ impl Ledger {
             .item()
             .and_then(|item| item.get(attr::UNPUBLISHED_CHANGE))
             .and_then(|v| v.as_s().ok())
-            .map(|previous| Some(previous.clone()).filter(|p| !p.is_empty())))
+            .map(|previous| StatusChange::from_stored(previous))
+            .unwrap_or_default())
     }
 
     /// Marks an event processed and takes it out of the pending index.

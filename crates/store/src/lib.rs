@@ -33,7 +33,7 @@ pub use logging::init_json_logs;
 pub use metrics::Metrics;
 pub use queue::{Queue, QueueMessage, QUEUE_MESSAGE_VERSION, REDRIVEN_ATTRIBUTE};
 pub use secrets::{parse_secrets, SecretsError, SecretsHandle, Verifiers};
-pub use status_table::{metadata_marker, Applied, Change, StatusItem, StatusTable};
+pub use status_table::{metadata_marker, Applied, Change, StatusChange, StatusItem, StatusTable};
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> i64 {

@@ -42,18 +42,50 @@ impl Applied {
 pub struct Change {
     /// What was written.
     pub applied: Applied,
-    /// This event changed its subject's status: it reports a status other
-    /// than the stored one, or the first status the subject gets. Also true
-    /// when the event is already the subject's state and had changed it (a
-    /// redelivery, e.g. after its publishing failed), so the change is not
-    /// lost on a retry.
-    pub status_changed: bool,
-    /// The subject's status before this event, when [`Change::status_changed`]
-    /// and there was one (`None` for a subject's first status).
-    pub previous_status: Option<String>,
+    /// Whether this event changed its subject's status: it reports a status
+    /// other than the stored one, or the first status the subject gets. Also
+    /// a change when the event is already the subject's state and had changed
+    /// it (a redelivery, e.g. after its publishing failed), so the change is
+    /// not lost on a retry.
+    pub status_change: StatusChange,
     /// The event was already its subject's state before this call (applied
     /// before: a redelivery of the current winner).
     pub already_applied: bool,
+}
+
+/// Whether an event changed its subject's status, as the status table's
+/// write decided it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StatusChange {
+    /// The status stayed (or the event reports none, or it was superseded).
+    #[default]
+    Unchanged,
+    /// The subject's first status: contract-hooks had seen none before.
+    First,
+    /// From this status to the event's.
+    From(String),
+}
+
+impl StatusChange {
+    /// How a change is kept in an item (`previous_status`, the ledger's
+    /// `unpublished_change`): the status before, "" for a first status;
+    /// `None` when there is no change.
+    pub fn stored(&self) -> Option<&str> {
+        match self {
+            Self::Unchanged => None,
+            Self::First => Some(""),
+            Self::From(previous) => Some(previous),
+        }
+    }
+
+    /// The change [`StatusChange::stored`] kept.
+    pub fn from_stored(previous: &str) -> Self {
+        if previous.is_empty() {
+            Self::First
+        } else {
+            Self::From(previous.to_owned())
+        }
+    }
 }
 
 /// A status item as read back (tests, CLI).
@@ -271,24 +303,23 @@ fn superseded_writes(
 
 /// The status change an event made, read from the stored item when that
 /// event is still the subject's state (it was applied before, and this is a
-/// redelivery): `(changed, previous status)` from the kept `previous_status`
-/// (empty: the event gave the subject its first status).
+/// redelivery): from the kept `previous_status` ([`StatusChange::stored`]).
 fn redelivered_change(
     item: &HashMap<String, AttributeValue>,
     key: &str,
     status: Option<&str>,
-) -> (bool, Option<String>) {
+) -> StatusChange {
     let text = |name| item.get(name).and_then(|v| v.as_s().ok());
-    let unchanged = (false, None);
     if status.is_none() || text(attr::LAST_EVENT_KEY).map(String::as_str) != Some(key) {
-        return unchanged;
+        return StatusChange::Unchanged;
     }
     match text(attr::PREVIOUS_STATUS) {
         // Written before `previous_status` was kept: not known to be a change.
-        None => unchanged,
-        Some(previous) if previous.is_empty() => (true, None),
-        Some(previous) if Some(previous.as_str()) != status => (true, Some(previous.clone())),
-        Some(_) => unchanged,
+        None => StatusChange::Unchanged,
+        Some(previous) if previous.is_empty() || Some(previous.as_str()) != status => {
+            StatusChange::from_stored(previous)
+        }
+        Some(_) => StatusChange::Unchanged,
     }
 }
 
@@ -360,8 +391,7 @@ impl StatusTable {
         let Some(subject) = event.subject.as_deref().filter(|s| !s.is_empty()) else {
             return Ok(Change {
                 applied: Applied::NoSubject,
-                status_changed: false,
-                previous_status: None,
+                status_change: StatusChange::Unchanged,
                 already_applied: false,
             });
         };
@@ -442,11 +472,17 @@ impl StatusTable {
                     .and_then(|v| v.as_s().ok());
                 // A status-less event leaves the status alone; any other
                 // changes it when it differs, or when there was none.
-                let status_changed = status.is_some() && before.map(String::as_str) != status;
+                let status_change = match (status, before) {
+                    (None, _) => StatusChange::Unchanged,
+                    (Some(_), None) => StatusChange::First,
+                    (Some(status), Some(before)) if before != status => {
+                        StatusChange::From(before.clone())
+                    }
+                    (Some(_), Some(_)) => StatusChange::Unchanged,
+                };
                 return Ok(Change {
                     applied: Applied::Updated,
-                    status_changed,
-                    previous_status: before.filter(|_| status_changed).cloned(),
+                    status_change,
                     already_applied: false,
                 });
             }
@@ -486,14 +522,13 @@ impl StatusTable {
         let already_applied = stored.as_ref().is_some_and(|item| {
             item.get(attr::LAST_EVENT_KEY).and_then(|v| v.as_s().ok()) == Some(&update.rank.key)
         });
-        let (status_changed, previous_status) = stored
+        let status_change = stored
             .as_ref()
             .map(|item| redelivered_change(item, &update.rank.key, status))
             .unwrap_or_default();
         Ok(Change {
             applied: Applied::Superseded,
-            status_changed,
-            previous_status,
+            status_change,
             already_applied,
         })
     }
@@ -591,30 +626,39 @@ mod tests {
         let executed = Some("EXECUTED");
         assert_eq!(
             redelivered_change(&item(Some("SIGN")), "k", executed),
-            (true, Some("SIGN".to_owned()))
+            StatusChange::From("SIGN".to_owned())
         );
         assert_eq!(
             redelivered_change(&item(Some("")), "k", executed),
-            (true, None),
+            StatusChange::First,
             "the subject's first status"
         );
         assert_eq!(
             redelivered_change(&item(Some("EXECUTED")), "k", executed),
-            (false, None)
+            StatusChange::Unchanged
         );
         assert_eq!(
             redelivered_change(&item(None), "k", executed),
-            (false, None)
+            StatusChange::Unchanged
         );
         assert_eq!(
             redelivered_change(&item(Some("SIGN")), "other", executed),
-            (false, None),
+            StatusChange::Unchanged,
             "not the subject's state"
         );
         assert_eq!(
             redelivered_change(&item(Some("")), "k", None),
-            (false, None)
+            StatusChange::Unchanged
         );
+    }
+
+    #[test]
+    fn a_change_is_kept_and_read_back_as_it_was() {
+        for change in [StatusChange::First, StatusChange::From("SIGN".to_owned())] {
+            let stored = change.stored().unwrap();
+            assert_eq!(StatusChange::from_stored(stored), change);
+        }
+        assert_eq!(StatusChange::Unchanged.stored(), None);
     }
 
     #[test]
