@@ -93,21 +93,8 @@ fn target(quiet: bool) -> ProgressDrawTarget {
     }
 }
 
-/// An error and its sources on one line (`a: b: c`), each source left out
-/// when its text is already in the line (SDK errors repeat their cause).
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
+/// An error and its sources on one line: the store's, for the CLI's messages.
+pub use store::error_chain;
 
 #[cfg(test)]
 mod tests {

@@ -78,8 +78,10 @@ impl StoreError {
     }
 }
 
-/// The error and its sources on one line (SDK errors put the useful part deep).
-fn error_chain(err: &dyn StdError) -> String {
+/// An error and its sources on one line (`a: b: c`), each source left out
+/// when its text is already in the line (SDK errors repeat their cause and
+/// put the useful part deep).
+pub fn error_chain(err: &dyn StdError) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {

@@ -27,7 +27,7 @@ pub mod sync;
 pub use aws::{AwsClients, CallCounter, Meter};
 pub use bus::{chunks, entry_results, Bus};
 pub use config::{positive_integer, Config, ConfigError, SecretsSource};
-pub use error::StoreError;
+pub use error::{error_chain, StoreError};
 pub use ledger::{Accepted, Ledger, LedgerEntry, NewEntry, PendingEntry, Stored, ALLOWED_HEADERS};
 pub use logging::init_json_logs;
 pub use metrics::Metrics;
