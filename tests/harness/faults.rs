@@ -37,6 +37,8 @@ pub mod target {
     pub const GET_ITEM: &str = "DynamoDB_20120810.GetItem";
     /// The enqueue.
     pub const SEND_MESSAGE: &str = "AmazonSQS.SendMessage";
+    /// Publishing to the bus.
+    pub const PUT_EVENTS: &str = "AWSEvents.PutEvents";
     /// Loading the webhook secrets.
     pub const GET_SECRET_VALUE: &str = "secretsmanager.GetSecretValue";
 }
@@ -61,6 +63,10 @@ pub enum Fault {
     /// Held this long, then forwarded and answered: a slow dependency that
     /// applies the call even though the caller may have given up on it.
     Slow(Duration),
+    /// `PutEvents` only: the first entry of this detail-type whose detail
+    /// contains the rule's texts is refused (an `InternalFailure` result in
+    /// its place), the others are forwarded and taken.
+    RefuseEntry(&'static str),
 }
 
 /// How many matching calls a rule fails.
@@ -130,6 +136,28 @@ struct State {
     next_id: usize,
     hits: HashMap<RuleId, usize>,
     calls: HashMap<String, usize>,
+    /// The texts of the rule that matched last (what `RefuseEntry` looks for).
+    last_needles: Vec<String>,
+}
+
+/// Every `PutEvents` that passes the proxy must keep EventBridge's limits
+/// ([`crate::eventbridge`]); one that breaks them is answered as AWS would,
+/// a `ValidationException`, never forwarded.
+fn eventbridge_refusal(target: Option<&str>, body: &[u8]) -> Option<Message> {
+    if target != Some(target::PUT_EVENTS) {
+        return None;
+    }
+    let why = crate::eventbridge::violation(body)?;
+    eprintln!("fault proxy: PutEvents refused as AWS would: {why}");
+    let body = serde_json::json!({"__type": "ValidationException", "message": why}).to_string();
+    Some(Message {
+        start_line: "400 Bad Request".into(),
+        headers: vec![(
+            "Content-Type".into(),
+            b"application/x-amz-json-1.1".to_vec(),
+        )],
+        body: body.into_bytes(),
+    })
 }
 
 impl State {
@@ -147,6 +175,7 @@ impl State {
             *n -= 1;
         }
         *self.hits.entry(rule.id).or_default() += 1;
+        self.last_needles = rule.call.body_contains.clone();
         Some(rule.fault)
     }
 }
@@ -269,11 +298,36 @@ async fn connection(mut client: TcpStream, upstream: String, state: Arc<Mutex<St
             _ => return,
         };
         let target = request.header("x-amz-target").map(str::to_owned);
-        let fault = state
-            .lock()
-            .unwrap()
-            .decide(target.as_deref(), &request.body);
+        if let Some(refusal) = eventbridge_refusal(target.as_deref(), &request.body) {
+            if client.write_all(&refusal.to_bytes()).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let (fault, needles) = {
+            let mut state = state.lock().unwrap();
+            let fault = state.decide(target.as_deref(), &request.body);
+            let needles = state.last_needles.clone();
+            (fault, needles)
+        };
         let response = match fault {
+            Some(Fault::RefuseEntry(detail_type)) => {
+                match crate::eventbridge::without_entry(&request.body, detail_type, &needles) {
+                    Some((rest, index)) => {
+                        let shortened = Message {
+                            start_line: request.start_line.clone(),
+                            headers: request.headers.clone(),
+                            body: rest,
+                        };
+                        forward(&upstream, &shortened).await.map(|mut answer| {
+                            answer.body =
+                                crate::eventbridge::with_refused_entry(&answer.body, index);
+                            answer
+                        })
+                    }
+                    None => forward(&upstream, &request).await,
+                }
+            }
             None => forward(&upstream, &request).await,
             Some(Fault::ServerError) => Ok(error_response(&request, 500, false)),
             Some(Fault::Throttle) => Ok(error_response(&request, 400, true)),

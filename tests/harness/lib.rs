@@ -9,6 +9,7 @@
 //! [`child`] runs part of a test in a process of its own (crash, log capture).
 
 pub mod child;
+pub mod eventbridge;
 pub mod faults;
 
 use std::io::{BufRead, BufReader};
@@ -408,6 +409,27 @@ impl Stack {
                 return out;
             }
         }
+    }
+
+    /// The status changes kept on status items until published
+    /// (`unpublished#{event key}` attributes), as (item key, event key, status
+    /// before), sorted.
+    pub async fn kept_changes(&self) -> Vec<(String, String, String)> {
+        let prefix = store::schema::attr::UNPUBLISHED_PREFIX;
+        let mut out = Vec::new();
+        for (pk, item) in self.status_items().await {
+            for (name, value) in item {
+                if let Some(event_key) = name.strip_prefix(prefix) {
+                    out.push((
+                        pk.clone(),
+                        event_key.to_owned(),
+                        value.as_s().unwrap().clone(),
+                    ));
+                }
+            }
+        }
+        out.sort();
+        out
     }
 
     /// Creates a Secrets Manager secret holding `json`; returns its ARN.

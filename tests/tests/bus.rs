@@ -505,7 +505,7 @@ async fn failed_publishing_is_retried_and_nothing_is_marked_processed_before() {
 
 /// A status change whose publishing failed is still published as one on the
 /// retry when a later event has become the subject's state meanwhile (the
-/// status table no longer says so; the ledger kept it): "executed" is never
+/// status item kept it until published): "executed" is never
 /// lost, and the archive rule still matches it.
 #[tokio::test]
 async fn a_change_whose_publishing_failed_survives_a_later_winner() {
@@ -550,14 +550,15 @@ async fn a_change_whose_publishing_failed_survives_a_later_winner() {
     let (executed_key, executed_batch, n) = deliver(executed, 1).await;
     let report = processor::process_batch(&missing, &executed_batch(n)).await;
     assert_eq!(report.failed.len(), 1, "{report:?}");
+    let event_key = executed_key.strip_prefix("spotdraft#").unwrap().to_owned();
     assert_eq!(
-        stack
-            .ledger()
-            .unpublished_change(&executed_key)
-            .await
-            .unwrap(),
-        store::StatusChange::From("SIGN".to_owned()),
-        "the change is kept for the retry"
+        stack.kept_changes().await,
+        [(
+            "spotdraft#48213".to_owned(),
+            event_key.clone(),
+            "SIGN".to_owned()
+        )],
+        "the change is kept on the status item for the retry"
     );
     // A later activity (still EXECUTED) becomes the state before the retry.
     let (_, later_batch, n) = deliver(later, 1).await;
@@ -621,14 +622,7 @@ async fn a_change_whose_publishing_failed_survives_a_later_winner() {
     // Processed, and the kept change is gone with it.
     let entry = stack.ledger().get(&executed_key).await.unwrap().unwrap();
     assert_eq!(entry.status, "PROCESSED");
-    assert_eq!(
-        stack
-            .ledger()
-            .unpublished_change(&executed_key)
-            .await
-            .unwrap(),
-        store::StatusChange::Unchanged
-    );
+    assert_eq!(stack.kept_changes().await, []);
 }
 
 /// `replay` re-publishes: every stored event again under the same

@@ -7,10 +7,8 @@ use std::collections::HashMap;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use store::{
-    events, Applied, Change, Meter, Metrics, QueueMessage, StatusChange, StatusTable, StoreError,
-};
-use verify::Event;
+use store::{events, Applied, Change, Meter, Metrics, QueueMessage, StatusTable, StoreError};
+use verify::{Event, Provider};
 
 use crate::{App, ProcessorError, FUNCTION};
 
@@ -112,193 +110,268 @@ pub async fn handle_batch(app: &App, event: SqsEvent) -> Result<SqsBatchResponse
     report.response()
 }
 
-/// Processes a batch and tallies the outcomes, in three steps:
+/// One SQS record on its way through the batch.
+struct Record<'a> {
+    sqs: &'a SqsMessage,
+    message: Result<QueueMessage, RecordError>,
+    phase: Phase,
+}
+
+/// How far a record got.
+enum Phase {
+    /// Not applied yet, or failed (logged): a batch item failure.
+    Pending,
+    /// Applied to the status table; the event, when it had to be read from
+    /// the ledger (sent by reference).
+    Applied(Change, Option<Box<Event>>),
+    /// Its entry is on the bus (or there is no bus).
+    Published(Change),
+    /// Marked processed in the ledger.
+    Done(Applied),
+}
+
+impl Record<'_> {
+    fn fail(&mut self, outcome: &str, err: &dyn std::fmt::Display) {
+        log_failure(self.sqs, &self.message, outcome, err);
+        self.phase = Phase::Pending;
+    }
+}
+
+/// Processes a batch and tallies the outcomes, in four steps:
 ///
 /// 1. apply each record to the status table. Records of different subjects
 ///    run concurrently; records of one subject one after another, in batch
-///    order, so they never contend for the same status item;
+///    order, so they never contend for the same status item. A winning write
+///    that changes the status keeps the change on the item in the same call;
 /// 2. publish every applied record as one entry on the bus (`PutEvents`, ten
 ///    entries a call: one call for a batch of ten events);
-/// 3. mark processed in the ledger exactly the records whose entry was
-///    published. A record whose publishing failed is a batch item failure: SQS
-///    redelivers it, it applies as a no-op, and its entry is published then.
+/// 3. forget the kept changes whose entries the bus took (one `UpdateItem` per
+///    subject). A copy of an event that is applied before this (a duplicate in
+///    flight, a redelivery after a failed publish or a crash) finds the change
+///    kept on the item and publishes it as a change too: a change is removed
+///    only once it is on the bus, so every change is published at least once;
+/// 4. mark processed in the ledger exactly the records whose entry was
+///    published. A record that failed is a batch item failure: SQS redelivers
+///    it, it applies as a no-op, and its entry is published then.
 pub async fn process_batch(app: &App, event: &SqsEvent) -> BatchReport {
-    let parsed: Vec<Result<QueueMessage, RecordError>> = event.records.iter().map(parse).collect();
-    let groups = group_by_subject(&parsed);
-    let parsed_ref = &parsed;
-    let done = join_all(groups.into_iter().map(|group| async move {
-        let mut out = Vec::with_capacity(group.len());
-        for i in group {
-            out.push((
-                i,
-                apply_record(app, &event.records[i], &parsed_ref[i]).await,
-            ));
-        }
-        out
-    }))
-    .await;
-    let mut applied: Vec<Option<(Change, Option<Event>)>> = vec![None; event.records.len()];
-    for (i, outcome) in done.into_iter().flatten() {
-        applied[i] = outcome;
-    }
-
-    let published = publish(app, &event.records, &parsed, &applied).await;
-    let published_count = (0..applied.len())
-        .filter(|i| published[*i] && applied[*i].is_some())
-        .count();
-    for (i, ok) in published.iter().enumerate() {
-        if !ok && applied[i].is_some() {
-            log_failure(
-                &event.records[i],
-                &parsed[i],
-                "publish_failed",
-                &"PutEvents entry failed",
-            );
-            applied[i] = None;
-        }
-    }
-
-    let marked = join_all(applied.iter().enumerate().map(|(i, outcome)| {
-        let parsed = &parsed;
-        async move {
-            let (Some((change, _)), Ok(message)) = (outcome, &parsed[i]) else {
-                return None;
-            };
-            match app.ledger.mark_processed(&message.ledger_key, store::now_ms()).await {
-                Ok(found) => {
-                    if !found {
-                        // Past its retention, or replayed from elsewhere: the
-                        // status is applied all the same.
-                        tracing::warn!(key = %message.ledger_key, "no ledger item to mark processed");
-                    }
-                    log_applied(&event.records[i], message, change.applied);
-                    Some(change.applied)
-                }
-                Err(err) => {
-                    log_failure(&event.records[i], &parsed[i], "failed", &err);
-                    None
-                }
-            }
-        }
-    }))
-    .await;
+    let mut records: Vec<Record> = event
+        .records
+        .iter()
+        .map(|sqs| Record {
+            sqs,
+            message: parse(sqs),
+            phase: Phase::Pending,
+        })
+        .collect();
+    apply_all(app, &mut records).await;
+    let published = publish(app, &mut records).await;
+    forget_published(app, &mut records).await;
+    mark_processed(app, &mut records).await;
 
     let mut report = BatchReport {
-        records: event.records.len(),
-        published: published_count,
+        records: records.len(),
+        published,
         ..BatchReport::default()
     };
-    for (record, outcome) in event.records.iter().zip(marked) {
-        match outcome {
-            Some(Applied::Updated) => report.updated += 1,
-            Some(Applied::Superseded) => report.superseded += 1,
-            Some(Applied::NoSubject) => report.no_subject += 1,
-            None => report.failed.push(record.message_id.clone()),
+    for record in &records {
+        match record.phase {
+            Phase::Done(applied) => match applied {
+                Applied::Updated => report.updated += 1,
+                Applied::Superseded => report.superseded += 1,
+                Applied::NoSubject => report.no_subject += 1,
+            },
+            _ => report.failed.push(record.sqs.message_id.clone()),
         }
     }
     report
 }
 
-/// Publishes the applied records' contract events in one go, one entry per
-/// record (ten a `PutEvents` call); returns, per record, whether its entry
-/// was taken (true when there is no bus, or nothing to publish for it).
-///
-/// A status change whose entry failed is kept on the event's ledger item: by
-/// the redelivery a later event may have become the subject's state, and the
-/// status table would no longer say that this one changed it. A redelivered
-/// record the status table calls unchanged reads it back (one `GetItem` of
-/// one attribute, on redeliveries only).
-async fn publish(
-    app: &App,
-    records: &[SqsMessage],
-    parsed: &[Result<QueueMessage, RecordError>],
-    applied: &[Option<(Change, Option<Event>)>],
-) -> Vec<bool> {
-    let mut ok = vec![true; applied.len()];
-    let Some(bus) = &app.bus else {
-        return ok;
-    };
-    let todo: Vec<(usize, &Change, &Event, &QueueMessage, events::Delivery)> = applied
-        .iter()
-        .enumerate()
-        .filter_map(|(i, outcome)| {
-            let (Some((change, loaded)), Ok(message)) = (outcome, &parsed[i]) else {
-                return None;
-            };
-            let delivery = events::Delivery {
-                superseded: change.applied == Applied::Superseded && !change.already_applied,
-                redelivered: message.resent
-                    || change.already_applied
-                    || receive_count(&records[i])
-                        .parse::<u32>()
-                        .is_ok_and(|n| n > 1)
-                    || records[i]
-                        .message_attributes
-                        .contains_key(store::REDRIVEN_ATTRIBUTE),
-            };
-            let event = loaded.as_ref().unwrap_or(&message.event);
-            Some((i, change, event, message, delivery))
-        })
-        .collect();
-    // Each record's change: the status table's or, for a redelivered record
-    // it calls unchanged, the one an earlier attempt kept on the ledger.
-    let changes = join_all(
-        todo.iter()
-            .map(|(i, change, _, message, delivery)| async move {
-                if !delivery.redelivered || change.status_change != StatusChange::Unchanged {
-                    return Ok(change.status_change.clone());
-                }
-                app.ledger
-                    .unpublished_change(&message.ledger_key)
+/// Step 1: every record applied to the status table, one subject's records
+/// in batch order.
+async fn apply_all(app: &App, records: &mut [Record<'_>]) {
+    let keep_changes = app.bus.is_some();
+    let messages: Vec<&Result<QueueMessage, RecordError>> =
+        records.iter().map(|r| &r.message).collect();
+    let groups = group_by_subject(&messages);
+    let records_ref = &*records;
+    let done = join_all(groups.into_iter().map(|group| async move {
+        let mut out = Vec::with_capacity(group.len());
+        for i in group {
+            let record = &records_ref[i];
+            let outcome = match &record.message {
+                Err(err) => Err(("malformed", err.to_string())),
+                Ok(message) => apply(app, message, keep_changes)
                     .await
-                    .map_err(|err| log_failure(&records[*i], &parsed[*i], "failed", &err))
-            }),
-    )
+                    .map_err(|err| ("failed", err.to_string())),
+            };
+            out.push((i, outcome));
+        }
+        out
+    }))
     .await;
-    let mut entries = Vec::with_capacity(todo.len());
-    let mut owner = Vec::with_capacity(todo.len());
-    for ((i, _, event, message, delivery), change) in todo.iter().zip(changes) {
-        let Ok(change) = change else {
-            ok[*i] = false;
+    for (i, outcome) in done.into_iter().flatten() {
+        match outcome {
+            Ok((change, loaded)) => records[i].phase = Phase::Applied(change, loaded.map(Box::new)),
+            Err((outcome, err)) => records[i].fail(outcome, &err),
+        }
+    }
+}
+
+/// Step 2: the applied records' contract events in one go, one entry per
+/// record (ten a `PutEvents` call). A record whose entry was refused fails;
+/// its change stays kept on the status item for the redelivery (or for a
+/// copy in flight) to publish. Returns how many entries the bus took (every
+/// applied record when there is no bus).
+async fn publish(app: &App, records: &mut [Record<'_>]) -> usize {
+    let mut published = 0;
+    let Some(bus) = &app.bus else {
+        for record in records.iter_mut() {
+            if let Phase::Applied(change, _) = std::mem::replace(&mut record.phase, Phase::Pending)
+            {
+                record.phase = Phase::Published(change);
+                published += 1;
+            }
+        }
+        return published;
+    };
+    let mut owners = Vec::new();
+    let mut entries = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        let (Phase::Applied(change, loaded), Ok(message)) = (&record.phase, &record.message) else {
             continue;
         };
+        let delivery = events::Delivery {
+            superseded: change.applied == Applied::Superseded && !change.already_applied,
+            redelivered: message.resent
+                || change.already_applied
+                || receive_count(record.sqs)
+                    .parse::<u32>()
+                    .is_ok_and(|n| n > 1)
+                || record
+                    .sqs
+                    .message_attributes
+                    .contains_key(store::REDRIVEN_ATTRIBUTE),
+        };
+        let event = loaded.as_deref().unwrap_or(&message.event);
         entries.push(events::entry_for(
             event,
             &message.ledger_key,
             message.received_at_ms,
-            &change,
-            *delivery,
+            &change.status_change,
+            delivery,
         ));
-        owner.push((*i, *message, change));
+        owners.push(i);
     }
     if entries.is_empty() {
-        return ok;
+        return 0;
     }
-    let mut unpublished = Vec::new();
-    for ((i, message, change), result) in owner.into_iter().zip(bus.put(&entries).await) {
-        if result.is_err() {
-            ok[i] = false;
-            unpublished.push((i, message, change));
+    for (i, result) in owners.into_iter().zip(bus.put(&entries).await) {
+        let record = &mut records[i];
+        match result {
+            Ok(()) => {
+                if let Phase::Applied(change, _) =
+                    std::mem::replace(&mut record.phase, Phase::Pending)
+                {
+                    record.phase = Phase::Published(change);
+                    published += 1;
+                }
+            }
+            Err(err) => record.fail("publish_failed", &err),
         }
     }
-    join_all(unpublished.iter().map(|(i, message, change)| async move {
-        if let Err(err) = app
-            .ledger
-            .keep_unpublished_change(&message.ledger_key, change)
-            .await
-        {
-            // The record is retried all the same; only the change may be
-            // published as a plain event if a later one wins meanwhile.
-            log_failure(&records[*i], &parsed[*i], "keep_change_failed", &err);
+    published
+}
+
+/// Step 3: the kept changes of the published records removed from their
+/// status items, one `UpdateItem` per subject. A record whose removal failed
+/// fails (its redelivery publishes the change again: a duplicate, never a
+/// loss).
+async fn forget_published(app: &App, records: &mut [Record<'_>]) {
+    let mut by_subject: HashMap<String, (Provider, &str, Vec<usize>)> = HashMap::new();
+    for (i, record) in records.iter().enumerate() {
+        let (Phase::Published(change), Ok(message)) = (&record.phase, &record.message) else {
+            continue;
+        };
+        let Some(subject) = message.event.subject.as_deref() else {
+            continue;
+        };
+        if change.unpublished {
+            let provider = message.event.provider;
+            by_subject
+                .entry(StatusTable::key(provider, subject))
+                .or_insert_with(|| (provider, subject, Vec::new()))
+                .2
+                .push(i);
         }
-    }))
+    }
+    let records_ref = &*records;
+    let results = join_all(by_subject.into_values().map(
+        |(provider, subject, owners)| async move {
+            let mut keys: Vec<&str> = owners
+                .iter()
+                .filter_map(|i| records_ref[*i].message.as_ref().ok())
+                .map(|m| m.event.key.as_str())
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let result = app.status.forget_published(provider, subject, &keys).await;
+            (owners, result.map_err(|err| err.to_string()))
+        },
+    ))
     .await;
-    ok
+    for (owners, result) in results {
+        if let Err(err) = result {
+            for i in owners {
+                records[i].fail("forget_change_failed", &err);
+            }
+        }
+    }
+}
+
+/// Step 4: the published records marked processed in the ledger.
+async fn mark_processed(app: &App, records: &mut [Record<'_>]) {
+    let records_ref = &*records;
+    let results = join_all(
+        records_ref
+            .iter()
+            .enumerate()
+            .map(|(i, record)| async move {
+                let (Phase::Published(_), Ok(message)) = (&record.phase, &record.message) else {
+                    return (i, None);
+                };
+                let result = app
+                    .ledger
+                    .mark_processed(&message.ledger_key, store::now_ms())
+                    .await;
+                (i, Some(result))
+            }),
+    )
+    .await;
+    for (i, result) in results {
+        let Some(result) = result else { continue };
+        let record = &mut records[i];
+        let (Phase::Published(change), Ok(message)) = (&record.phase, &record.message) else {
+            continue;
+        };
+        match result {
+            Ok(found) => {
+                if !found {
+                    // Past its retention, or replayed from elsewhere: the
+                    // status is applied all the same.
+                    tracing::warn!(key = %message.ledger_key, "no ledger item to mark processed");
+                }
+                let applied = change.applied;
+                log_applied(record.sqs, message, applied);
+                record.phase = Phase::Done(applied);
+            }
+            Err(err) => record.fail("failed", &err),
+        }
+    }
 }
 
 /// Record indices grouped by status item, in batch order within a group;
 /// records without a subject or unreadable ones form groups of their own.
-fn group_by_subject(parsed: &[Result<QueueMessage, RecordError>]) -> Vec<Vec<usize>> {
+fn group_by_subject(parsed: &[&Result<QueueMessage, RecordError>]) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut group_of: HashMap<String, usize> = HashMap::new();
     for (i, message) in parsed.iter().enumerate() {
@@ -319,26 +392,6 @@ fn group_by_subject(parsed: &[Result<QueueMessage, RecordError>]) -> Vec<Vec<usi
         }
     }
     groups
-}
-
-/// One record applied to the status table; `None` when it failed (logged).
-/// The event is returned when it had to be read from the ledger.
-async fn apply_record(
-    app: &App,
-    record: &SqsMessage,
-    message: &Result<QueueMessage, RecordError>,
-) -> Option<(Change, Option<Event>)> {
-    let Ok(ok) = message else {
-        log_failure(record, message, "malformed", message.as_ref().err()?);
-        return None;
-    };
-    match apply(app, ok).await {
-        Ok(applied) => Some(applied),
-        Err(err) => {
-            log_failure(record, message, "failed", &err);
-            None
-        }
-    }
 }
 
 fn receive_count(record: &SqsMessage) -> &str {
@@ -398,7 +451,11 @@ fn parse(record: &SqsMessage) -> Result<QueueMessage, RecordError> {
     Ok(message)
 }
 
-async fn apply(app: &App, message: &QueueMessage) -> Result<(Change, Option<Event>), RecordError> {
+async fn apply(
+    app: &App,
+    message: &QueueMessage,
+    keep_changes: bool,
+) -> Result<(Change, Option<Event>), RecordError> {
     if message.by_reference {
         // Too large for a message: the ledger item has the body.
         let entry =
@@ -412,13 +469,13 @@ async fn apply(app: &App, message: &QueueMessage) -> Result<(Change, Option<Even
         let event = entry.event()?;
         let change = app
             .status
-            .apply_event(&event, message.received_at_ms)
+            .apply_keeping(&event, message.received_at_ms, keep_changes)
             .await?;
         return Ok((change, Some(event)));
     }
     let change = app
         .status
-        .apply_event(&message.event, message.received_at_ms)
+        .apply_keeping(&message.event, message.received_at_ms, keep_changes)
         .await?;
     Ok((change, None))
 }
@@ -486,7 +543,7 @@ mod tests {
             });
             QueueMessage::from_json(&body.to_string()).map_err(RecordError::Malformed)
         };
-        let parsed = vec![
+        let parsed = [
             message("subnoto", "a", Some("env-1")),
             message("spotdraft", "b", Some("env-1")),
             Err(RecordError::NoBody),
@@ -495,6 +552,7 @@ mod tests {
             message("subnoto", "e", None),
             message("spotdraft", "f", Some("env-1")),
         ];
+        let parsed: Vec<_> = parsed.iter().collect();
         assert_eq!(
             group_by_subject(&parsed),
             vec![vec![0, 3], vec![1, 6], vec![2], vec![4], vec![5]]

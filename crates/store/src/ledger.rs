@@ -14,7 +14,7 @@ use verify::{BodyFormat, Event, Provider};
 
 use crate::limits::{cap, MAX_FIELD_BYTES};
 use crate::schema::{attr, status, PENDING_INDEX, PENDING_SHARDS};
-use crate::{StatusChange, StoreError};
+use crate::StoreError;
 
 /// Request headers kept with the stored body (lower-case names): enough to
 /// re-verify or debug a delivery; never `Authorization`, cookies or client IPs.
@@ -316,56 +316,6 @@ impl Ledger {
         conditional(result.map(|_| ()), "DynamoDB.UpdateItem")
     }
 
-    /// Keeps a status change the event made whose publishing failed, so a
-    /// redelivery publishes it even when a later event has become the
-    /// subject's state meanwhile (the status table no longer tells). `false`
-    /// when there is no change to keep or the item no longer exists.
-    pub async fn keep_unpublished_change(
-        &self,
-        key: &str,
-        change: &StatusChange,
-    ) -> Result<bool, StoreError> {
-        let Some(previous) = change.stored() else {
-            return Ok(false);
-        };
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::PK, s(key))
-            .update_expression("SET #change = :previous")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#change", attr::UNPUBLISHED_CHANGE)
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_values(":previous", s(previous))
-            .send()
-            .await;
-        conditional(result.map(|_| ()), "DynamoDB.UpdateItem")
-    }
-
-    /// The change [`Ledger::keep_unpublished_change`] kept for the event
-    /// (`Unchanged` when none was, or there is no item). Reads that one
-    /// attribute.
-    pub async fn unpublished_change(&self, key: &str) -> Result<StatusChange, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(attr::PK, s(key))
-            .consistent_read(true)
-            .projection_expression("#change")
-            .expression_attribute_names("#change", attr::UNPUBLISHED_CHANGE)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("DynamoDB.GetItem", e))?;
-        Ok(out
-            .item()
-            .and_then(|item| item.get(attr::UNPUBLISHED_CHANGE))
-            .and_then(|v| v.as_s().ok())
-            .map(|previous| StatusChange::from_stored(previous))
-            .unwrap_or_default())
-    }
-
     /// Marks an event processed and takes it out of the pending index.
     /// Idempotent; `false` when the item no longer exists.
     pub async fn mark_processed(&self, key: &str, now_ms: i64) -> Result<bool, StoreError> {
@@ -374,12 +324,11 @@ impl Ledger {
             .update_item()
             .table_name(&self.table)
             .key(attr::PK, s(key))
-            .update_expression("SET #status = :processed, #at = :now REMOVE #shard, #change")
+            .update_expression("SET #status = :processed, #at = :now REMOVE #shard")
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#status", attr::STATUS)
             .expression_attribute_names("#at", attr::PROCESSED_AT)
             .expression_attribute_names("#shard", attr::PENDING_SHARD)
-            .expression_attribute_names("#change", attr::UNPUBLISHED_CHANGE)
             .expression_attribute_names("#pk", attr::PK)
             .expression_attribute_values(":processed", s(status::PROCESSED))
             .expression_attribute_values(":now", n(now_ms))

@@ -43,9 +43,6 @@ pub mod attr {
     pub const WRITE_ID: &str = "write_id";
     /// When the sweep gave up on the event, ms.
     pub const FAILED_AT: &str = "failed_at";
-    /// A status change the event made whose publishing failed: the status
-    /// before it ("" for a subject's first status). Removed once processed.
-    pub const UNPUBLISHED_CHANGE: &str = "unpublished_change";
 
     /// Status item: last applied event type.
     pub const LAST_EVENT_TYPE: &str = "last_event_type";
@@ -57,6 +54,12 @@ pub mod attr {
     /// Status item: the status before the winning event set its own (empty
     /// when there was none), so a retried publish can still say what changed.
     pub const PREVIOUS_STATUS: &str = "previous_status";
+    /// Status item: prefix of one attribute per event whose status change
+    /// may not be on the bus yet (`unpublished#{event key}`), holding the
+    /// status before it ("" for a first status). Written in the same
+    /// `UpdateItem` that makes the event the subject's state; removed only
+    /// after its entry was published (see `StatusTable::forget_published`).
+    pub const UNPUBLISHED_PREFIX: &str = "unpublished#";
     /// Status item: the winning event's rank class (see `store::sync::Rank`).
     pub const RANK_CLASS: &str = "rank_class";
     /// Status item: when the winning event was applied, ms.

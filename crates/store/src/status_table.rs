@@ -44,10 +44,14 @@ pub struct Change {
     pub applied: Applied,
     /// Whether this event changed its subject's status: it reports a status
     /// other than the stored one, or the first status the subject gets. Also
-    /// a change when the event is already the subject's state and had changed
-    /// it (a redelivery, e.g. after its publishing failed), so the change is
-    /// not lost on a retry.
+    /// a change for any later copy of the event (a redelivery, a duplicate in
+    /// flight) while the change is not known to be on the bus: the item keeps
+    /// it until [`StatusTable::forget_published`], whichever event is the
+    /// subject's state by then, so no copy can lose it.
     pub status_change: StatusChange,
+    /// The item holds an `unpublished#{key}` attribute for this event: remove
+    /// it with [`StatusTable::forget_published`] once its entry is published.
+    pub unpublished: bool,
     /// The event was already its subject's state before this call (applied
     /// before: a redelivery of the current winner).
     pub already_applied: bool,
@@ -68,7 +72,7 @@ pub enum StatusChange {
 
 impl StatusChange {
     /// How a change is kept in an item (`previous_status`, the ledger's
-    /// `unpublished_change`): the status before, "" for a first status;
+    /// `unpublished#{key}`): the status before, "" for a first status;
     /// `None` when there is no change.
     pub fn stored(&self) -> Option<&str> {
         match self {
@@ -302,8 +306,10 @@ fn superseded_writes(
 }
 
 /// The status change an event made, read from the stored item when that
-/// event is still the subject's state (it was applied before, and this is a
-/// redelivery): from the kept `previous_status` ([`StatusChange::stored`]).
+/// event is still the subject's state (it was applied before: a redelivery,
+/// a replay): from the kept `previous_status` ([`StatusChange::stored`]). A
+/// winner's change is so published again by every later copy, even after it
+/// was published (at least once; consumers dedupe on `id`).
 fn redelivered_change(
     item: &HashMap<String, AttributeValue>,
     key: &str,
@@ -321,6 +327,29 @@ fn redelivered_change(
         }
         Some(_) => StatusChange::Unchanged,
     }
+}
+
+/// The attribute that keeps an event's status change until it is published.
+pub fn unpublished_attribute(event_key: &str) -> String {
+    format!("{}{event_key}", attr::UNPUBLISHED_PREFIX)
+}
+
+/// The status change an event made that is not known to be published yet,
+/// read from the stored item (a later copy of an event applied before, whether
+/// or not it is still the subject's state): from its `unpublished#{key}`
+/// attribute. `None` when the item has no such attribute.
+fn unpublished_change(
+    item: &HashMap<String, AttributeValue>,
+    key: &str,
+    status: Option<&str>,
+) -> Option<StatusChange> {
+    let previous = item.get(&unpublished_attribute(key))?.as_s().ok()?;
+    Some(match status {
+        Some(status) if previous.is_empty() || previous != status => {
+            StatusChange::from_stored(previous)
+        }
+        _ => StatusChange::Unchanged,
+    })
 }
 
 /// The signer's identity (as [`verify::Signer::identity`]: the email, else the
@@ -388,10 +417,25 @@ impl StatusTable {
         event: &Event,
         fallback_time_ms: i64,
     ) -> Result<Change, StoreError> {
+        self.apply_keeping(event, fallback_time_ms, false).await
+    }
+
+    /// [`StatusTable::apply_event`] (which keeps no change); `keep_changes`
+    /// says whether a winning
+    /// write keeps the event's status change on the item until
+    /// [`StatusTable::forget_published`] (off when nothing is published, so
+    /// no attribute waits for a removal).
+    pub async fn apply_keeping(
+        &self,
+        event: &Event,
+        fallback_time_ms: i64,
+        keep_changes: bool,
+    ) -> Result<Change, StoreError> {
         let Some(subject) = event.subject.as_deref().filter(|s| !s.is_empty()) else {
             return Ok(Change {
                 applied: Applied::NoSubject,
                 status_change: StatusChange::Unchanged,
+                unpublished: false,
                 already_applied: false,
             });
         };
@@ -423,6 +467,17 @@ impl StatusTable {
             // Operands read the item as it was before this update.
             expr.set
                 .push(format!("{prev} = if_not_exists({current}, {none})"));
+            if keep_changes {
+                // Kept until published, in the very write that makes the
+                // change: no copy of the event can find the status changed
+                // and the change unrecorded.
+                expr.names.insert(
+                    "#unpublished".into(),
+                    unpublished_attribute(&update.rank.key),
+                );
+                expr.set
+                    .push(format!("#unpublished = if_not_exists({current}, {none})"));
+            }
             expr.set(attr::STATUS, s(status));
         }
         let rank = rank_text(&update.rank);
@@ -483,6 +538,7 @@ impl StatusTable {
                 return Ok(Change {
                     applied: Applied::Updated,
                     status_change,
+                    unpublished: keep_changes && status.is_some(),
                     already_applied: false,
                 });
             }
@@ -522,15 +578,67 @@ impl StatusTable {
         let already_applied = stored.as_ref().is_some_and(|item| {
             item.get(attr::LAST_EVENT_KEY).and_then(|v| v.as_s().ok()) == Some(&update.rank.key)
         });
-        let status_change = stored
+        // The change kept until published, whoever the state is now; else,
+        // for the current winner, the change it made.
+        let kept = stored
             .as_ref()
-            .map(|item| redelivered_change(item, &update.rank.key, status))
-            .unwrap_or_default();
+            .and_then(|item| unpublished_change(item, &update.rank.key, status));
+        let unpublished = kept.is_some();
+        let status_change = match kept {
+            Some(change) => change,
+            None => stored
+                .as_ref()
+                .map(|item| redelivered_change(item, &update.rank.key, status))
+                .unwrap_or_default(),
+        };
         Ok(Change {
             applied: Applied::Superseded,
+            unpublished,
             status_change,
             already_applied,
         })
+    }
+
+    /// Removes the kept status changes of `event_keys` (one subject's events
+    /// whose entries the bus took), in one `UpdateItem`. Never creates an
+    /// item; removing what is not there is a no-op.
+    pub async fn forget_published(
+        &self,
+        provider: Provider,
+        subject: &str,
+        event_keys: &[&str],
+    ) -> Result<(), StoreError> {
+        if event_keys.is_empty() {
+            return Ok(());
+        }
+        let mut names = HashMap::from([("#pk".to_owned(), attr::PK.to_owned())]);
+        let mut removed = Vec::with_capacity(event_keys.len());
+        for (i, key) in event_keys.iter().enumerate() {
+            names.insert(format!("#u{i}"), unpublished_attribute(key));
+            removed.push(format!("#u{i}"));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(Self::key(provider, subject)))
+            .update_expression(format!("REMOVE {}", removed.join(", ")))
+            .condition_expression("attribute_exists(#pk)")
+            .set_expression_attribute_names(Some(names))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(StoreError::aws("DynamoDB.UpdateItem", err)),
+        }
     }
 
     /// Reads a subject's item (strongly consistent).
@@ -649,6 +757,45 @@ mod tests {
         assert_eq!(
             redelivered_change(&item(Some("")), "k", None),
             StatusChange::Unchanged
+        );
+    }
+
+    #[test]
+    fn a_later_copy_reads_the_kept_change_whoever_is_the_state() {
+        let item = |kept: Option<&str>, winner: &str| {
+            let mut item = HashMap::from([
+                (attr::LAST_EVENT_KEY.to_owned(), s(winner)),
+                (attr::STATUS.to_owned(), s("EXECUTED")),
+            ]);
+            if let Some(p) = kept {
+                item.insert(unpublished_attribute("k"), s(p));
+            }
+            item
+        };
+        let executed = Some("EXECUTED");
+        for winner in ["k", "later"] {
+            assert_eq!(
+                unpublished_change(&item(Some("SIGN"), winner), "k", executed),
+                Some(StatusChange::From("SIGN".to_owned())),
+                "winner {winner}"
+            );
+            assert_eq!(
+                unpublished_change(&item(Some(""), winner), "k", executed),
+                Some(StatusChange::First),
+                "the subject's first status"
+            );
+            // Kept for a win that did not change the status: no change.
+            assert_eq!(
+                unpublished_change(&item(Some("EXECUTED"), winner), "k", executed),
+                Some(StatusChange::Unchanged)
+            );
+            // Published (removed) or never kept.
+            assert_eq!(unpublished_change(&item(None, winner), "k", executed), None);
+        }
+        assert_eq!(
+            unpublished_change(&item(Some("SIGN"), "k"), "other", executed),
+            None,
+            "another event's change"
         );
     }
 
