@@ -7,8 +7,9 @@ use crate::StoreError;
 
 /// Entries per `PutEvents` call (EventBridge's limit).
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
-/// Bytes per `PutEvents` call (EventBridge's limit, 256 KB).
-pub const MAX_BYTES_PER_CALL: usize = 256 * 1024;
+/// Bytes per `PutEvents` call (EventBridge's limit, "less than 256KB", at
+/// its lower reading as for one entry).
+pub const MAX_BYTES_PER_CALL: usize = crate::events::MAX_ENTRY_BYTES;
 
 /// An EventBridge bus.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 //! Pure (no AWS types): [`crate::Bus`] sends what is built here.
 
 use serde::Serialize;
-use verify::{Event, JsonText, Provider, Signer};
+use verify::{Event, JsonText, Provider};
 
 use crate::status_table::metadata_marker;
 use crate::sync::{rank_text, subnoto, StatusUpdate};
@@ -24,8 +24,11 @@ pub const DOCUMENT_ARCHIVED: &str = "Contract Document Archived";
 /// status ("1" published a `Contract Event` for every event and, for a
 /// change, a `Contract Status Changed` besides).
 pub const DETAIL_VERSION: &str = "2";
-/// EventBridge's limit on one entry (detail, detail-type, source, resources).
-pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
+/// EventBridge's limit on one entry, as AWS counts it (source, detail-type,
+/// detail, resources, 14 bytes for a time; this project sets neither of the
+/// last two). AWS says "less than 256KB"; the lower reading, 256,000 bytes,
+/// is used, so either reading holds.
+pub const MAX_ENTRY_BYTES: usize = 256_000;
 
 /// Where a contract stands, whoever the provider: SpotDraft `EXECUTED` and
 /// Subnoto `COMPLETED` are both `executed`.
@@ -130,15 +133,27 @@ pub struct ContractDetail<'a> {
     /// Who signed, on a signing event (personal data: goes to the user's bus,
     /// never to logs).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub signer: Option<&'a Signer>,
-    /// SpotDraft external metadata as sent, or a marker
-    /// (`{"contract_hooks_omitted": …, "bytes": N}`) when the entry would be
-    /// too large for EventBridge.
+    pub signer: Option<SignerDetail<'a>>,
+    /// SpotDraft external metadata as sent (each number EventBridge cannot
+    /// take exactly as a string of its text: [`crate::bus_numbers`]), or a
+    /// marker (`{"contract_hooks_omitted": …, "bytes": N}`) when the entry
+    /// would be too large for EventBridge.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_metadata: Option<JsonText>,
     /// True when a field was shortened or replaced to fit EventBridge's entry limit.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+}
+
+/// The signer in a detail (the fields of [`verify::Signer`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct SignerDetail<'a> {
+    /// Display name, if sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+    /// Email address, if sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<&'a str>,
 }
 
 /// One entry to put on the bus.
@@ -200,8 +215,16 @@ pub fn entry_for(
         workspace: event.workspace.as_deref(),
         document_id: event.document_id.as_deref(),
         counterparty: event.counterparty.as_deref(),
-        signer: event.signer.as_ref(),
-        external_metadata: event.external_metadata.clone(),
+        signer: event.signer.as_ref().map(|s| SignerDetail {
+            name: s.name.as_deref(),
+            email: s.email.as_deref(),
+        }),
+        external_metadata: event.external_metadata.as_ref().and_then(|meta| {
+            match crate::bus_numbers::bus_safe(meta.get()) {
+                std::borrow::Cow::Borrowed(_) => Some(meta.clone()),
+                std::borrow::Cow::Owned(text) => JsonText::new(text),
+            }
+        }),
         truncated: false,
     };
     let detail_type = if changed {
@@ -212,8 +235,11 @@ pub fn entry_for(
     entry(detail_type, &mut detail)
 }
 
-/// Serialises `detail`, fitting it into one entry: external metadata first
-/// gives way to a marker, then long text fields are cut. Never dropped.
+/// Serialises `detail`, fitting it into one entry as AWS counts it: external
+/// metadata first gives way to a marker, then the longest text field is cut
+/// (at a character boundary) until the entry fits, `truncated` set. Every
+/// field that comes from the provider can be cut; what cannot (id, rank,
+/// times, flags) is bounded by construction. Never dropped, never refused.
 fn entry(detail_type: &'static str, detail: &mut ContractDetail<'_>) -> BusEntry {
     let room = MAX_ENTRY_BYTES - SOURCE.len() - detail_type.len();
     let mut json = to_json(detail);
@@ -225,18 +251,15 @@ fn entry(detail_type: &'static str, detail: &mut ContractDetail<'_>) -> BusEntry
             json = to_json(detail);
         }
     }
-    if json.len() > room {
-        // Title, reference and the rest come from a body of at most
-        // MAX_BODY_BYTES; 8 KiB each fits any number of them.
-        let cut = |v: &mut Option<&str>| *v = v.map(|s| crate::limits::cap(s, 8 * 1024));
-        cut(&mut detail.title);
-        cut(&mut detail.reference);
-        cut(&mut detail.counterparty);
-        cut(&mut detail.subject);
-        cut(&mut detail.workspace);
-        cut(&mut detail.document_id);
-        cut(&mut detail.contract_kind);
-        detail.provider_event_type = crate::limits::cap(detail.provider_event_type, 8 * 1024);
+    while json.len() > room {
+        let excess = json.len() - room;
+        let Some(longest) = longest_text(detail) else {
+            break;
+        };
+        let len = longest.len();
+        // Escaping can make a field longer in JSON than in text: cut at
+        // least by half, so the loop ends.
+        *longest = crate::limits::cap(longest, len.saturating_sub(excess).min(len / 2));
         detail.truncated = true;
         json = to_json(detail);
     }
@@ -244,6 +267,33 @@ fn entry(detail_type: &'static str, detail: &mut ContractDetail<'_>) -> BusEntry
         detail_type,
         detail: json,
     }
+}
+
+/// The longest provider-supplied text of a detail (none when all are empty).
+fn longest_text<'d, 'a>(detail: &'d mut ContractDetail<'a>) -> Option<&'d mut &'a str> {
+    let signer = detail.signer.as_mut();
+    let (name, email) = match signer {
+        Some(s) => (s.name.as_mut(), s.email.as_mut()),
+        None => (None, None),
+    };
+    [
+        detail.subject.as_mut(),
+        Some(&mut detail.provider_event_type),
+        detail.status.as_mut(),
+        detail.previous_status.as_mut(),
+        detail.title.as_mut(),
+        detail.reference.as_mut(),
+        detail.contract_kind.as_mut(),
+        detail.workspace.as_mut(),
+        detail.document_id.as_mut(),
+        detail.counterparty.as_mut(),
+        name,
+        email,
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|text| !text.is_empty())
+    .max_by_key(|text| text.len())
 }
 
 fn to_json(detail: &ContractDetail<'_>) -> String {
@@ -324,6 +374,87 @@ mod tests {
             let entry = entry_for(&statusless, "spotdraft#c", at, &change, Delivery::default());
             assert_eq!(entry.detail_type, CONTRACT_EVENT);
         }
+    }
+
+    /// Each provider-supplied field alone as large as a body may be (and
+    /// full of characters JSON escapes six-fold): the entry fits as AWS
+    /// counts it, says `truncated`, and keeps every other field.
+    #[test]
+    fn every_large_field_is_cut_to_fit() {
+        let huge = |c: char| c.to_string().repeat(262_144);
+        for (field, c) in [
+            ("subject", 'x'),
+            ("event_type", 'y'),
+            ("status", '\u{1}'),
+            ("title", '"'),
+            ("reference", 'é'),
+            ("counterparty", 'z'),
+            ("contract_kind", 'k'),
+            ("workspace", 'w'),
+            ("document_id", 'd'),
+            ("signer_name", '\u{2}'),
+            ("signer_email", '🙂'),
+        ] {
+            let mut e = spotdraft(
+                r#"{"activity":"CONTRACT_SIGNED","contract_id":5,"contract_status":"SIGN","activity_data":{"performed_by":{"name":"n","email":"e@x"}}}"#,
+            );
+            let text = huge(c);
+            e.signer = Some(verify::Signer {
+                name: Some("n".into()),
+                email: Some("e@x".into()),
+            });
+            match field {
+                "subject" => e.subject = Some(text),
+                "event_type" => e.event_type = text,
+                "status" => e.status = Some(text),
+                "title" => e.title = Some(text),
+                "reference" => e.reference = Some(text),
+                "counterparty" => e.counterparty = Some(text),
+                "contract_kind" => e.contract_kind = Some(text),
+                "workspace" => e.workspace = Some(text),
+                "document_id" => e.document_id = Some(text),
+                "signer_name" => e.signer.as_mut().unwrap().name = Some(text),
+                "signer_email" => e.signer.as_mut().unwrap().email = Some(text),
+                _ => unreachable!(),
+            }
+            for change in [StatusChange::Unchanged, StatusChange::From(huge('p'))] {
+                let entry = entry_for(&e, "spotdraft#k", 1, &change, Delivery::default());
+                assert!(
+                    entry.size() <= MAX_ENTRY_BYTES,
+                    "{field}: {} bytes",
+                    entry.size()
+                );
+                let detail: serde_json::Value = serde_json::from_str(&entry.detail).unwrap();
+                assert_eq!(detail["truncated"], true, "{field}");
+                assert_eq!(detail["id"], "spotdraft#k", "{field}");
+                assert!(detail["rank"].is_string(), "{field}");
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_eventbridge_cannot_take_go_as_their_text() {
+        let e = spotdraft(
+            r#"{"activity":"X","contract_id":5,"external_metadata":{"big":12345678901234567890,"huge":123456789012345678901234567890,"ok":42,"amount":1.10,"neg":-9223372036854775809}}"#,
+        );
+        let entry = entry_for(
+            &e,
+            "spotdraft#k",
+            1,
+            &StatusChange::Unchanged,
+            Delivery::default(),
+        );
+        let detail: serde_json::Value = serde_json::from_str(&entry.detail).unwrap();
+        let meta = &detail["external_metadata"];
+        assert_eq!(meta["big"], "12345678901234567890");
+        assert_eq!(meta["huge"], "123456789012345678901234567890");
+        assert_eq!(meta["neg"], "-9223372036854775809");
+        assert_eq!(meta["ok"], 42);
+        assert!(
+            entry.detail.contains(r#""amount":1.10"#),
+            "{}",
+            entry.detail
+        );
     }
 
     #[test]

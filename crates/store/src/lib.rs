@@ -10,6 +10,7 @@
 pub mod archive;
 mod aws;
 mod bus;
+pub mod bus_numbers;
 mod config;
 mod error;
 pub mod events;
