@@ -21,6 +21,8 @@ enum Step {
     None,
     /// Its `Contract Status Changed` entry is refused by the bus.
     ChangeRefused,
+    /// `PutEvents` fails as a whole (500) for its invocation.
+    BusDown,
     /// Killed after the status write (before the publish).
     KilledAfterStatusWrite,
     /// Killed after the publish (before the kept change is forgotten).
@@ -113,6 +115,14 @@ fn install(proxy: &FaultProxy, scene: &Scene, step: Step) -> bool {
             );
             false
         }
+        Step::BusDown => {
+            proxy.fail(
+                Call::new(target::PUT_EVENTS),
+                Fault::ServerError,
+                Times::UntilCleared,
+            );
+            false
+        }
         Step::KilledAfterStatusWrite => {
             proxy.fail(Call::new(target::PUT_EVENTS), hang, Times::UntilCleared);
             true
@@ -166,7 +176,9 @@ async fn invoke(app: &processor::App, batch: &[(&str, &str)], kills: bool) -> Ve
     }
 }
 
-async fn run(layout: Layout, step: Step) {
+/// What one case left: rounds of redelivery it needed, and how often
+/// "executed" was published as a change.
+async fn run(layout: Layout, step: Step) -> (u32, usize) {
     let scene = scene().await;
     let proxy = FaultProxy::start(&moto().endpoint).await;
     let bus = [("EVENT_BUS_NAME", scene.sub.bus.as_str())];
@@ -200,10 +212,12 @@ async fn run(layout: Layout, step: Step) {
     proxy.clear();
     // SQS redelivers what was not deleted (a failed record, or every record of
     // a killed invocation), as often as needed.
+    let mut rounds = 1;
     for round in 2..6 {
         if undone.is_empty() {
             break;
         }
+        rounds = round;
         let records = undone
             .iter()
             .map(|id| {
@@ -255,6 +269,7 @@ async fn run(layout: Layout, step: Step) {
         .unwrap()
         .unwrap();
     assert_eq!(entry.status, "PROCESSED", "{case}");
+    (rounds, executed_changes)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,11 +283,21 @@ async fn every_copy_and_failure_step_publishes_executed_as_a_change() {
         for step in [
             Step::None,
             Step::ChangeRefused,
+            Step::BusDown,
             Step::KilledAfterStatusWrite,
             Step::KilledAfterPublish,
             Step::KilledBeforeMark,
         ] {
-            run(layout, step).await;
+            let (rounds, published) = run(layout, step).await;
+            figures(
+                "copies",
+                serde_json::json!({
+                    "layout": format!("{layout:?}"),
+                    "step": format!("{step:?}"),
+                    "invocations_until_done": rounds,
+                    "executed_published_as_change": published,
+                }),
+            );
         }
     }
 }
