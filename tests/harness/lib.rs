@@ -24,12 +24,12 @@ use serde_json::{json, Value};
 use store::{AwsClients, CallCounter, Config, SecretsSource};
 use verify::{BodyFormat, Provider, SecretSet, Verifier};
 
-/// The SpotDraft test key (base64), as in `shared/vectors`.
+/// The SpotDraft test key (base64), as in `vectors/signatures.json`.
 pub const SPOTDRAFT_KEY: &str =
     "c3BvdGRyYWZ0LXB1YmxpYy10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
 /// A second SpotDraft key, for rotation.
 pub const SPOTDRAFT_KEY_NEXT: &str = "bmV4dC1zcG90ZHJhZnQta2V5LTIyMjIyMjIyMjIyMjIyMjI=";
-/// The Subnoto test secret, as in `shared/vectors`.
+/// The Subnoto test secret, as in `vectors/signatures.json`.
 pub const SUBNOTO_SECRET: &str = "whsec_subnoto_public_test_secret_0001";
 /// A second Subnoto secret, for rotation.
 pub const SUBNOTO_SECRET_NEXT: &str = "whsec_subnoto_next_secret_0002";
@@ -44,14 +44,12 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `../shared` beside the repository (or `CONTRACT_HOOKS_SHARED`); panics if absent.
-pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("CONTRACT_HOOKS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared"));
+/// `samples/` in the repository: the providers' realistic payloads.
+pub fn samples_dir() -> PathBuf {
+    let dir = repo_root().join("samples");
     assert!(
-        dir.join("samples").is_dir(),
-        "shared test data not found at {} (set CONTRACT_HOOKS_SHARED)",
+        dir.is_dir(),
+        "samples not found at {} (tracked in git)",
         dir.display()
     );
     dir
@@ -59,13 +57,13 @@ pub fn shared_dir() -> PathBuf {
 
 /// A provider sample's exact bytes.
 pub fn sample(name: &str) -> Vec<u8> {
-    let path = shared_dir().join("samples").join(name);
+    let path = samples_dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
 /// Every sample file name with its provider.
 pub fn samples() -> Vec<(Provider, String)> {
-    let mut names: Vec<String> = std::fs::read_dir(shared_dir().join("samples"))
+    let mut names: Vec<String> = std::fs::read_dir(samples_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".json"))
