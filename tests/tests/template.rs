@@ -1043,6 +1043,10 @@ fn exact_grants(t: &Yaml, tracing: bool) {
                 ("s3:AbortMultipartUpload", "Sub(${ArchiveBucket.Arn}/*)"),
                 ("s3:GetObjectTagging", "Sub(${ArchiveBucket.Arn}/*)"),
                 ("s3:PutObjectTagging", "Sub(${ArchiveBucket.Arn}/*)"),
+                // The same calls with a versionId (the bucket is versioned).
+                ("s3:GetObjectVersion", "Sub(${ArchiveBucket.Arn}/*)"),
+                ("s3:GetObjectVersionTagging", "Sub(${ArchiveBucket.Arn}/*)"),
+                ("s3:PutObjectVersionTagging", "Sub(${ArchiveBucket.Arn}/*)"),
                 ("s3:ListBucket", "GetAtt(ArchiveBucket.Arn)"),
                 (
                     "events:PutEvents",
@@ -1094,7 +1098,14 @@ fn exact_grants(t: &Yaml, tracing: bool) {
 
     // Every AWS operation the function code calls is granted, and every data
     // action granted is called: a new operation in store, ingest or processor
-    // fails here until the template allows it.
+    // fails here until the template allows it. An S3 object call that names a
+    // version is authorized as the `Version` action: `.version_id(v)` always
+    // sends one, `.set_version_id(option)` may or may not (both actions).
+    let versioned = [
+        ("s3:GetObject", "s3:GetObjectVersion"),
+        ("s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
+        ("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
+    ];
     let operations = [
         ("put_item", "dynamodb:PutItem"),
         ("update_item", "dynamodb:UpdateItem"),
@@ -1155,13 +1166,23 @@ fn exact_grants(t: &Yaml, tracing: bool) {
                 for (i, _) in code.match_indices(&needle) {
                     // An SDK call is a fluent builder that ends in `.send()`.
                     let window = &code[i..code.len().min(i + 1500)];
-                    if window.contains(".send()") {
-                        called.entry(action).or_default().push(
-                            path.strip_prefix(repo_root())
-                                .unwrap_or(&path)
-                                .display()
-                                .to_string(),
-                        );
+                    let Some(end) = window.find(".send()") else {
+                        continue;
+                    };
+                    let call = &window[..end];
+                    let place = path
+                        .strip_prefix(repo_root())
+                        .unwrap_or(&path)
+                        .display()
+                        .to_string();
+                    let version = versioned.iter().find(|(plain, _)| *plain == action);
+                    let always = call.contains(".version_id(");
+                    let maybe = call.contains(".set_version_id(");
+                    if let (Some((_, with_version)), true) = (version, always || maybe) {
+                        called.entry(with_version).or_default().push(place.clone());
+                    }
+                    if version.is_none() || !always {
+                        called.entry(action).or_default().push(place);
                     }
                 }
             }
