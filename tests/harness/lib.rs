@@ -7,9 +7,16 @@
 //!
 //! [`faults`] puts a fault-injecting proxy between the functions and moto;
 //! [`child`] runs part of a test in a process of its own (crash, log capture).
+//!
+//! The functions a [`Stack`] builds ([`Stack::ingest`], [`Stack::processor`])
+//! talk to moto through recorders, and when the stack is dropped every call
+//! they made is checked against the function's role in `template.yaml`
+//! ([`iam`]); a call the role does not allow fails the test.
 
+pub mod cfn;
 pub mod child;
 pub mod faults;
+pub mod iam;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -194,6 +201,9 @@ pub fn figures(case: &str, figures: Value) {
 }
 
 /// A fresh, uniquely named set of resources in moto.
+///
+/// Dropping it checks the calls of the functions it built against their roles
+/// (see [`Stack::check_roles`]).
 pub struct Stack {
     /// Name prefix of every resource.
     pub name: String,
@@ -207,6 +217,21 @@ pub struct Stack {
     pub queue_url: String,
     /// Dead-letter queue URL.
     pub dlq_url: String,
+    /// The functions' own clients, each behind a recorder.
+    roles: Vec<(iam::RoleRecorder, AwsClients)>,
+    /// Refusals a test causes on purpose: (function, text in the resource).
+    expected_refusals: Mutex<Vec<(iam::Function, String)>>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // A test that already failed says why; a second panic would abort.
+        if !std::thread::panicking() {
+            if let Err(refused) = self.check_roles() {
+                panic!("{refused}");
+            }
+        }
+    }
 }
 
 impl Stack {
@@ -227,6 +252,12 @@ impl Stack {
             store::schema::create_queues(&clients.sqs, &format!("{name}-queue"))
                 .await
                 .unwrap();
+        let mut roles = Vec::new();
+        for function in [iam::Function::Ingest, iam::Function::Processor] {
+            let recorder = iam::RoleRecorder::start(function);
+            let clients = clients_via(recorder.endpoint()).await;
+            roles.push((recorder, clients));
+        }
         Stack {
             name,
             clients,
@@ -234,6 +265,79 @@ impl Stack {
             status_table,
             queue_url,
             dlq_url,
+            roles,
+            expected_refusals: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The clients [`Stack::ingest`] / [`Stack::processor`] give `function`:
+    /// moto through a recorder whose calls [`Stack::check_roles`] checks.
+    pub fn function_clients(&self, function: iam::Function) -> &AwsClients {
+        &self
+            .roles
+            .iter()
+            .find(|(r, _)| r.function == function)
+            .unwrap_or_else(|| panic!("the stack builds no {}", function.name()))
+            .1
+    }
+
+    /// The names this stack gives the template's resources.
+    pub fn deployed(&self) -> iam::Deployed {
+        iam::Deployed {
+            name: self.name.clone(),
+        }
+    }
+
+    /// Declares that `function` is pointed, on purpose, at a resource outside
+    /// this stack whose ARN contains `resource`: its calls there are not held
+    /// against the role (on AWS they would be refused, which is what such a
+    /// test stands for: the resource is unusable).
+    pub fn expect_refused(&self, function: iam::Function, resource: &str) {
+        self.expected_refusals
+            .lock()
+            .unwrap()
+            .push((function, resource.to_owned()));
+    }
+
+    /// Every call the functions made through [`Stack::function_clients`],
+    /// checked against their roles: `Ok` with the authorizations made per
+    /// function, or `Err` naming each call a role does not allow.
+    pub fn check_roles(
+        &self,
+    ) -> Result<
+        Vec<(
+            iam::Function,
+            std::collections::BTreeSet<iam::Authorization>,
+        )>,
+        String,
+    > {
+        let expected = self.expected_refusals.lock().unwrap().clone();
+        let deployed = self.deployed();
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for (recorder, _) in &self.roles {
+            let role = iam::Role::of(recorder.function, &deployed, &[]);
+            let calls: Vec<_> = recorder
+                .calls()
+                .into_iter()
+                .filter(|call| {
+                    let outside = |auth: &iam::Authorization| {
+                        expected
+                            .iter()
+                            .any(|(f, r)| *f == recorder.function && auth.resource.contains(r))
+                    };
+                    !iam::authorizations(call).is_ok_and(|auths| auths.iter().all(outside))
+                })
+                .collect();
+            match role.check(&calls) {
+                Ok(auths) => out.push((recorder.function, auths)),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors.join("\n"))
         }
     }
 
@@ -256,11 +360,14 @@ impl Stack {
         Config::from_lookup(|k| vars.get(k).cloned()).unwrap()
     }
 
-    /// An ingest app over this stack.
+    /// An ingest app over this stack (its calls checked against `IngestRole`).
     pub async fn ingest(&self, extra: &[(&str, &str)]) -> ingest::App {
-        ingest::App::new(&self.config(extra), &self.clients)
-            .await
-            .unwrap()
+        ingest::App::new(
+            &self.config(extra),
+            self.function_clients(iam::Function::Ingest),
+        )
+        .await
+        .unwrap()
     }
 
     /// An ingest app over this stack using `clients` (e.g. [`clients_via`] a
@@ -286,6 +393,12 @@ impl Stack {
             30,
             30_000,
         )
+    }
+
+    /// The status table of this stack, read with the test's own clients (not
+    /// a function's: a test's reads are not the function's calls).
+    pub fn status_table(&self) -> store::StatusTable {
+        store::StatusTable::new(self.clients.dynamodb.clone(), &self.status_table)
     }
 
     /// Number of ledger items (scan).
@@ -369,9 +482,13 @@ impl Stack {
         }
     }
 
-    /// A processor app over this stack, plus `extra` variables.
+    /// A processor app over this stack, plus `extra` variables (its calls,
+    /// the sweep's too, checked against `ProcessorRole`).
     pub fn processor(&self, extra: &[(&str, &str)]) -> processor::App {
-        processor::App::new(&self.config(extra), &self.clients)
+        processor::App::new(
+            &self.config(extra),
+            self.function_clients(iam::Function::Processor),
+        )
     }
 
     /// Every status item by key (scan), string sets sorted so that items
