@@ -14,7 +14,16 @@
 //! Policy evaluation is `iam-rs`'s (explicit Deny over Allow, `*` and `?` in
 //! actions and resource ARNs, actions case-insensitive); what this module adds
 //! is the request-to-authorization mapping, which no library does for raw
-//! HTTP.
+//! HTTP. (moto's own `IAMPolicy` evaluator was not used: it turns `*` into a
+//! regular expression without escaping, so `?` and `.` mean what they mean in
+//! a regex, and it matches actions case-sensitively.)
+//!
+//! Not modelled: condition keys (no role has a `Condition`), resource-based
+//! policies (the bucket policy only denies plain HTTP), headers that add an
+//! authorization (`x-amz-tagging` on PutObject, `x-amz-copy-source`; the code
+//! sends neither). The CLI's operator commands run with the operator's own
+//! credentials, whose rights README lists in prose rather than as a policy:
+//! they are not checked here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
