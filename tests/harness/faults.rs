@@ -145,6 +145,8 @@ pub struct Recorded {
     pub body: Vec<u8>,
     /// The HTTP status answered (none when the connection was reset or hung).
     pub status: Option<u16>,
+    /// The function whose clients sent it ([`crate::iam::FUNCTION_HEADER`]).
+    pub function: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -498,6 +500,7 @@ impl Message {
             },
             amz_target,
             status: None,
+            function: self.header(crate::iam::FUNCTION_HEADER).map(str::to_owned),
         }
     }
 

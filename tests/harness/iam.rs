@@ -28,6 +28,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use iam_rs::{Arn, Decision, IAMPolicy, IAMRequest, PolicyEvaluator, Principal, PrincipalId};
 use serde_json::{json, Value};
 use serde_yaml::Value as Yaml;
@@ -69,6 +74,99 @@ impl Function {
             Function::Archiver => "archiver",
         }
     }
+
+    /// The function called [`Function::name`] `name`.
+    pub fn from_name(name: &str) -> Option<Function> {
+        [Function::Ingest, Function::Processor, Function::Archiver]
+            .into_iter()
+            .find(|f| f.name() == name)
+    }
+}
+
+/// The header [`FunctionTag`] sets: which function's clients sent a request.
+pub const FUNCTION_HEADER: &str = "x-contract-hooks-test-function";
+
+/// An interceptor naming the function on each request it sends (nothing when
+/// `None`), for a proxy that several functions' clients share.
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionTag(pub Option<Function>);
+
+impl Intercept for FunctionTag {
+    fn name(&self) -> &'static str {
+        "FunctionTag"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(function) = self.0 {
+            context
+                .request_mut()
+                .headers_mut()
+                .insert(FUNCTION_HEADER, function.name());
+        }
+        Ok(())
+    }
+}
+
+/// Calls recorded through one proxy by several functions' clients (made by
+/// [`crate::function_clients_via`]), by function; an untagged call is an error
+/// (a client the check cannot attribute).
+pub fn by_function(calls: Vec<Recorded>) -> Result<BTreeMap<Function, Vec<Recorded>>, String> {
+    let mut out: BTreeMap<Function, Vec<Recorded>> = BTreeMap::new();
+    for call in calls {
+        let function = call
+            .function
+            .as_deref()
+            .and_then(Function::from_name)
+            .ok_or_else(|| {
+                format!(
+                    "{} {} ({:?}) came from clients not made by function_clients_via: \
+                     whose role to check it against is unknown",
+                    call.method, call.target, call.amz_target
+                )
+            })?;
+        out.entry(function).or_default().push(call);
+    }
+    Ok(out)
+}
+
+/// Every call of a proxy shared by functions' tagged clients ([`by_function`]),
+/// checked against each one's role for `deployed`.
+pub fn check_shared(calls: Vec<Recorded>, deployed: &Deployed) -> Result<(), String> {
+    let mut errors = Vec::new();
+    for (function, calls) in by_function(calls)? {
+        if let Err(e) = check_calls(function, calls, deployed, &[]) {
+            errors.push(e);
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
+}
+
+/// `function`'s `calls` checked against its role for `deployed` (see
+/// [`Role::check`]), leaving out the calls whose every authorization is on a
+/// resource whose ARN contains one of `outside` (a test pointing the function
+/// at a resource outside its stack on purpose).
+pub fn check_calls(
+    function: Function,
+    calls: Vec<Recorded>,
+    deployed: &Deployed,
+    outside: &[String],
+) -> Result<BTreeSet<Authorization>, String> {
+    let off_stack =
+        |auth: &Authorization| outside.iter().any(|r| auth.resource.contains(r.as_str()));
+    let calls: Vec<Recorded> = calls
+        .into_iter()
+        .filter(|call| !authorizations(call).is_ok_and(|auths| auths.iter().all(off_stack)))
+        .collect();
+    Role::of(function, deployed, &[]).check(&calls)
 }
 
 /// One authorization AWS makes for a call.
@@ -621,6 +719,7 @@ mod tests {
                 Vec::new()
             },
             status: Some(200),
+            function: None,
         }
     }
 

@@ -161,7 +161,19 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
 /// so without this, faults injected by one test would drain the retry quota of
 /// the next and make its retry counts depend on test order.
 pub async fn clients_via(endpoint: &str) -> AwsClients {
+    tagged_clients_via(endpoint, None).await
+}
+
+/// [`clients_via`] for `function`: every request carries the function's name
+/// ([`iam::FUNCTION_HEADER`]), so a proxy shared by several functions' clients
+/// can tell whose call it saw ([`iam::by_function`]).
+pub async fn function_clients_via(endpoint: &str, function: iam::Function) -> AwsClients {
+    tagged_clients_via(endpoint, Some(function)).await
+}
+
+async fn tagged_clients_via(endpoint: &str, function: Option<iam::Function>) -> AwsClients {
     use aws_sdk_dynamodb::config::retry::RetryPartition;
+    let tag = iam::FunctionTag(function);
     let sdk = sdk_config_for(endpoint).await;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let partition = |service: &str| RetryPartition::new(format!("{service}-{id}"));
@@ -171,24 +183,28 @@ pub async fn clients_via(endpoint: &str) -> AwsClients {
             aws_sdk_dynamodb::config::Builder::from(&sdk)
                 .retry_partition(partition("dynamodb"))
                 .interceptor(calls.clone())
+                .interceptor(tag)
                 .build(),
         ),
         sqs: aws_sdk_sqs::Client::from_conf(
             aws_sdk_sqs::config::Builder::from(&sdk)
                 .retry_partition(partition("sqs"))
                 .interceptor(calls.clone())
+                .interceptor(tag)
                 .build(),
         ),
         secrets: aws_sdk_secretsmanager::Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::from(&sdk)
                 .retry_partition(partition("secretsmanager"))
                 .interceptor(calls.clone())
+                .interceptor(tag)
                 .build(),
         ),
         events: aws_sdk_eventbridge::Client::from_conf(
             aws_sdk_eventbridge::config::Builder::from(&sdk)
                 .retry_partition(partition("eventbridge"))
                 .interceptor(calls.clone())
+                .interceptor(tag)
                 .build(),
         ),
         calls,
@@ -316,21 +332,14 @@ impl Stack {
         let mut out = Vec::new();
         let mut errors = Vec::new();
         for (recorder, _) in &self.roles {
-            let role = iam::Role::of(recorder.function, &deployed, &[]);
-            let calls: Vec<_> = recorder
-                .calls()
-                .into_iter()
-                .filter(|call| {
-                    let outside = |auth: &iam::Authorization| {
-                        expected
-                            .iter()
-                            .any(|(f, r)| *f == recorder.function && auth.resource.contains(r))
-                    };
-                    !iam::authorizations(call).is_ok_and(|auths| auths.iter().all(outside))
-                })
+            let function = recorder.function;
+            let outside: Vec<String> = expected
+                .iter()
+                .filter(|(f, _)| *f == function)
+                .map(|(_, r)| r.clone())
                 .collect();
-            match role.check(&calls) {
-                Ok(auths) => out.push((recorder.function, auths)),
+            match iam::check_calls(function, recorder.calls(), &deployed, &outside) {
+                Ok(auths) => out.push((function, auths)),
                 Err(e) => errors.push(e),
             }
         }
