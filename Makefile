@@ -145,7 +145,7 @@ FUZZ_ARGS    ?=
 
 .PHONY: fuzz fuzz-seeds
 
-fuzz-seeds: ## Write the seed corpus (fuzz/corpus/*/seed-*) from ../shared samples and vectors
+fuzz-seeds: ## Write the seed corpus (fuzz/corpus/*/seed-*) from samples/ and vectors/
 	$(PYTHON) fuzz/seed_corpus.py
 
 fuzz: fuzz-seeds ## Fuzz every verify target for FUZZ_SECONDS each (FUZZ_TARGETS, FUZZ_ARGS="--sanitizer none")

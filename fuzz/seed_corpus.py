@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus into fuzz/corpus/<target>/seed-* from ../shared.
+"""Writes the seed corpus into fuzz/corpus/<target>/seed-* from the repository's test data.
 
-Sources (issue 8, part 4): the sample bodies in ../shared/samples/ and the
-signature vectors in ../shared/vectors/signatures.json. Only the seed-* files
+Sources (issue 8, part 4): the sample bodies in samples/ and the
+signature vectors in vectors/signatures.json. Only the seed-* files
 are kept in git; whatever libFuzzer adds next to them is ignored.
 
-Usage: python3 fuzz/seed_corpus.py [SHARED_DIR]   (default: ../shared from the repo root)
+Usage: python3 fuzz/seed_corpus.py [DATA_DIR]   (default: the repo root; DATA_DIR holds samples/ and vectors/)
 """
 
 import base64
@@ -16,7 +16,7 @@ import urllib.parse
 from pathlib import Path
 
 FUZZ = Path(__file__).resolve().parent
-SHARED = Path(sys.argv[1]) if len(sys.argv) > 1 else FUZZ.parent.parent / "shared"
+DATA = Path(sys.argv[1]) if len(sys.argv) > 1 else FUZZ.parent
 
 
 def write(target, name, data):
@@ -36,7 +36,7 @@ def verify_input(provider, now_ms, sig, content_type, secrets, body, resign=Fals
 
 
 def main():
-    samples = sorted((SHARED / "samples").glob("*.json"))
+    samples = sorted((DATA / "samples").glob("*.json"))
     for path in samples:
         body = path.read_bytes()
         write("parse_json", path.stem, body)
@@ -47,7 +47,7 @@ def main():
         write("verify", f"resigned-{path.stem}",
               verify_input(provider, 1_795_341_600_000, None, "application/json", [], body, True))
 
-    vectors = json.loads((SHARED / "vectors" / "signatures.json").read_text())["vectors"]
+    vectors = json.loads((DATA / "vectors" / "signatures.json").read_text())["vectors"]
     seen = set()
     for v in vectors:
         kind = v["name"].rsplit("-", 1)[0]

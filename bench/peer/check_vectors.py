@@ -1,4 +1,4 @@
-"""Checks the peer's verification against the shared signature vectors (../shared/vectors).
+"""Checks the peer's verification against the signature vectors (vectors/signatures.json).
 
     bench/.venv/bin/python bench/peer/check_vectors.py [path/to/signatures.json]
 
@@ -15,8 +15,7 @@ from pathlib import Path
 from unittest import mock
 
 HERE = Path(__file__).resolve().parent
-default = HERE.parents[1] / ".." / "shared" / "vectors" / "signatures.json"
-path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(os.environ.get("CONTRACT_HOOKS_SHARED", default.parent.parent)) / "vectors" / "signatures.json"
+path = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parents[1] / "vectors" / "signatures.json"
 doc = json.loads(path.read_text())
 
 agree = differ = 0

@@ -11,6 +11,9 @@
 //! ([`crate::clients_via`]); the tests' own set-up and assertions keep talking to
 //! moto directly, so they never see an injected fault.
 //!
+//! The proxy also keeps every request it sees ([`FaultProxy::recorded`]): what a
+//! function asked AWS, checked against its role by [`crate::iam`].
+//!
 //! Hand-rolled on tokio (request head parsed with `httparse`) rather than on a
 //! hyper server: the test build already has hyper's client only, and enabling
 //! its server would rebuild the whole AWS SDK. Each request to moto uses a
@@ -130,6 +133,28 @@ struct Rule {
     remaining: Option<usize>,
 }
 
+/// One request as the proxy received it: enough to tell which AWS operation it
+/// is and on what (the body only for the JSON protocols, where it names the
+/// table, queue, secret or bus; an S3 body is the document).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// `GET`, `PUT`, …
+    pub method: String,
+    /// Path and query, as sent (`/bucket/key?versionId=…`).
+    pub target: String,
+    /// The `X-Amz-Target` header of the JSON protocols.
+    pub amz_target: Option<String>,
+    /// The SigV4 `Authorization` header (its credential scope names the service
+    /// and region).
+    pub authorization: Option<String>,
+    /// The body when `amz_target` is set, else empty.
+    pub body: Vec<u8>,
+    /// The HTTP status answered (none when the connection was reset or hung).
+    pub status: Option<u16>,
+    /// The function whose clients sent it ([`crate::iam::FUNCTION_HEADER`]).
+    pub function: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     rules: Vec<Rule>,
@@ -138,6 +163,7 @@ struct State {
     calls: HashMap<String, usize>,
     /// The texts of the rule that matched last (what `RefuseEntry` looks for).
     last_needles: Vec<String>,
+    recorded: Vec<Recorded>,
 }
 
 /// Every `PutEvents` that passes the proxy must keep EventBridge's limits
@@ -157,6 +183,7 @@ fn eventbridge_refusal(target: Option<&str>, body: &[u8]) -> Option<Message> {
             b"application/x-amz-json-1.1".to_vec(),
         )],
         body: body.into_bytes(),
+        head_answer: false,
     })
 }
 
@@ -217,6 +244,28 @@ impl FaultProxy {
         }
     }
 
+    /// Same, on a runtime of the harness's own (one thread, for the whole test
+    /// process) instead of the caller's: it keeps serving when the runtime of
+    /// the test that started it is gone, and needs no `async` caller.
+    pub fn start_detached(upstream: &str) -> FaultProxy {
+        static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+        let runtime = RUNTIME.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("harness-proxy")
+                .enable_all()
+                .build()
+                .expect("the proxy runtime starts")
+        });
+        let upstream = upstream.to_owned();
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| runtime.block_on(FaultProxy::start(&upstream)))
+                .join()
+                .expect("the proxy starts")
+        })
+    }
+
     /// `http://127.0.0.1:PORT`: the endpoint to give the functions' SDK clients.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
@@ -255,6 +304,11 @@ impl FaultProxy {
             .get(&rule)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Every request seen so far (failed or forwarded), in arrival order.
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().recorded.clone()
     }
 
     /// How many requests with this `X-Amz-Target` the proxy has seen (failed
@@ -298,7 +352,13 @@ async fn connection(mut client: TcpStream, upstream: String, state: Arc<Mutex<St
             _ => return,
         };
         let target = request.header("x-amz-target").map(str::to_owned);
+        let index = {
+            let mut state = state.lock().unwrap();
+            state.recorded.push(request.recorded());
+            state.recorded.len() - 1
+        };
         if let Some(refusal) = eventbridge_refusal(target.as_deref(), &request.body) {
+            state.lock().unwrap().recorded[index].status = Some(400);
             if client.write_all(&refusal.to_bytes()).await.is_err() {
                 return;
             }
@@ -313,15 +373,16 @@ async fn connection(mut client: TcpStream, upstream: String, state: Arc<Mutex<St
         let response = match fault {
             Some(Fault::RefuseEntry(detail_type)) => {
                 match crate::eventbridge::without_entry(&request.body, detail_type, &needles) {
-                    Some((rest, index)) => {
+                    Some((rest, at)) => {
                         let shortened = Message {
                             start_line: request.start_line.clone(),
                             headers: request.headers.clone(),
                             body: rest,
+                            head_answer: false,
                         };
                         forward(&upstream, &shortened).await.map(|mut answer| {
                             answer.body =
-                                crate::eventbridge::with_refused_entry(&answer.body, index);
+                                crate::eventbridge::with_refused_entry(&answer.body, at);
                             answer
                         })
                     }
@@ -350,6 +411,14 @@ async fn connection(mut client: TcpStream, upstream: String, state: Arc<Mutex<St
                 forward(&upstream, &request).await
             }
         };
+        if let Ok(response) = &response {
+            let status = response
+                .start_line
+                .split(' ')
+                .next()
+                .and_then(|c| c.parse().ok());
+            state.lock().unwrap().recorded[index].status = status;
+        }
         let Ok(response) = response else {
             // moto unreachable: answer as a gateway would.
             let _ = client
@@ -391,7 +460,12 @@ async fn forward(upstream: &str, request: &Message) -> io::Result<Message> {
         out.extend_from_slice(&request.body);
         moto.write_all(&out).await?;
         let mut buf = Vec::new();
-        read_message(&mut moto, &mut buf, Kind::Response)
+        let kind = if request.start_line.starts_with("HEAD ") {
+            Kind::ResponseToHead
+        } else {
+            Kind::Response
+        };
+        read_message(&mut moto, &mut buf, kind)
             .await?
             .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "moto closed"))
     })
@@ -443,6 +517,8 @@ fn error_response(request: &Message, status: u16, throttle: bool) -> Message {
 enum Kind {
     Request,
     Response,
+    /// The answer to a `HEAD`: no body, whatever its `Content-Length` says.
+    ResponseToHead,
 }
 
 /// One HTTP/1.1 request or response with its body de-framed.
@@ -452,6 +528,8 @@ struct Message {
     start_line: String,
     headers: Vec<(String, Vec<u8>)>,
     body: Vec<u8>,
+    /// The answer to a `HEAD` (its `Content-Length` describes no body here).
+    head_answer: bool,
 }
 
 impl Message {
@@ -460,6 +538,29 @@ impl Message {
             start_line: format!("{status} {reason}"),
             headers: Vec::new(),
             body: body.to_vec(),
+            head_answer: false,
+        }
+    }
+
+    /// A request as [`FaultProxy::recorded`] keeps it.
+    fn recorded(&self) -> Recorded {
+        let (method, target) = self
+            .start_line
+            .split_once(' ')
+            .unwrap_or((self.start_line.as_str(), "/"));
+        let amz_target = self.header("x-amz-target").map(str::to_owned);
+        Recorded {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            authorization: self.header("authorization").map(str::to_owned),
+            body: if amz_target.is_some() {
+                self.body.clone()
+            } else {
+                Vec::new()
+            },
+            amz_target,
+            status: None,
+            function: self.header(crate::iam::FUNCTION_HEADER).map(str::to_owned),
         }
     }
 
@@ -471,7 +572,8 @@ impl Message {
     }
 
     /// The response as sent to the client: framing headers replaced by an exact
-    /// `Content-Length`, so the client connection can stay open.
+    /// `Content-Length`, so the client connection can stay open. The answer to
+    /// a `HEAD` keeps its own (the size of what a `GET` would return).
     fn to_bytes(&self) -> Vec<u8> {
         let mut out = format!("HTTP/1.1 {}\r\n", self.start_line).into_bytes();
         for (name, value) in &self.headers {
@@ -482,7 +584,11 @@ impl Message {
                 out.extend_from_slice(b"\r\n");
             }
         }
-        out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", self.body.len()).as_bytes());
+        let length = match (self.head_answer, self.header("content-length")) {
+            (true, Some(length)) => length.trim().to_owned(),
+            _ => self.body.len().to_string(),
+        };
+        out.extend_from_slice(format!("Content-Length: {length}\r\n\r\n").as_bytes());
         out.extend_from_slice(&self.body);
         out
     }
@@ -539,10 +645,11 @@ async fn read_message(
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| String::from_utf8_lossy(v).trim().to_ascii_lowercase())
     };
-    let no_body = kind == Kind::Response
-        && (start_line.starts_with('1')
-            || start_line.starts_with("204")
-            || start_line.starts_with("304"));
+    let no_body = kind == Kind::ResponseToHead
+        || kind == Kind::Response
+            && (start_line.starts_with('1')
+                || start_line.starts_with("204")
+                || start_line.starts_with("304"));
     let body = if no_body {
         Vec::new()
     } else if header("transfer-encoding").is_some_and(|te| te.contains("chunked")) {
@@ -565,6 +672,7 @@ async fn read_message(
         start_line,
         headers,
         body,
+        head_answer: kind == Kind::ResponseToHead,
     }))
 }
 
@@ -594,7 +702,7 @@ fn parse_head(buf: &[u8], kind: Kind) -> Result<Option<Head>, httparse::Error> {
                 ))),
             }
         }
-        Kind::Response => {
+        Kind::Response | Kind::ResponseToHead => {
             let mut res = httparse::Response::new(&mut slots);
             match res.parse(buf)? {
                 httparse::Status::Partial => Ok(None),
@@ -678,6 +786,18 @@ mod tests {
         assert_eq!(state.decide(Some(target::PUT_ITEM), events), None);
         assert_eq!(state.hits[&RuleId(0)], 2);
         assert_eq!(state.calls[target::PUT_ITEM], 4);
+    }
+
+    #[test]
+    fn the_answer_to_a_head_keeps_its_content_length() {
+        let mut m = Message::simple(200, "OK", b"");
+        m.headers
+            .push(("Content-Length".into(), b"12582917".to_vec()));
+        m.head_answer = true;
+        assert_eq!(
+            String::from_utf8(m.to_bytes()).unwrap(),
+            "HTTP/1.1 200 OK\r\nContent-Length: 12582917\r\n\r\n"
+        );
     }
 
     #[test]

@@ -7,10 +7,17 @@
 //!
 //! [`faults`] puts a fault-injecting proxy between the functions and moto;
 //! [`child`] runs part of a test in a process of its own (crash, log capture).
+//!
+//! The functions a [`Stack`] builds ([`Stack::ingest`], [`Stack::processor`])
+//! talk to moto through recorders, and when the stack is dropped every call
+//! they made is checked against the function's role in `template.yaml`
+//! ([`iam`]); a call the role does not allow fails the test.
 
+pub mod cfn;
 pub mod child;
 pub mod eventbridge;
 pub mod faults;
+pub mod iam;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -25,12 +32,12 @@ use serde_json::{json, Value};
 use store::{AwsClients, CallCounter, Config, SecretsSource};
 use verify::{BodyFormat, Provider, SecretSet, Verifier};
 
-/// The SpotDraft test key (base64), as in `shared/vectors`.
+/// The SpotDraft test key (base64), as in `vectors/signatures.json`.
 pub const SPOTDRAFT_KEY: &str =
     "c3BvdGRyYWZ0LXB1YmxpYy10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
 /// A second SpotDraft key, for rotation.
 pub const SPOTDRAFT_KEY_NEXT: &str = "bmV4dC1zcG90ZHJhZnQta2V5LTIyMjIyMjIyMjIyMjIyMjI=";
-/// The Subnoto test secret, as in `shared/vectors`.
+/// The Subnoto test secret, as in `vectors/signatures.json`.
 pub const SUBNOTO_SECRET: &str = "whsec_subnoto_public_test_secret_0001";
 /// A second Subnoto secret, for rotation.
 pub const SUBNOTO_SECRET_NEXT: &str = "whsec_subnoto_next_secret_0002";
@@ -45,14 +52,12 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `../shared` beside the repository (or `CONTRACT_HOOKS_SHARED`); panics if absent.
-pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("CONTRACT_HOOKS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared"));
+/// `samples/` in the repository: the providers' realistic payloads.
+pub fn samples_dir() -> PathBuf {
+    let dir = repo_root().join("samples");
     assert!(
-        dir.join("samples").is_dir(),
-        "shared test data not found at {} (set CONTRACT_HOOKS_SHARED)",
+        dir.is_dir(),
+        "samples not found at {} (tracked in git)",
         dir.display()
     );
     dir
@@ -60,13 +65,13 @@ pub fn shared_dir() -> PathBuf {
 
 /// A provider sample's exact bytes.
 pub fn sample(name: &str) -> Vec<u8> {
-    let path = shared_dir().join("samples").join(name);
+    let path = samples_dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
 /// Every sample file name with its provider.
 pub fn samples() -> Vec<(Provider, String)> {
-    let mut names: Vec<String> = std::fs::read_dir(shared_dir().join("samples"))
+    let mut names: Vec<String> = std::fs::read_dir(samples_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".json"))
@@ -157,7 +162,19 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
 /// so without this, faults injected by one test would drain the retry quota of
 /// the next and make its retry counts depend on test order.
 pub async fn clients_via(endpoint: &str) -> AwsClients {
+    tagged_clients_via(endpoint, None).await
+}
+
+/// [`clients_via`] for `function`: every request carries the function's name
+/// ([`iam::FUNCTION_HEADER`]), so a proxy shared by several functions' clients
+/// can tell whose call it saw ([`iam::by_function`]).
+pub async fn function_clients_via(endpoint: &str, function: iam::Function) -> AwsClients {
+    tagged_clients_via(endpoint, Some(function)).await
+}
+
+async fn tagged_clients_via(endpoint: &str, function: Option<iam::Function>) -> AwsClients {
     use aws_sdk_dynamodb::config::retry::RetryPartition;
+    let tag = iam::FunctionTag(function);
     let sdk = sdk_config_for(endpoint).await;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let partition = |service: &str| RetryPartition::new(format!("{service}-{id}"));
@@ -167,24 +184,28 @@ pub async fn clients_via(endpoint: &str) -> AwsClients {
             aws_sdk_dynamodb::config::Builder::from(&sdk)
                 .retry_partition(partition("dynamodb"))
                 .interceptor(calls.clone())
+                .interceptor(tag)
                 .build(),
         ),
         sqs: aws_sdk_sqs::Client::from_conf(
             aws_sdk_sqs::config::Builder::from(&sdk)
                 .retry_partition(partition("sqs"))
                 .interceptor(calls.clone())
+                .interceptor(tag)
                 .build(),
         ),
         secrets: aws_sdk_secretsmanager::Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::from(&sdk)
                 .retry_partition(partition("secretsmanager"))
                 .interceptor(calls.clone())
+                .interceptor(tag)
                 .build(),
         ),
         events: aws_sdk_eventbridge::Client::from_conf(
             aws_sdk_eventbridge::config::Builder::from(&sdk)
                 .retry_partition(partition("eventbridge"))
                 .interceptor(calls.clone())
+                .interceptor(tag)
                 .build(),
         ),
         calls,
@@ -197,6 +218,9 @@ pub fn figures(case: &str, figures: Value) {
 }
 
 /// A fresh, uniquely named set of resources in moto.
+///
+/// Dropping it checks the calls of the functions it built against their roles
+/// (see [`Stack::check_roles`]).
 pub struct Stack {
     /// Name prefix of every resource.
     pub name: String,
@@ -210,6 +234,21 @@ pub struct Stack {
     pub queue_url: String,
     /// Dead-letter queue URL.
     pub dlq_url: String,
+    /// The functions' own clients, each behind a recorder.
+    roles: Vec<(iam::RoleRecorder, AwsClients)>,
+    /// Refusals a test causes on purpose: (function, text in the resource).
+    expected_refusals: Mutex<Vec<(iam::Function, String)>>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // A test that already failed says why; a second panic would abort.
+        if !std::thread::panicking() {
+            if let Err(refused) = self.check_roles() {
+                panic!("{refused}");
+            }
+        }
+    }
 }
 
 impl Stack {
@@ -230,6 +269,12 @@ impl Stack {
             store::schema::create_queues(&clients.sqs, &format!("{name}-queue"))
                 .await
                 .unwrap();
+        let mut roles = Vec::new();
+        for function in [iam::Function::Ingest, iam::Function::Processor] {
+            let recorder = iam::RoleRecorder::start(function);
+            let clients = clients_via(recorder.endpoint()).await;
+            roles.push((recorder, clients));
+        }
         Stack {
             name,
             clients,
@@ -237,6 +282,72 @@ impl Stack {
             status_table,
             queue_url,
             dlq_url,
+            roles,
+            expected_refusals: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The clients [`Stack::ingest`] / [`Stack::processor`] give `function`:
+    /// moto through a recorder whose calls [`Stack::check_roles`] checks.
+    pub fn function_clients(&self, function: iam::Function) -> &AwsClients {
+        &self
+            .roles
+            .iter()
+            .find(|(r, _)| r.function == function)
+            .unwrap_or_else(|| panic!("the stack builds no {}", function.name()))
+            .1
+    }
+
+    /// The names this stack gives the template's resources.
+    pub fn deployed(&self) -> iam::Deployed {
+        iam::Deployed {
+            name: self.name.clone(),
+        }
+    }
+
+    /// Declares that `function` is pointed, on purpose, at a resource outside
+    /// this stack whose ARN contains `resource`: its calls there are not held
+    /// against the role (on AWS they would be refused, which is what such a
+    /// test stands for: the resource is unusable).
+    pub fn expect_refused(&self, function: iam::Function, resource: &str) {
+        self.expected_refusals
+            .lock()
+            .unwrap()
+            .push((function, resource.to_owned()));
+    }
+
+    /// Every call the functions made through [`Stack::function_clients`],
+    /// checked against their roles: `Ok` with the authorizations made per
+    /// function, or `Err` naming each call a role does not allow.
+    pub fn check_roles(
+        &self,
+    ) -> Result<
+        Vec<(
+            iam::Function,
+            std::collections::BTreeSet<iam::Authorization>,
+        )>,
+        String,
+    > {
+        let expected = self.expected_refusals.lock().unwrap().clone();
+        let deployed = self.deployed();
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for (recorder, _) in &self.roles {
+            let function = recorder.function;
+            let outside: Vec<String> = expected
+                .iter()
+                .filter(|(f, _)| *f == function)
+                .map(|(_, r)| r.clone())
+                .collect();
+            match iam::check_calls(function, recorder.calls(), &deployed, &outside) {
+                Ok(auths) => out.push((function, auths)),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors.join("\n"))
         }
     }
 
@@ -259,11 +370,14 @@ impl Stack {
         Config::from_lookup(|k| vars.get(k).cloned()).unwrap()
     }
 
-    /// An ingest app over this stack.
+    /// An ingest app over this stack (its calls checked against `IngestRole`).
     pub async fn ingest(&self, extra: &[(&str, &str)]) -> ingest::App {
-        ingest::App::new(&self.config(extra), &self.clients)
-            .await
-            .unwrap()
+        ingest::App::new(
+            &self.config(extra),
+            self.function_clients(iam::Function::Ingest),
+        )
+        .await
+        .unwrap()
     }
 
     /// An ingest app over this stack using `clients` (e.g. [`clients_via`] a
@@ -289,6 +403,12 @@ impl Stack {
             30,
             30_000,
         )
+    }
+
+    /// The status table of this stack, read with the test's own clients (not
+    /// a function's: a test's reads are not the function's calls).
+    pub fn status_table(&self) -> store::StatusTable {
+        store::StatusTable::new(self.clients.dynamodb.clone(), &self.status_table)
     }
 
     /// Number of ledger items (scan).
@@ -372,9 +492,13 @@ impl Stack {
         }
     }
 
-    /// A processor app over this stack, plus `extra` variables.
+    /// A processor app over this stack, plus `extra` variables (its calls,
+    /// the sweep's too, checked against `ProcessorRole`).
     pub fn processor(&self, extra: &[(&str, &str)]) -> processor::App {
-        processor::App::new(&self.config(extra), &self.clients)
+        processor::App::new(
+            &self.config(extra),
+            self.function_clients(iam::Function::Processor),
+        )
     }
 
     /// Every status item by key (scan), string sets sorted so that items

@@ -310,11 +310,10 @@ async fn shuffled_delivery_converges_for_the_consumer_as_in_the_status_table() {
             *entry = (rank, status);
         }
     }
-    let processor = stack.processor(&[]);
     assert_eq!(consumer.len(), 5, "five subjects");
     for ((provider, subject), (_, status)) in &consumer {
-        let item = processor
-            .status
+        let item = stack
+            .status_table()
             .get(provider.parse().unwrap(), subject)
             .await
             .unwrap()
@@ -459,6 +458,8 @@ async fn failed_publishing_is_retried_and_nothing_is_marked_processed_before() {
     let mut unreachable = stack.processor(&[("EVENT_BUS_NAME", &sub.bus)]);
     unreachable.bus = Some(store::Bus::new(dead.events.clone(), &sub.bus));
     // A bus that does not exist.
+    // A bus that is not there: on AWS the role refuses it, which is the point.
+    stack.expect_refused(iam::Function::Processor, "event-bus/no-such-bus");
     let missing = stack.processor(&[("EVENT_BUS_NAME", "no-such-bus")]);
     for app in [&unreachable, &missing] {
         let report = processor::process_batch(app, &sqs_event(records(1))).await;
@@ -513,6 +514,8 @@ async fn a_change_whose_publishing_failed_survives_a_later_winner() {
     let sub = subscribe_to_bus(&stack).await;
     let ingest = stack.ingest(&[]).await;
     let good = stack.processor(&[("EVENT_BUS_NAME", &sub.bus)]);
+    // A bus that is not there: on AWS the role refuses it, which is the point.
+    stack.expect_refused(iam::Function::Processor, "event-bus/no-such-bus");
     let missing = stack.processor(&[("EVENT_BUS_NAME", "no-such-bus")]);
     let signed = sample("spotdraft-contract-signed.json");
     let executed = sample("spotdraft-contract-executed.json");

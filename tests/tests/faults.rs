@@ -10,6 +10,10 @@
 //! they never meet an injected fault. The functions' clients have the
 //! project's timeouts (attempt 2 s, operation 5 s) and retries (standard, 3
 //! attempts): a rule's hit count is how many attempts the SDK made.
+//!
+//! Each function has clients of its own through the proxy, tagged with its
+//! name, and when a rig is dropped every call the proxy saw is checked against
+//! that function's role (see `integration_tests::iam`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -27,23 +31,40 @@ const FUNCTION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A stack, a proxy in front of moto, and clients for the functions through
 /// it; it also counts the answers and what the processor did, for the figures.
+/// Dropping it checks the functions' calls against their roles.
 struct Rig {
     stack: Stack,
     proxy: FaultProxy,
-    clients: AwsClients,
+    ingest_clients: AwsClients,
+    processor_clients: AwsClients,
     answers: Mutex<BTreeMap<u16, usize>>,
     processed: Mutex<Tally>,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        // A test that already failed says why; a second panic would abort.
+        if std::thread::panicking() {
+            return;
+        }
+        if let Err(refused) = iam::check_shared(self.proxy.recorded(), &self.stack.deployed()) {
+            panic!("{refused}");
+        }
+    }
 }
 
 impl Rig {
     async fn new() -> Rig {
         let stack = Stack::new().await;
         let proxy = FaultProxy::start(&moto().endpoint).await;
-        let clients = clients_via(proxy.endpoint()).await;
+        let ingest_clients = function_clients_via(proxy.endpoint(), iam::Function::Ingest).await;
+        let processor_clients =
+            function_clients_via(proxy.endpoint(), iam::Function::Processor).await;
         Rig {
             stack,
             proxy,
-            clients,
+            ingest_clients,
+            processor_clients,
             answers: Mutex::default(),
             processed: Mutex::default(),
         }
@@ -119,11 +140,14 @@ impl Rig {
     }
 
     async fn ingest(&self, extra: &[(&str, &str)]) -> ingest::App {
-        self.stack.ingest_with(&self.clients, extra).await.unwrap()
+        self.stack
+            .ingest_with(&self.ingest_clients, extra)
+            .await
+            .unwrap()
     }
 
     fn processor(&self, extra: &[(&str, &str)]) -> processor::App {
-        self.stack.processor_with(&self.clients, extra)
+        self.stack.processor_with(&self.processor_clients, extra)
     }
 
     fn status_table(&self) -> StatusTable {
@@ -507,7 +531,10 @@ async fn secrets_manager_unreachable_at_cold_start_fails_init_loudly() {
         let started = Instant::now();
         let err = rig
             .stack
-            .ingest_with(&clients_via(rig.proxy.endpoint()).await, &extra)
+            .ingest_with(
+                &function_clients_via(rig.proxy.endpoint(), iam::Function::Ingest).await,
+                &extra,
+            )
             .await
             .expect_err("no app without secrets");
         let took = started.elapsed();
@@ -902,7 +929,7 @@ async fn every_fault_on_the_hot_path_is_a_503_the_providers_retry_recovers_from(
     {
         let case = format!("{name} {fault:?}");
         // Fresh clients: a sandbox of its own, with its own retry quota.
-        let clients = clients_via(rig.proxy.endpoint()).await;
+        let clients = function_clients_via(rig.proxy.endpoint(), iam::Function::Ingest).await;
         let app = rig.stack.ingest_with(&clients, &[]).await.unwrap();
         let delivery = Delivery::fresh();
         let rule = rig.proxy.fail(call, fault, Times::UntilCleared);

@@ -210,6 +210,7 @@ async fn the_same_delivery_is_enqueued_once_sequentially_and_concurrently() {
 async fn sqs_failure_answers_503_and_the_providers_retry_enqueues() {
     let stack = Stack::new().await;
     let missing_queue = format!("{}/123456789012/{}-nowhere", moto().endpoint, stack.name);
+    stack.expect_refused(iam::Function::Ingest, "-nowhere");
     let broken = stack.ingest(&[("QUEUE_URL", &missing_queue)]).await;
     let body = sample("spotdraft-contract-created.json");
     let headers = signed_headers(
@@ -785,8 +786,7 @@ async fn a_redelivered_event_is_requeued_with_its_first_arrival_time() {
     let report = processor::process_batch(&processor, &sqs_event(records)).await;
     assert!(report.failed.is_empty(), "{report:?}");
     let item = stack
-        .processor(&[])
-        .status
+        .status_table()
         .get(Provider::SpotDraft, "777001")
         .await
         .unwrap()
@@ -891,8 +891,8 @@ async fn events_at_every_limit_are_accepted_and_processed() {
     assert!(report.failed.is_empty(), "{report:?}");
     assert_eq!(report.updated, cases.len());
     for (provider, _, subject) in &cases {
-        let item = processor
-            .status
+        let item = stack
+            .status_table()
             .get(*provider, subject.unwrap())
             .await
             .unwrap()
@@ -900,8 +900,8 @@ async fn events_at_every_limit_are_accepted_and_processed() {
         assert_eq!(item.subject.len(), subject.unwrap().len().min(2048));
     }
     // The metadata too large to keep is replaced by a marker that says so.
-    let big = processor
-        .status
+    let big = stack
+        .status_table()
         .get(Provider::SpotDraft, "777003")
         .await
         .unwrap()
@@ -913,8 +913,8 @@ async fn events_at_every_limit_are_accepted_and_processed() {
             .contains("contract_hooks_omitted"),
         "marker"
     );
-    let title = processor
-        .status
+    let title = stack
+        .status_table()
         .get(Provider::SpotDraft, "777004")
         .await
         .unwrap()

@@ -184,7 +184,7 @@ async fn full_run() -> Sent {
     let mut sent = Sent::default();
     let stack = Stack::new().await;
     let proxy = FaultProxy::start(&moto().endpoint).await;
-    let clients = clients_via(proxy.endpoint()).await;
+    let clients = function_clients_via(proxy.endpoint(), iam::Function::Ingest).await;
     let arn = stack.create_secret(&secrets_json()).await;
 
     // Cold starts that fail, reported as the functions' main does (`?` out of
@@ -223,7 +223,7 @@ async fn full_run() -> Sent {
     tracing::info!(events_table = %config.events_table, max_body_bytes = 4096, "ingest ready");
     // Clients of its own, as in its own Lambda: ingest's background secrets
     // refresh must not count as the processor's calls.
-    let processor_clients = clients_via(proxy.endpoint()).await;
+    let processor_clients = function_clients_via(proxy.endpoint(), iam::Function::Processor).await;
     let processor = stack.processor_with(&processor_clients, &[("SWEEP_AFTER_SECONDS", "60")]);
     tracing::info!(
         events_table = %config.events_table,
@@ -534,6 +534,10 @@ async fn full_run() -> Sent {
         )
         .await;
         assert_eq!(answer["batchItemFailures"], json!([]), "{label}: {answer}");
+    }
+    // Every call both functions made, checked against their roles.
+    if let Err(refused) = iam::check_shared(proxy.recorded(), &stack.deployed()) {
+        panic!("{refused}");
     }
     sent
 }

@@ -723,6 +723,8 @@ async fn a_transient_failure_is_reported_and_the_redelivery_applies_it_once() {
     let keys: Vec<String> = messages.iter().map(|m| parsed(m).ledger_key).collect();
     // The status table is not there yet (as if DynamoDB were failing).
     let later = format!("{}-status-later", stack.name);
+    // A table of its own, outside the role's grants: the role is not what this test is about.
+    stack.expect_refused(iam::Function::Processor, &format!("table/{later}"));
     let app = stack.processor(&[("STATUS_TABLE", &later)]);
     let records = |count| batch(&messages.iter().collect::<Vec<_>>(), "m", count);
 

@@ -16,7 +16,7 @@ const SUBNOTO_SECRET: &str = "whsec_cli_test_secret";
 const SPOTDRAFT_KEY: &str = "Y2xpLXRlc3Qtc3BvdGRyYWZ0LWtleQ==";
 
 fn sample(name: &str) -> Vec<u8> {
-    let path = common::shared_dir().join("samples").join(name);
+    let path = common::data_dir().join("samples").join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use base64::Engine;
-use common::{cli, shared_dir};
+use common::{cli, data_dir};
 use serde_json::Value;
 use verify::{Provider, SecretSet, Verifier};
 
@@ -23,7 +23,7 @@ fn generate(out: &Path, t_ms: i64) {
         .args(["events", "--out"])
         .arg(out)
         .arg("--samples")
-        .arg(shared_dir().join("samples"))
+        .arg(data_dir().join("samples"))
         .args(["--timestamp-ms", &t_ms.to_string()])
         .assert()
         .success();
@@ -97,7 +97,7 @@ fn events_cover_every_sample_and_verify_as_the_manifest_says() {
         "the manifest lists exactly the event files"
     );
 
-    let mut samples: Vec<String> = std::fs::read_dir(shared_dir().join("samples"))
+    let mut samples: Vec<String> = std::fs::read_dir(data_dir().join("samples"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".json"))

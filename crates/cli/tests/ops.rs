@@ -48,7 +48,7 @@ static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0)
 /// Accepts a sample into the ledger the way ingest does; returns its key.
 async fn accept(stack: &Stack, name: &str, received_at_ms: i64) -> String {
     let provider: Provider = name.split('-').next().unwrap().parse().unwrap();
-    let body = std::fs::read(common::shared_dir().join("samples").join(name)).unwrap();
+    let body = std::fs::read(common::data_dir().join("samples").join(name)).unwrap();
     let event = Event::parse(provider, BodyFormat::Json, &body).unwrap();
     stack
         .ledger

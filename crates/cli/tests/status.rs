@@ -69,7 +69,7 @@ async fn deliver(stack: &Stack, provider: Provider, body: &[u8], received_at_ms:
 }
 
 fn sample(name: &str) -> Value {
-    let text = std::fs::read(common::shared_dir().join("samples").join(name)).unwrap();
+    let text = std::fs::read(common::data_dir().join("samples").join(name)).unwrap();
     serde_json::from_slice(&text).unwrap()
 }
 

@@ -1,4 +1,4 @@
-//! The shared signature vectors through the CLI: `verify` agrees with every
+//! The signature vectors (`vectors/signatures.json`) through the CLI: `verify` agrees with every
 //! verdict, and `sign` reproduces every valid signature byte for byte.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Every sample in `shared/samples/` parses into the expected normalised event.
+//! Every sample in `samples/` parses into the expected normalised event.
 //! Expected SpotDraft keys were computed independently (Python:
 //! `sha256(json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False))`).
 
@@ -7,7 +7,7 @@ mod common;
 use verify::{BodyFormat, Event, Provider};
 
 fn sample(name: &str) -> Vec<u8> {
-    common::read_shared(&format!("samples/{name}"))
+    common::read_data(&format!("samples/{name}"))
 }
 
 struct Expect {
@@ -90,7 +90,7 @@ fn provider_of(file: &str) -> Provider {
 
 #[test]
 fn every_sample_parses_to_the_expected_event() {
-    let on_disk = std::fs::read_dir(common::shared_dir().join("samples"))
+    let on_disk = std::fs::read_dir(common::data_dir().join("samples"))
         .unwrap()
         .count();
     assert_eq!(

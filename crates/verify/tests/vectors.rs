@@ -1,4 +1,4 @@
-//! Every case in `shared/vectors/signatures.json` (computed with each provider's
+//! Every case in `vectors/signatures.json` (computed with each provider's
 //! own reference code) must get its expected verdict.
 
 mod common;
@@ -26,8 +26,7 @@ struct Vector {
 
 #[test]
 fn every_vector_gets_its_expected_verdict() {
-    let file: File =
-        serde_json::from_slice(&common::read_shared("vectors/signatures.json")).unwrap();
+    let file: File = serde_json::from_slice(&common::read_data("vectors/signatures.json")).unwrap();
     assert!(
         file.vectors.len() >= 100,
         "expected the full vector set, got {}",
@@ -85,8 +84,7 @@ fn every_vector_gets_its_expected_verdict() {
 #[test]
 fn rejections_name_the_precise_reason() {
     use verify::VerifyError::*;
-    let file: File =
-        serde_json::from_slice(&common::read_shared("vectors/signatures.json")).unwrap();
+    let file: File = serde_json::from_slice(&common::read_data("vectors/signatures.json")).unwrap();
     for v in &file.vectors {
         let provider: Provider = v.provider.parse().unwrap();
         let body = base64::engine::general_purpose::STANDARD
@@ -139,8 +137,7 @@ fn rejections_name_the_precise_reason() {
 #[test]
 fn digests_in_upper_case_are_refused_like_the_reference_receivers() {
     use verify::VerifyError::MalformedHeader;
-    let file: File =
-        serde_json::from_slice(&common::read_shared("vectors/signatures.json")).unwrap();
+    let file: File = serde_json::from_slice(&common::read_data("vectors/signatures.json")).unwrap();
     let mut checked = 0;
     for v in file.vectors.iter().filter(|v| v.expect == "valid") {
         let provider: Provider = v.provider.parse().unwrap();

@@ -29,7 +29,7 @@ use crate::error::CliError;
 /// The moto launcher shared with the test harness.
 const MOTO_SERVER_PY: &str = include_str!("../../../../tests/harness/moto_server.py");
 
-/// Public test secrets (the ones in `shared/vectors`): never use them in AWS.
+/// Public test secrets (the ones in `vectors/signatures.json`): never use them in AWS.
 pub const DEV_SPOTDRAFT_KEY: &str =
     "c3BvdGRyYWZ0LXB1YmxpYy10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
 /// See [`DEV_SPOTDRAFT_KEY`].

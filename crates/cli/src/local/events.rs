@@ -29,7 +29,7 @@ use crate::input::{now_ms, print_stdout};
 use crate::signing::form_encode;
 
 /// The public SpotDraft test key (base64) the events are signed with; the same
-/// as the test harness's `SPOTDRAFT_KEY` and `shared/vectors`.
+/// as the test harness's `SPOTDRAFT_KEY` and `vectors/signatures.json`.
 pub const SPOTDRAFT_TEST_KEY: &str =
     "c3BvdGRyYWZ0LXB1YmxpYy10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
 /// The public Subnoto test secret; the harness's `SUBNOTO_SECRET`.

@@ -1,4 +1,4 @@
-//! Helpers shared by the CLI tests: the binary, the shared vectors, temp files.
+//! Helpers shared by the CLI tests: the binary, the signature vectors (`vectors/`), temp files.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::io::{BufRead, BufReader, Write};
@@ -19,18 +19,14 @@ pub fn cli() -> assert_cmd::Command {
     cmd
 }
 
-/// `/work/shared` (or `$CONTRACT_HOOKS_SHARED`). Panics with a clear message when
-/// the vectors are missing: these tests must never be skipped silently.
-pub fn shared_dir() -> PathBuf {
-    let dir = match std::env::var_os("CONTRACT_HOOKS_SHARED") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
+/// The repository root, where `vectors/` and `samples/` live. Panics with a clear
+/// message when the vectors are missing: these tests must never be skipped silently.
+pub fn data_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let vectors = dir.join("vectors/signatures.json");
     assert!(
         vectors.is_file(),
-        "shared test data not found: {} does not exist; set CONTRACT_HOOKS_SHARED to the \
-         directory holding vectors/signatures.json",
+        "test data not found: {} does not exist (it is tracked in git)",
         vectors.display()
     );
     dir
@@ -77,7 +73,7 @@ fn field<'a>(v: &'a Value, name: &str, key: &str) -> &'a Value {
 
 /// Every vector, parsed strictly.
 pub fn vectors() -> Vec<Vector> {
-    let path = shared_dir().join("vectors/signatures.json");
+    let path = data_dir().join("vectors/signatures.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let root: Value = serde_json::from_str(&text).expect("signatures.json is JSON");

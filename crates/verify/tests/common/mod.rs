@@ -1,21 +1,20 @@
 #![allow(dead_code)]
 use std::path::PathBuf;
 
-/// `../shared` beside the repository (or `CONTRACT_HOOKS_SHARED`). Panics with a
-/// clear message when it is missing: these tests must never pass vacuously.
-pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("CONTRACT_HOOKS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+/// The repository root, where `vectors/` and `samples/` live. Panics with a clear
+/// message when the vectors are missing: these tests must never pass vacuously.
+pub fn data_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     assert!(
         dir.join("vectors/signatures.json").is_file(),
-        "shared test data not found at {} (set CONTRACT_HOOKS_SHARED to the folder holding vectors/ and samples/)",
+        "test data not found at {} (vectors/ and samples/ are tracked in git)",
         dir.display()
     );
     dir
 }
 
-pub fn read_shared(rel: &str) -> Vec<u8> {
-    let path = shared_dir().join(rel);
+/// The bytes of `rel` under [`data_dir`].
+pub fn read_data(rel: &str) -> Vec<u8> {
+    let path = data_dir().join(rel);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
