@@ -29,19 +29,26 @@ use sha2::Digest;
 
 const CHUNK: usize = 64 * 1024;
 
-/// The document's bytes, generated: chunk `i` of a document of `len` bytes.
+/// The document's bytes, generated: chunk `i` of a document of `len` bytes
+/// (a PDF's signature first: the archiver checks it).
 fn chunk(i: usize, len: usize) -> Vec<u8> {
     let start = i * CHUNK;
     let n = CHUNK.min(len - start);
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ (i as u64);
-    (0..n)
+    let mut bytes: Vec<u8> = (0..n)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             (x >> 24) as u8
         })
-        .collect()
+        .collect();
+    if i == 0 {
+        let sig = b"%PDF-1.7\n";
+        let k = sig.len().min(n);
+        bytes[..k].copy_from_slice(&sig[..k]);
+    }
+    bytes
 }
 
 fn sha256_of(len: usize) -> String {
@@ -240,6 +247,8 @@ async fn main() {
                 r#"{"client_id":"bench","client_secret":"bench"}"#,
             )
             .env("MAX_DOCUMENT_BYTES", (512 * 1024 * 1024).to_string())
+            // The local server is http on loopback.
+            .env("ARCHIVE_ALLOW_INSECURE_DOCUMENT_URLS", "true")
             .output()
             .await
             .unwrap();

@@ -28,7 +28,8 @@ async fn main() -> Result<(), Error> {
 
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        archiver::handle(app, event.payload)
+        let deadline = archiver::batch::invocation_deadline(event.context.deadline);
+        archiver::handle(app, event.payload, deadline)
             .await
             .map_err(Error::from)
     }))
