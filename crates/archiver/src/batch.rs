@@ -316,12 +316,18 @@ async fn process_record(
                 Class::Permanent => {
                     dead_letter(app, record, reason, &message, Some((provider, subject, id))).await
                 }
-                _ if retries_ran_out(record).is_some() => {
-                    let age = retries_ran_out(record).unwrap_or(RETRY_WINDOW);
-                    let message = gave_up(age, &message);
-                    dead_letter(app, record, reason, &message, Some((provider, subject, id))).await
-                }
                 class => {
+                    if let Some(age) = retries_ran_out(record) {
+                        let message = gave_up(age, &message);
+                        return dead_letter(
+                            app,
+                            record,
+                            reason,
+                            &message,
+                            Some((provider, subject, id)),
+                        )
+                        .await;
+                    }
                     let after_secs = match class {
                         Class::Throttled(wait) => throttled_backoff(secs(wait), receives),
                         Class::Credentials => credentials_backoff(receives),

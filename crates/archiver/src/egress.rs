@@ -232,8 +232,10 @@ impl DocumentUrlPolicy {
     }
 
     fn literal(&self, ip: IpAddr) -> Result<(), UrlRefused> {
-        if self.allow_insecure && self.address_allowed(ip).is_ok() && self.host_allowlist.is_empty()
-        {
+        let dev_loopback = self.allow_insecure
+            && self.host_allowlist.is_empty()
+            && refused(ip) == Some(AddressKind::Loopback);
+        if dev_loopback {
             Ok(())
         } else {
             Err(UrlRefused::IpLiteral)
@@ -474,6 +476,7 @@ mod tests {
             "http://10.0.0.1/x",
             "http://[fd00:ec2::254]/x",
             "http://[::ffff:127.0.0.1]/x",
+            "http://8.8.8.8/x",
         ] {
             assert_eq!(
                 p.check_url(url).unwrap_err(),

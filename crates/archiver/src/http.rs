@@ -328,14 +328,7 @@ pub async fn read_json(
     what: &'static str,
     mut response: reqwest::Response,
 ) -> Result<Value, FetchError> {
-    read_json_capped(what, &mut response, MAX_ANSWER_BYTES).await
-}
-
-async fn read_json_capped(
-    what: &'static str,
-    response: &mut reqwest::Response,
-    limit: usize,
-) -> Result<Value, FetchError> {
+    let limit = MAX_ANSWER_BYTES;
     let too_large = FetchError::AnswerTooLarge { what, limit };
     if response.content_length().is_some_and(|n| n > limit as u64) {
         return Err(too_large);
