@@ -2359,6 +2359,19 @@ fn child_prints_every_metric_of_a_function() {
                     reason: "credentials_rejected",
                     after_secs: 1,
                 },
+                Outcome::Retrying {
+                    reason: "invalid_document",
+                    after_secs: 1,
+                },
+                Outcome::Retrying {
+                    reason: "download_too_slow",
+                    after_secs: 1,
+                },
+                Outcome::Retrying {
+                    reason: "answer_too_large",
+                    after_secs: 1,
+                },
+                Outcome::DeadLettered("document_url_refused"),
             ];
             BatchReport {
                 outcomes: outcomes
