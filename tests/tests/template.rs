@@ -1443,9 +1443,18 @@ fn the_archiver_sets_exactly_the_settings_its_config_reads() {
     );
     required.extend(direct_env_reads("archiver"));
     required.insert("RUST_LOG".into());
+    // Local development and tests only (http and loopback download URLs):
+    // the deployed function never has them.
+    for dev_only in archiver::config::DEV_ONLY_ENV_NAMES {
+        assert!(
+            required.remove(*dev_only),
+            "{dev_only} is read by config.rs"
+        );
+    }
     let env = env_of(&t, ARCHIVER);
     let declared: BTreeSet<String> = env.keys().cloned().collect();
     assert_eq!(declared, required, "{ARCHIVER} environment");
+    assert_eq!(env["DOCUMENT_HOST_ALLOWLIST"], "Ref(DocumentHostAllowlist)");
     assert_eq!(env["STATUS_TABLE"], "Ref(StatusTable)");
     assert_eq!(env["ARCHIVE_BUCKET"], "Ref(ArchiveBucket)");
     assert_eq!(env["ARCHIVE_QUEUE_URL"], "Ref(ArchiveQueue)");
@@ -1494,6 +1503,8 @@ fn the_archiver_sets_exactly_the_settings_its_config_reads() {
     assert_eq!(c.max_document_bytes, defaults.max_document_bytes);
     assert_eq!(c.secrets_refresh, defaults.secrets_refresh);
     assert_eq!(c.spotdraft_rps, defaults.spotdraft_rps);
+    assert_eq!(c.document_urls, defaults.document_urls);
+    assert!(!c.document_urls.allow_insecure);
     // SpotDraft allows 10 requests/s per workspace: the event source mapping's
     // concurrency times each instance's pace stays under it.
     let sqs = events_of(&t, ARCHIVER, "SQS");
@@ -1512,7 +1523,9 @@ fn the_archiver_sets_exactly_the_settings_its_config_reads() {
 #[tokio::test]
 async fn archive_queue_rule_and_bucket_match_the_code() {
     let t = template();
-    use store::archive::{ARCHIVE_MAX_RECEIVE_COUNT, ARCHIVE_VISIBILITY_TIMEOUT_SECS};
+    use store::archive::{
+        ARCHIVE_MAX_RECEIVE_COUNT, ARCHIVE_RETENTION_SECS, ARCHIVE_VISIBILITY_TIMEOUT_SECS,
+    };
     let q = props(&t, "ArchiveQueue", "AWS::SQS::Queue");
     let dlq = props(&t, "ArchiveDeadLetterQueue", "AWS::SQS::Queue");
     let visibility = number(at(q, &["VisibilityTimeout"]), "VisibilityTimeout");
@@ -1533,6 +1546,11 @@ async fn archive_queue_rule_and_bucket_match_the_code() {
         number(at(dlq, &["MessageRetentionPeriod"]), "retention"),
         14 * 86_400
     );
+    // Retries are bounded by time: the window (plus SQS's longest back-off)
+    // ends before the queue would drop the message by age.
+    let retention = number(at(q, &["MessageRetentionPeriod"]), "retention");
+    assert_eq!(retention, u64::from(ARCHIVE_RETENTION_SECS));
+    assert!(archiver::batch::RETRY_WINDOW.as_secs() + 43_200 < retention);
     for queue in [q, dlq] {
         assert_eq!(show(at(queue, &["SqsManagedSseEnabled"])), "true");
     }
@@ -1566,6 +1584,10 @@ async fn archive_queue_rule_and_bucket_match_the_code() {
     );
     let redrive: Json = serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
     assert_eq!(redrive["maxReceiveCount"], ARCHIVE_MAX_RECEIVE_COUNT);
+    assert_eq!(
+        attrs[&QueueAttributeName::MessageRetentionPeriod],
+        retention.to_string()
+    );
 
     // The rule: exactly the archiver's pattern, on the bus the archiver
     // publishes to, into the archive queue, which lets only this rule send.
@@ -1650,6 +1672,34 @@ fn archiver_alarms_watch_its_dlq_refused_credentials_and_errors() {
     // The metric is one the archiver counts.
     let code = read(&repo_root().join("crates/archiver/src/archive.rs"));
     assert!(code.contains("\"credentials_rejected\""));
+
+    // The archive queue's backlog: an execution waiting long, alarmed well
+    // before the archiver's retry window ends.
+    let found: Vec<_> = alarms(&t)
+        .into_iter()
+        .filter(|(_, f, d)| {
+            f.get("MetricName").map(String::as_str) == Some("ApproximateAgeOfOldestMessage")
+                && d.values().any(|v| v.contains("(ArchiveQueue."))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one age alarm on the archive queue");
+    let (name, f, d) = &found[0];
+    assert_eq!(f["Namespace"], "AWS/SQS", "{name}");
+    assert_eq!(
+        d,
+        &BTreeMap::from([(
+            "QueueName".to_owned(),
+            "GetAtt(ArchiveQueue.QueueName)".to_owned()
+        )])
+    );
+    assert_eq!(f["ComparisonOperator"], "GreaterThanThreshold", "{name}");
+    let threshold: u64 = f["Threshold"].parse().unwrap();
+    assert!(
+        threshold > u64::from(archiver::batch::MAX_CREDENTIALS_BACKOFF_SECS)
+            && threshold * 4 <= archiver::batch::RETRY_WINDOW.as_secs(),
+        "{name}: {threshold} s"
+    );
+    assert!(f["AlarmActions"].contains("AlarmTopicArn"), "{name}");
 }
 
 // ------------------------------------------------------------------ parameters and conditions
@@ -2071,6 +2121,19 @@ fn child_prints_every_metric_of_a_function() {
                     reason: "credentials_rejected",
                     after_secs: 1,
                 },
+                Outcome::Retrying {
+                    reason: "invalid_document",
+                    after_secs: 1,
+                },
+                Outcome::Retrying {
+                    reason: "download_too_slow",
+                    after_secs: 1,
+                },
+                Outcome::Retrying {
+                    reason: "answer_too_large",
+                    after_secs: 1,
+                },
+                Outcome::DeadLettered("document_url_refused"),
             ];
             BatchReport {
                 outcomes: outcomes

@@ -9,6 +9,7 @@ use store::archive::{
 };
 use store::events::BusEntry;
 use store::StoreError;
+use tokio::time::Instant;
 use verify::Provider;
 
 use crate::event::ArchiveRequest;
@@ -90,6 +91,10 @@ impl ArchiveError {
             ArchiveError::Fetch(FetchError::Status { .. } | FetchError::Answer { .. }) => {
                 "unexpected_answer"
             }
+            ArchiveError::Fetch(FetchError::AnswerTooLarge { .. }) => "answer_too_large",
+            ArchiveError::Fetch(FetchError::InvalidDocument(_)) => "invalid_document",
+            ArchiveError::Fetch(FetchError::TooSlow { .. }) => "download_too_slow",
+            ArchiveError::Fetch(FetchError::UrlRefused(_)) => "document_url_refused",
             ArchiveError::Store(_) => "aws_failed",
             ArchiveError::NoStatusItem => "no_status_item",
         }
@@ -138,21 +143,25 @@ fn rfc3339_now() -> String {
         .unwrap_or_default()
 }
 
-/// Archives one request.
-pub async fn archive(app: &App, request: &ArchiveRequest) -> Result<Archived, ArchiveError> {
+/// Archives one request; the document download ends by `deadline`.
+pub async fn archive(
+    app: &App,
+    request: &ArchiveRequest,
+    deadline: Instant,
+) -> Result<Archived, ArchiveError> {
     let fetched_at_ms = store::now_ms();
     let (stored, version, file_name) = match request.provider {
         Provider::SpotDraft => {
             let Some(api) = &app.spotdraft else {
                 return Ok(Archived::NotConfigured);
             };
-            spotdraft(app, api, request).await?
+            spotdraft(app, api, request, deadline).await?
         }
         Provider::Subnoto => {
             if app.subnoto.is_none() {
                 return Ok(Archived::NotConfigured);
             }
-            subnoto(app, request).await?
+            subnoto(app, request, deadline).await?
         }
     };
     let uploaded = stored.written;
@@ -236,6 +245,7 @@ async fn spotdraft(
     app: &App,
     api: &SpotDraftApi,
     request: &ArchiveRequest,
+    deadline: Instant,
 ) -> Result<(StoredObject, String, Option<String>), ArchiveError> {
     let contract_id = request.subject.as_str();
     if !valid_contract_id(contract_id) {
@@ -269,10 +279,10 @@ async fn spotdraft(
         if let Some(existing) = app.documents.head(&key).await? {
             return Ok((existing, link.version, link.file_name));
         }
-        match api.open(&link, app.max_document_bytes).await {
+        match api.open(&link, app.max_document_bytes, deadline).await {
             Ok(mut download) => {
                 let content_type = download.content_type();
-                let stored = upload(app, &key, &link.version, &content_type, &mut download).await?;
+                let stored = upload(app, &key, &link.version, content_type, &mut download).await?;
                 return Ok((stored, link.version, link.file_name));
             }
             Err(FetchError::LinkExpired { .. }) if asked < LINKS_PER_ATTEMPT => {
@@ -292,6 +302,7 @@ async fn spotdraft(
 async fn subnoto(
     app: &App,
     request: &ArchiveRequest,
+    deadline: Instant,
 ) -> Result<(StoredObject, String, Option<String>), ArchiveError> {
     let api = app
         .subnoto
@@ -329,10 +340,16 @@ async fn subnoto(
         return Ok((existing, document, None));
     }
     let mut download = api
-        .open(workspace, envelope, &document, app.max_document_bytes)
+        .open(
+            workspace,
+            envelope,
+            &document,
+            app.max_document_bytes,
+            deadline,
+        )
         .await?;
     let content_type = download.content_type();
-    let stored = upload(app, &key, &document, &content_type, &mut download).await?;
+    let stored = upload(app, &key, &document, content_type, &mut download).await?;
     Ok((stored, document, None))
 }
 

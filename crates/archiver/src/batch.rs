@@ -2,19 +2,30 @@
 //! memory at a time, and SpotDraft's rate limit), and every failure ends in
 //! one of three ways, none silent and none forever:
 //!
-//! - **back-off** (429, 401/403, 5xx, timeouts, AWS failing): the message's
-//!   visibility is set to the wait (`Retry-After` for a 429, a long pause for
-//!   refused credentials, exponential by receive count otherwise) and the
-//!   record is reported as a batch item failure; past the queue's max receive
-//!   count SQS moves it to the dead-letter queue;
+//! - **back-off** (429, 401/403, 5xx, timeouts, a bad or too slow download,
+//!   AWS failing): the message's visibility is set to the wait (at least
+//!   `Retry-After` for a 429, a long pause for refused credentials,
+//!   exponential by receive count otherwise) and the record is reported as a
+//!   batch item failure. Retries are bounded by **time**, not by receives: a
+//!   record failing once [`RETRY_WINDOW`] has passed since the message was
+//!   queued (`SentTimestamp`) is dead-lettered with its last reason. The
+//!   queue's max receive count (1000) is only a backstop the back-offs keep
+//!   out of reach within the window, so a busy hour of 429s spends nothing;
 //! - **dead letter** (retrying cannot help: an unusable message, a redirect,
-//!   a document over `MAX_DOCUMENT_BYTES`, a contract that does not exist):
-//!   sent to the DLQ at once with the reason, then deleted;
+//!   a document over `MAX_DOCUMENT_BYTES`, a refused download URL, a contract
+//!   that does not exist): sent to the DLQ at once with the reason, then
+//!   deleted;
 //! - after a 429 or refused credentials, the batch's later records of the
 //!   same provider are deferred the same way without calling it again.
+//!
+//! Each record's document download ends by the invocation's deadline less
+//! [`DEADLINE_MARGIN`], so there is time left to abort the upload and set
+//! the back-off.
 
 use std::collections::HashMap;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use store::archive::Recorded;
@@ -26,19 +37,61 @@ use crate::event::{parse, Request};
 use crate::http::Class;
 use crate::{App, FUNCTION};
 
-/// Visibility after refused credentials: no hot loop while someone fixes them.
+/// How long an archive request keeps being retried, from when its message
+/// was queued: 72 h (a weekend of refused credentials or an outage). The
+/// first failure after it sends the message to the DLQ with its reason.
+/// Below the archive queue's retention (`ARCHIVE_RETENTION_SECS`, 14 days).
+pub const RETRY_WINDOW: Duration = Duration::from_secs(72 * 3600);
+/// Time kept back from the invocation's deadline for aborting an upload,
+/// setting the back-off and reporting.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(15);
+/// The function's timeout (template.yaml), for [`process_batch`] outside Lambda.
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// First visibility after refused credentials (no hot loop while someone
+/// fixes them); doubles per receive up to [`MAX_CREDENTIALS_BACKOFF_SECS`].
 pub const CREDENTIALS_BACKOFF_SECS: u32 = 300;
+/// Longest back-off after refused credentials.
+pub const MAX_CREDENTIALS_BACKOFF_SECS: u32 = 3600;
 /// First back-off of a transient failure; doubles per receive.
 pub const TRANSIENT_BACKOFF_SECS: u32 = 30;
-/// Longest transient back-off.
+/// Longest transient (and throttled) back-off.
 pub const MAX_TRANSIENT_BACKOFF_SECS: u32 = 900;
+
+fn doubling(first: u32, receive_count: u32, max: u32) -> u32 {
+    let doublings = receive_count.saturating_sub(1).min(16);
+    first.saturating_mul(1 << doublings).min(max)
+}
 
 /// The back-off of a transient failure on its `receive_count`-th receive.
 pub fn transient_backoff(receive_count: u32) -> u32 {
-    let doublings = receive_count.saturating_sub(1).min(10);
-    TRANSIENT_BACKOFF_SECS
-        .saturating_mul(1 << doublings)
-        .min(MAX_TRANSIENT_BACKOFF_SECS)
+    doubling(
+        TRANSIENT_BACKOFF_SECS,
+        receive_count,
+        MAX_TRANSIENT_BACKOFF_SECS,
+    )
+}
+
+/// The back-off of a 429: its `Retry-After` (`retry_after_secs`), but at
+/// least 1 s doubling per receive up to 15 min, so a provider answering
+/// `Retry-After: 1` for hours costs few receives.
+pub fn throttled_backoff(retry_after_secs: u32, receive_count: u32) -> u32 {
+    retry_after_secs.max(doubling(1, receive_count, MAX_TRANSIENT_BACKOFF_SECS))
+}
+
+/// The back-off after refused credentials on the `receive_count`-th receive.
+pub fn credentials_backoff(receive_count: u32) -> u32 {
+    doubling(
+        CREDENTIALS_BACKOFF_SECS,
+        receive_count,
+        MAX_CREDENTIALS_BACKOFF_SECS,
+    )
+}
+
+/// The instant of a Lambda context deadline (ms since the epoch).
+pub fn invocation_deadline(deadline_epoch_ms: u64) -> Instant {
+    let now_ms = u64::try_from(store::now_ms()).unwrap_or(0);
+    Instant::now() + Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms))
 }
 
 /// What became of one record.
@@ -112,10 +165,11 @@ impl BatchReport {
     }
 }
 
-/// Handles a batch: processes it, logs a summary, prints its metrics.
-pub async fn handle_batch(app: &App, event: &SqsEvent) -> SqsBatchResponse {
+/// Handles a batch due by `deadline`: processes it, logs a summary, prints
+/// its metrics.
+pub async fn handle_batch(app: &App, event: &SqsEvent, deadline: Instant) -> SqsBatchResponse {
     let meter = Meter::start(&app.calls);
-    let report = process_batch(app, event).await;
+    let report = process_batch_until(app, event, deadline).await;
     let failed = report.outcomes.iter().filter(|(_, o)| o.failed()).count();
     tracing::info!(
         records = report.outcomes.len(),
@@ -128,12 +182,19 @@ pub async fn handle_batch(app: &App, event: &SqsEvent) -> SqsBatchResponse {
     report.response()
 }
 
-/// Processes a batch, one record after another.
+/// Processes a batch as an invocation starting now would ([`FUNCTION_TIMEOUT`]).
 pub async fn process_batch(app: &App, event: &SqsEvent) -> BatchReport {
+    process_batch_until(app, event, Instant::now() + FUNCTION_TIMEOUT).await
+}
+
+/// Processes a batch, one record after another, in an invocation due by
+/// `deadline`.
+pub async fn process_batch_until(app: &App, event: &SqsEvent, deadline: Instant) -> BatchReport {
     let mut blocked: HashMap<Provider, (&'static str, u32)> = HashMap::new();
     let mut report = BatchReport::default();
+    let downloads_until = deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline);
     for record in &event.records {
-        let outcome = process_record(app, record, &mut blocked).await;
+        let outcome = process_record(app, record, &mut blocked, downloads_until).await;
         report.outcomes.push((record.message_id.clone(), outcome));
     }
     report
@@ -147,10 +208,31 @@ fn receive_count(record: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
+/// How long ago the message was queued (`SentTimestamp`, ms), if known.
+pub fn message_age(record: &SqsMessage) -> Option<Duration> {
+    let sent: i64 = record.attributes.get("SentTimestamp")?.parse().ok()?;
+    let age = store::now_ms().checked_sub(sent)?;
+    Some(Duration::from_millis(u64::try_from(age).unwrap_or(0)))
+}
+
+/// The message has been retried for [`RETRY_WINDOW`]: its age, then.
+fn retries_ran_out(record: &SqsMessage) -> Option<Duration> {
+    message_age(record).filter(|age| *age >= RETRY_WINDOW)
+}
+
+fn gave_up(age: Duration, message: &str) -> String {
+    format!(
+        "retried for {} h (the {} h window), last failure: {message}",
+        age.as_secs() / 3600,
+        RETRY_WINDOW.as_secs() / 3600
+    )
+}
+
 async fn process_record(
     app: &App,
     record: &SqsMessage,
     blocked: &mut HashMap<Provider, (&'static str, u32)>,
+    downloads_until: Instant,
 ) -> Outcome {
     let message_id = record.message_id.as_deref().unwrap_or("-");
     let receives = receive_count(record);
@@ -170,6 +252,10 @@ async fn process_record(
     let subject = request.subject.as_str();
     let id = request.id.as_str();
     if let Some((reason, after_secs)) = blocked.get(&request.provider).copied() {
+        if let Some(age) = retries_ran_out(record) {
+            let message = gave_up(age, "deferred after the provider refused this batch");
+            return dead_letter(app, record, reason, &message, Some((provider, subject, id))).await;
+        }
         tracing::warn!(
             message_id,
             provider,
@@ -183,7 +269,7 @@ async fn process_record(
         return retry(app, record, reason, after_secs).await;
     }
     let meter = Meter::start(&app.calls);
-    match archive(app, &request).await {
+    match archive(app, &request, downloads_until).await {
         Ok(Archived::NotConfigured) => {
             tracing::info!(
                 message_id,
@@ -231,9 +317,20 @@ async fn process_record(
                     dead_letter(app, record, reason, &message, Some((provider, subject, id))).await
                 }
                 class => {
+                    if let Some(age) = retries_ran_out(record) {
+                        let message = gave_up(age, &message);
+                        return dead_letter(
+                            app,
+                            record,
+                            reason,
+                            &message,
+                            Some((provider, subject, id)),
+                        )
+                        .await;
+                    }
                     let after_secs = match class {
-                        Class::Throttled(wait) => secs(wait),
-                        Class::Credentials => CREDENTIALS_BACKOFF_SECS,
+                        Class::Throttled(wait) => throttled_backoff(secs(wait), receives),
+                        Class::Credentials => credentials_backoff(receives),
                         _ => transient_backoff(receives),
                     };
                     tracing::error!(
@@ -337,6 +434,52 @@ mod tests {
         assert_eq!(transient_backoff(u32::MAX), 900);
         assert_eq!(secs(Duration::from_millis(1500)), 2);
         assert_eq!(secs(Duration::ZERO), 1);
+        assert_eq!(throttled_backoff(7, 1), 7);
+        assert_eq!(throttled_backoff(1, 1), 1);
+        assert_eq!(throttled_backoff(1, 4), 8);
+        assert_eq!(throttled_backoff(1, 30), 900);
+        assert_eq!(throttled_backoff(3600, 30), 3600);
+        assert_eq!(credentials_backoff(1), CREDENTIALS_BACKOFF_SECS);
+        assert_eq!(credentials_backoff(2), 600);
+        assert_eq!(credentials_backoff(9), 3600);
+    }
+
+    /// Within the retry window, the back-offs never spend the queue's max
+    /// receive count (the backstop), whatever the failure.
+    #[test]
+    fn the_window_ends_before_the_receive_count_backstop() {
+        let window = RETRY_WINDOW.as_secs();
+        for (name, backoff) in [
+            ("transient", &transient_backoff as &dyn Fn(u32) -> u32),
+            ("throttled, Retry-After 1", &|n| throttled_backoff(1, n)),
+            ("credentials", &credentials_backoff),
+        ] {
+            let (mut waited, mut receives) = (0u64, 0u32);
+            while waited < window {
+                receives += 1;
+                waited += u64::from(backoff(receives));
+            }
+            assert!(
+                receives < store::archive::ARCHIVE_MAX_RECEIVE_COUNT / 2,
+                "{name}: {receives} receives in the window"
+            );
+        }
+        assert!(
+            RETRY_WINDOW.as_secs() + 43_200 < u64::from(store::archive::ARCHIVE_RETENTION_SECS)
+        );
+    }
+
+    #[test]
+    fn the_age_is_read_from_sent_timestamp() {
+        let mut record = SqsMessage::default();
+        assert_eq!(message_age(&record), None);
+        let sent = store::now_ms() - 73 * 3600 * 1000;
+        record
+            .attributes
+            .insert("SentTimestamp".into(), sent.to_string());
+        let age = message_age(&record).unwrap();
+        assert!(age >= Duration::from_secs(73 * 3600), "{age:?}");
+        assert!(retries_ran_out(&record).is_some());
     }
 
     #[test]

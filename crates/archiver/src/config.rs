@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::egress::DocumentUrlPolicy;
+
 /// Where a provider API credential comes from.
 #[derive(Clone, PartialEq, Eq)]
 pub enum CredentialSource {
@@ -63,6 +65,11 @@ pub struct ArchiverConfig {
     /// SpotDraft's API. With the event source mapping's maximum concurrency
     /// of 2, the function stays under SpotDraft's 10 requests/s per workspace.
     pub spotdraft_rps: u32,
+    /// Where SpotDraft's download URLs may point: `DOCUMENT_HOST_ALLOWLIST`
+    /// (comma-separated host suffixes; empty = any public host) and
+    /// `ARCHIVE_ALLOW_INSECURE_DOCUMENT_URLS` (local development only:
+    /// `http` and loopback; the template never sets it).
+    pub document_urls: DocumentUrlPolicy,
 }
 
 /// A setting is missing or malformed; the message names it, never a value
@@ -86,7 +93,13 @@ pub const ENV_NAMES: &[&str] = &[
     "MAX_DOCUMENT_BYTES",
     "SECRETS_REFRESH_SECONDS",
     "SPOTDRAFT_REQUESTS_PER_SECOND",
+    "DOCUMENT_HOST_ALLOWLIST",
+    "ARCHIVE_ALLOW_INSECURE_DOCUMENT_URLS",
 ];
+
+/// Of [`ENV_NAMES`], those for local development and tests only: never set
+/// by the template (checked by tests/tests/template.rs).
+pub const DEV_ONLY_ENV_NAMES: &[&str] = &["ARCHIVE_ALLOW_INSECURE_DOCUMENT_URLS"];
 
 impl ArchiverConfig {
     /// From the process environment.
@@ -125,6 +138,16 @@ impl ArchiverConfig {
                 }),
             }
         };
+        let allow_insecure = match get("ARCHIVE_ALLOW_INSECURE_DOCUMENT_URLS").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "ARCHIVE_ALLOW_INSECURE_DOCUMENT_URLS",
+                    reason: "must be true or false",
+                })
+            }
+        };
         let spotdraft = match base_url("SPOTDRAFT_API_BASE_URL")? {
             None => None,
             Some(url) => Some(ApiConfig {
@@ -154,6 +177,12 @@ impl ArchiverConfig {
             max_document_bytes: number("MAX_DOCUMENT_BYTES", 268_435_456)?,
             secrets_refresh: Duration::from_secs(number("SECRETS_REFRESH_SECONDS", 300)?),
             spotdraft_rps: number("SPOTDRAFT_REQUESTS_PER_SECOND", 4)?.min(10) as u32,
+            document_urls: DocumentUrlPolicy {
+                allow_insecure,
+                host_allowlist: DocumentUrlPolicy::parse_allowlist(
+                    &get("DOCUMENT_HOST_ALLOWLIST").unwrap_or_default(),
+                ),
+            },
         })
     }
 }
@@ -185,6 +214,18 @@ mod tests {
         assert!(c.spotdraft.is_none() && c.subnoto.is_none() && c.event_bus.is_none());
         assert_eq!(c.max_document_bytes, 256 * 1024 * 1024);
         assert_eq!(c.spotdraft_rps, 4);
+        assert_eq!(c.document_urls, DocumentUrlPolicy::default());
+        let c = config(&[
+            ("ARCHIVE_ALLOW_INSECURE_DOCUMENT_URLS", "true"),
+            ("DOCUMENT_HOST_ALLOWLIST", ".amazonaws.com,spotdraft.com"),
+        ])
+        .unwrap();
+        assert!(c.document_urls.allow_insecure);
+        assert_eq!(
+            c.document_urls.host_allowlist,
+            ["amazonaws.com", "spotdraft.com"]
+        );
+        assert!(config(&[("ARCHIVE_ALLOW_INSECURE_DOCUMENT_URLS", "yes")]).is_err());
         let c = config(&[
             (
                 "SPOTDRAFT_API_BASE_URL",

@@ -1,15 +1,20 @@
 //! What the provider clients share: the error classification that decides
 //! between retry, back-off and the dead-letter queue, the pace limiter, the
-//! streamed download, and `Retry-After`.
+//! clients, API answers read with a cap ([`read_json`]), and `Retry-After`.
 //!
 //! Error texts never contain a URL (reqwest's errors carry the request URL,
 //! and the temporary download URL is a credential: [`transport`] strips it),
 //! a credential, a file name or a response body.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::document::DocumentDefect;
+use crate::egress::{DocumentUrlPolicy, FilteringResolver, UrlRefused};
 
 /// How a failed record is handled (see `batch`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +110,50 @@ pub enum FetchError {
         /// The limit.
         limit: u64,
     },
+    /// An API answer (JSON) larger than [`MAX_ANSWER_BYTES`]: not read further.
+    #[error("{what}: answer larger than {limit} bytes")]
+    AnswerTooLarge {
+        /// The call.
+        what: &'static str,
+        /// The cap.
+        limit: usize,
+    },
+    /// The download is not the document (not a PDF, empty, cut short, wrong
+    /// checksum): retried, never stored.
+    #[error("downloaded document refused: {0}")]
+    InvalidDocument(#[from] DocumentDefect),
+    /// The download was too slow: aborted.
+    #[error("{what}: {why} after {received} bytes")]
+    TooSlow {
+        /// The call.
+        what: &'static str,
+        /// Which bound.
+        why: SlowDownload,
+        /// Bytes read.
+        received: u64,
+    },
+    /// The download URL may not be fetched (see `egress`).
+    #[error("download URL refused: {0}")]
+    UrlRefused(#[from] UrlRefused),
 }
+
+/// Which time bound a download broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SlowDownload {
+    /// No byte for [`crate::download::DownloadLimits::stall`].
+    #[error("no data for too long")]
+    Stalled,
+    /// Under the minimum throughput.
+    #[error("slower than the minimum throughput")]
+    Throughput,
+    /// The invocation's deadline (less its margin) came.
+    #[error("the invocation's deadline came")]
+    Deadline,
+}
+
+/// Largest API answer (JSON) read: SpotDraft's and Subnoto's documented
+/// answers are a few KiB; a larger one is an error, not memory.
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
 /// Longest API call (connect, request, answer).
 pub const API_TIMEOUT: Duration = Duration::from_secs(20);
@@ -125,12 +173,16 @@ impl FetchError {
             FetchError::Credentials { .. } => Class::Credentials,
             FetchError::Server { .. }
             | FetchError::Network { .. }
-            | FetchError::LinkExpired { .. } => Class::Transient,
+            | FetchError::LinkExpired { .. }
+            | FetchError::AnswerTooLarge { .. }
+            | FetchError::InvalidDocument(_)
+            | FetchError::TooSlow { .. } => Class::Transient,
             FetchError::Redirect { .. }
             | FetchError::NotFound { .. }
             | FetchError::Status { .. }
             | FetchError::Answer { .. }
-            | FetchError::TooLarge { .. } => Class::Permanent,
+            | FetchError::TooLarge { .. }
+            | FetchError::UrlRefused(_) => Class::Permanent,
         }
     }
 
@@ -156,8 +208,16 @@ impl FetchError {
     }
 }
 
-/// A transport error as a [`FetchError`], its URL removed.
+/// A transport error as a [`FetchError`], its URL removed; the download
+/// resolver's refusal as [`FetchError::UrlRefused`].
 pub fn transport(what: &'static str, err: reqwest::Error) -> FetchError {
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        if let Some(refused) = s.downcast_ref::<UrlRefused>() {
+            return FetchError::UrlRefused(*refused);
+        }
+        source = s.source();
+    }
     let timeout = err.is_timeout();
     let err = err.without_url();
     let mut reason = if timeout {
@@ -237,62 +297,53 @@ pub fn api_client(timeout: Duration) -> reqwest::Client {
         .expect("a client with static settings builds")
 }
 
-/// The client for documents: no redirects, no auth headers, no overall
-/// timeout (a large document may take a while), but a read timeout: a
-/// stalled download fails instead of running into the function's timeout.
-pub fn download_client(read_timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
+/// The client for documents: no redirects, no auth headers, no proxy, no
+/// overall timeout (a large document may take a while; `download` bounds
+/// it), a read timeout. With a `policy`, every address a host resolves to
+/// is filtered at connect time ([`FilteringResolver`]).
+pub fn download_client(
+    read_timeout: Duration,
+    policy: Option<Arc<DocumentUrlPolicy>>,
+) -> reqwest::Client {
+    let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .connect_timeout(Duration::from_secs(5))
         .read_timeout(read_timeout)
         .user_agent(concat!(
             "contract-hooks-archiver/",
             env!("CARGO_PKG_VERSION")
-        ))
-        .build()
-        .expect("a client with static settings builds")
+        ));
+    match policy {
+        Some(policy) => builder.dns_resolver(Arc::new(FilteringResolver::new(policy))),
+        None => builder,
+    }
+    .build()
+    .expect("a client with static settings builds")
 }
 
-/// A download being streamed: its chunks for `store::archive::DocumentStore::upload`.
-pub struct Download {
+/// A successful API answer's JSON, read up to [`MAX_ANSWER_BYTES`]: a
+/// declared or streamed larger answer is [`FetchError::AnswerTooLarge`].
+pub async fn read_json(
     what: &'static str,
-    response: reqwest::Response,
-}
-
-impl Download {
-    /// Checks a successful answer's declared size against `limit`.
-    pub fn new(
-        what: &'static str,
-        response: reqwest::Response,
-        limit: u64,
-    ) -> Result<Download, FetchError> {
-        if let Some(declared) = response.content_length().filter(|n| *n > limit) {
-            return Err(FetchError::TooLarge { declared, limit });
+    mut response: reqwest::Response,
+) -> Result<Value, FetchError> {
+    let limit = MAX_ANSWER_BYTES;
+    let too_large = FetchError::AnswerTooLarge { what, limit };
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport(what, e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large);
         }
-        Ok(Download { what, response })
+        body.extend_from_slice(&chunk);
     }
-
-    /// The answer's content type (`application/pdf` when absent).
-    pub fn content_type(&self) -> String {
-        self.response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned())
-            .filter(|v| !v.is_empty() && v.is_ascii())
-            .unwrap_or_else(|| "application/pdf".to_owned())
-    }
-}
-
-impl store::archive::ChunkSource for Download {
-    type Error = FetchError;
-
-    async fn next_chunk(&mut self) -> Result<Option<bytes::Bytes>, FetchError> {
-        self.response
-            .chunk()
-            .await
-            .map_err(|e| transport(self.what, e))
-    }
+    serde_json::from_slice(&body).map_err(|_| FetchError::Answer {
+        what,
+        reason: "not JSON".into(),
+    })
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ pub mod archive;
 pub mod batch;
 pub mod config;
 pub mod credentials;
+pub mod document;
+pub mod download;
+pub mod egress;
 pub mod event;
 pub mod http;
 pub mod spotdraft;
@@ -81,6 +84,7 @@ impl App {
                 )
                 .await?,
                 config.spotdraft_rps,
+                config.document_urls.clone(),
             )),
             None => None,
         };
@@ -119,8 +123,14 @@ impl App {
 #[error("unrecognised invocation: expected an SQS batch (Records with eventSource aws:sqs): {0}")]
 pub struct InvocationError(String);
 
-/// Handles one invocation (an SQS batch).
-pub async fn handle(app: &App, payload: Value) -> Result<SqsBatchResponse, InvocationError> {
+/// Handles one invocation (an SQS batch); `deadline` is the invocation's
+/// (the Lambda context's), from which the documents' download deadline is
+/// derived.
+pub async fn handle(
+    app: &App,
+    payload: Value,
+    deadline: tokio::time::Instant,
+) -> Result<SqsBatchResponse, InvocationError> {
     let all_sqs = payload
         .get("Records")
         .and_then(Value::as_array)
@@ -134,5 +144,5 @@ pub async fn handle(app: &App, payload: Value) -> Result<SqsBatchResponse, Invoc
     }
     let event: SqsEvent =
         serde_json::from_value(payload).map_err(|e| InvocationError(e.to_string()))?;
-    Ok(batch::handle_batch(app, &event).await)
+    Ok(batch::handle_batch(app, &event, deadline).await)
 }

@@ -23,12 +23,20 @@ async fn main() -> Result<(), Error> {
         subnoto = config.subnoto.is_some(),
         publish = config.event_bus.is_some(),
         max_document_bytes = config.max_document_bytes,
+        document_host_allowlist = config.document_urls.host_allowlist.len(),
         "archiver ready"
     );
+    if config.document_urls.allow_insecure {
+        tracing::warn!(
+            "ARCHIVE_ALLOW_INSECURE_DOCUMENT_URLS is set: http and loopback download URLs are \
+             allowed (local development only)"
+        );
+    }
 
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        archiver::handle(app, event.payload)
+        let deadline = archiver::batch::invocation_deadline(event.context.deadline);
+        archiver::handle(app, event.payload, deadline)
             .await
             .map_err(Error::from)
     }))

@@ -6,18 +6,23 @@
 //! | find the composite id | `GET /api/v2.1/public/contracts/?filter__contract_id=<id>` | 200, a listing whose entries' `id` is the composite id (`T-<id>` or `H-<id>`) |
 //! | download link | `POST /api/v2.1/public/contracts/{composite_id}/download_link` `{"format": "PDF"}` | 200 `{url, file_name, current_version_id}` |
 //!
-//! Both carry `client-id` and `client-secret`. The temporary URL is fetched
-//! with another client that sends neither, and is never logged. No redirect is
-//! followed anywhere. Requests are paced ([`Pace`]) under SpotDraft's 10
-//! requests/s per workspace.
+//! Both carry `client-id` and `client-secret`; their answers are read with a
+//! cap ([`read_json`]). The temporary URL is fetched with another client that
+//! sends neither, only where `egress` allows (https, a public host, the
+//! allowlist), and is never logged. No redirect is followed anywhere.
+//! Requests are paced ([`Pace`]) under SpotDraft's 10 requests/s per workspace.
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use tokio::time::Instant;
+
 use crate::credentials::{CredentialHandle, SpotDraftCredentials};
+use crate::download::{Download, DownloadLimits};
+use crate::egress::DocumentUrlPolicy;
 use crate::http::{
-    api_client, download_client, transport, Download, FetchError, Pace, API_TIMEOUT, READ_TIMEOUT,
+    api_client, download_client, read_json, transport, FetchError, Pace, API_TIMEOUT, READ_TIMEOUT,
 };
 
 /// The listing path (with `?filter__contract_id=`).
@@ -72,28 +77,41 @@ pub struct SpotDraftApi {
     download: reqwest::Client,
     credentials: Arc<CredentialHandle<SpotDraftCredentials>>,
     pace: Pace,
+    policy: Arc<DocumentUrlPolicy>,
+    limits: DownloadLimits,
 }
 
 impl SpotDraftApi {
-    /// A client for `base_url` (e.g. `https://api.eu.spotdraft.com`).
+    /// A client for `base_url` (e.g. `https://api.eu.spotdraft.com`) whose
+    /// download URLs must pass `policy`.
     pub fn new(
         base_url: impl Into<String>,
         credentials: Arc<CredentialHandle<SpotDraftCredentials>>,
         requests_per_second: u32,
+        policy: DocumentUrlPolicy,
     ) -> Self {
+        let policy = Arc::new(policy);
         SpotDraftApi {
             base_url: base_url.into(),
             api: api_client(API_TIMEOUT),
-            download: download_client(READ_TIMEOUT),
+            download: download_client(READ_TIMEOUT, Some(policy.clone())),
             credentials,
             pace: Pace::new(requests_per_second),
+            policy,
+            limits: DownloadLimits::default(),
         }
     }
 
     /// Other timeouts than [`API_TIMEOUT`] and [`READ_TIMEOUT`] (tests).
     pub fn with_timeouts(mut self, api: std::time::Duration, read: std::time::Duration) -> Self {
         self.api = api_client(api);
-        self.download = download_client(read);
+        self.download = download_client(read, Some(self.policy.clone()));
+        self
+    }
+
+    /// Other download bounds than [`DownloadLimits::default`] (tests).
+    pub fn with_download_limits(mut self, limits: DownloadLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -119,16 +137,7 @@ impl SpotDraftApi {
         if let Some(err) = FetchError::from_status(what, response.status(), response.headers()) {
             return Err(err);
         }
-        response
-            .json::<Value>()
-            .await
-            .map_err(|e| match e.is_decode() {
-                true => FetchError::Answer {
-                    what,
-                    reason: "not JSON".into(),
-                },
-                false => transport(what, e),
-            })
+        read_json(what, response).await
     }
 
     /// The composite id of `contract_id` from the contracts listing.
@@ -178,11 +187,12 @@ impl SpotDraftApi {
             what: WHAT,
             reason: reason.into(),
         };
+        // Where it may be fetched from is `open`'s check, before the request.
         let link = answer
             .get("url")
             .and_then(Value::as_str)
-            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
-            .ok_or_else(|| bad("no http(s) url"))?;
+            .filter(|u| !u.trim().is_empty())
+            .ok_or_else(|| bad("no url"))?;
         let version = match answer.get("current_version_id") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
             Some(Value::Number(n)) => n.to_string(),
@@ -198,20 +208,27 @@ impl SpotDraftApi {
         })
     }
 
-    /// Starts downloading a link's document: no credentials, no redirects.
-    /// An answer refusing the URL (400, 403, 404, 410: what an expired
-    /// presigned URL gets) is [`FetchError::LinkExpired`]: ask for a new link.
-    pub async fn open(&self, link: &DownloadLink, limit: u64) -> Result<Download, FetchError> {
+    /// Starts downloading a link's document, to end by `deadline`: only a
+    /// URL the policy allows, no credentials, no redirects. An answer
+    /// refusing the URL (400, 403, 404, 410: what an expired presigned URL
+    /// gets) is [`FetchError::LinkExpired`]: ask for a new link.
+    pub async fn open(
+        &self,
+        link: &DownloadLink,
+        limit: u64,
+        deadline: Instant,
+    ) -> Result<Download, FetchError> {
         const WHAT: &str = "SpotDraft document download";
+        let url = self.policy.check_url(&link.url)?;
         let response = self
             .download
-            .get(&link.url)
+            .get(url)
             .send()
             .await
             .map_err(|e| transport(WHAT, e))?;
         let status = response.status().as_u16();
         match status {
-            200 => Download::new(WHAT, response, limit),
+            200 => Download::new(WHAT, response, limit, deadline, self.limits),
             400 | 403 | 404 | 410 => Err(FetchError::LinkExpired { status }),
             _ => Err(
                 FetchError::from_status(WHAT, response.status(), response.headers())

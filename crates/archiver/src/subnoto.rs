@@ -6,15 +6,21 @@
 //! | envelope | `POST /public/envelope/get` `{workspaceUuid, envelopeUuid}` | 200, the envelope with `documents` |
 //! | document | `POST /public/envelope/get-document` `{workspaceUuid, envelopeUuid, documentUuid}` | 200, the signed PDF's bytes |
 //!
-//! Both carry `Authorization: Bearer ACCESS_KEY:SECRET_KEY`. No redirects.
+//! Both carry `Authorization: Bearer ACCESS_KEY:SECRET_KEY`. No redirects;
+//! the envelope answer is read with a cap, the document bounded in time
+//! (`download`). The proxy is the operator's (`SUBNOTO_API_URL`, often
+//! private): its address is not filtered, unlike SpotDraft's download URLs.
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use tokio::time::Instant;
+
 use crate::credentials::{CredentialHandle, SubnotoCredentials};
+use crate::download::{Download, DownloadLimits};
 use crate::http::{
-    api_client, download_client, transport, Download, FetchError, API_TIMEOUT, READ_TIMEOUT,
+    api_client, download_client, read_json, transport, FetchError, API_TIMEOUT, READ_TIMEOUT,
 };
 
 /// The envelope path.
@@ -45,7 +51,7 @@ impl SubnotoApi {
         SubnotoApi {
             base_url: base_url.into(),
             api: api_client(API_TIMEOUT),
-            download: download_client(READ_TIMEOUT),
+            download: download_client(READ_TIMEOUT, None),
             credentials,
         }
     }
@@ -53,7 +59,7 @@ impl SubnotoApi {
     /// Other timeouts than [`API_TIMEOUT`] and [`READ_TIMEOUT`] (tests).
     pub fn with_timeouts(mut self, api: std::time::Duration, read: std::time::Duration) -> Self {
         self.api = api_client(api);
-        self.download = download_client(read);
+        self.download = download_client(read, None);
         self
     }
 
@@ -89,13 +95,7 @@ impl SubnotoApi {
         if let Some(err) = FetchError::from_status(WHAT, response.status(), response.headers()) {
             return Err(err);
         }
-        let answer: Value = response.json().await.map_err(|e| match e.is_decode() {
-            true => FetchError::Answer {
-                what: WHAT,
-                reason: "not JSON".into(),
-            },
-            false => transport(WHAT, e),
-        })?;
+        let answer = read_json(WHAT, response).await?;
         let documents = answer
             .get("documents")
             .or_else(|| answer.get("envelope").and_then(|e| e.get("documents")))
@@ -115,13 +115,14 @@ impl SubnotoApi {
             .collect())
     }
 
-    /// Starts downloading a document.
+    /// Starts downloading a document, to end by `deadline`.
     pub async fn open(
         &self,
         workspace: &str,
         envelope: &str,
         document: &str,
         limit: u64,
+        deadline: Instant,
     ) -> Result<Download, FetchError> {
         const WHAT: &str = "Subnoto envelope/get-document";
         let response = self
@@ -136,7 +137,7 @@ impl SubnotoApi {
         if let Some(err) = FetchError::from_status(WHAT, response.status(), response.headers()) {
             return Err(err);
         }
-        Download::new(WHAT, response, limit)
+        Download::new(WHAT, response, limit, deadline, DownloadLimits::default())
     }
 }
 

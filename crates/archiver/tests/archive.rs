@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use archiver::batch::{process_batch, Outcome};
 use common::provider::{pdf, ACCESS_KEY, CLIENT_ID, CLIENT_SECRET, SECRET_KEY, URL_SIGNATURE};
-use common::{sha256_hex, spotdraft_executed, ArchiveStack, Fault, ProviderServer, Route};
+use common::{aged, sha256_hex, spotdraft_executed, ArchiveStack, Fault, ProviderServer, Route};
 use serde_json::json;
 use verify::Provider;
 
@@ -323,38 +323,46 @@ async fn server_errors_and_timeouts_are_retried_and_end_in_the_dlq() {
         document
     );
 
-    // An outage that does not end: the queue's max receive count moves the
-    // message to the DLQ; the archiver never retries forever.
+    // An outage that does not end: retried with back-off, receive after
+    // receive (more than the old budget of 10), until the retry window has
+    // passed since the message was queued; then the archiver dead-letters it
+    // with the last reason. It never retries forever.
     env.seed_status(Provider::SpotDraft, "22").await;
     env.publish(spotdraft_executed("22", None)).await;
     for _ in 0..20 {
         server.fault(Route::Listing, Fault::Status(500, vec![]));
     }
-    let mut receives = 0;
-    loop {
-        let outcomes = round(&env, &app).await;
-        if outcomes.is_empty() {
-            break;
-        }
-        receives += 1;
+    for receives in 1..=12 {
         assert_eq!(
-            outcomes,
+            round(&env, &app).await,
             [Outcome::Retrying {
                 reason: "provider_unavailable",
                 after_secs: archiver::batch::transient_backoff(receives)
-            }]
+            }],
+            "receive {receives}"
         );
         env.make_visible().await;
-        assert!(
-            receives <= store::archive::ARCHIVE_MAX_RECEIVE_COUNT,
-            "retried forever"
-        );
     }
-    assert_eq!(receives, store::archive::ARCHIVE_MAX_RECEIVE_COUNT);
+    assert_eq!(env.depth(&env.dlq_url).await, (0, 0));
+    let window = archiver::batch::RETRY_WINDOW;
+    let event = aged(env.receive().await, window + Duration::from_secs(60));
+    let report = process_batch(&app, &event).await;
+    env.settle(&event, &report.response()).await;
+    assert_eq!(
+        report.outcomes[0].1,
+        Outcome::DeadLettered("provider_unavailable")
+    );
     let dead = env.drain(&env.dlq_url).await;
     assert_eq!(dead.len(), 1);
     let body: serde_json::Value = serde_json::from_str(&dead[0].0).unwrap();
     assert_eq!(body["detail"]["subject"], "22");
+    assert_eq!(dead[0].1["error"], "provider_unavailable");
+    assert!(
+        dead[0].1["error_message"].contains("retried for 72 h"),
+        "{:?}",
+        dead[0].1
+    );
+    assert_eq!(env.depth(&env.queue_url).await, (0, 0));
 }
 
 #[tokio::test]
@@ -441,7 +449,8 @@ async fn credentials_from_secrets_manager_are_used_and_reread_after_a_refusal() 
         round(&env, &app).await,
         [Outcome::Retrying {
             reason: "credentials_rejected",
-            after_secs: archiver::batch::CREDENTIALS_BACKOFF_SECS
+            // The second receive: the back-off doubles.
+            after_secs: archiver::batch::credentials_backoff(2)
         }]
     );
     // A cold start reads the rotated secret.

@@ -44,10 +44,16 @@ pub const META_VERSION: &str = "provider-version";
 
 /// Archive queue visibility timeout: six times the archiver's 120 s timeout.
 pub const ARCHIVE_VISIBILITY_TIMEOUT_SECS: u32 = 720;
-/// Receives of an archive message before it goes to the archive DLQ. Higher
-/// than the event queue's: a 429 or an outage backs off through the
-/// visibility timeout, and each back-off is a receive.
-pub const ARCHIVE_MAX_RECEIVE_COUNT: u32 = 10;
+/// Receives of an archive message before SQS moves it to the archive DLQ:
+/// SQS's maximum, a backstop only. The archiver bounds retries by time (the
+/// archiver's `batch::RETRY_WINDOW` from the message's `SentTimestamp`) and
+/// dead-letters a request itself when it runs out; its back-offs keep this
+/// count out of reach within the window, so a busy hour of 429s (each
+/// back-off is a receive) does not send an execution to the DLQ.
+pub const ARCHIVE_MAX_RECEIVE_COUNT: u32 = 1000;
+/// Archive queue message retention: 14 days (SQS's longest), beyond the
+/// retry window, so a message is never dropped by age while being retried.
+pub const ARCHIVE_RETENTION_SECS: u32 = 1_209_600;
 /// Multipart part size. Peak memory holds about one part.
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
 /// Room above a part for the chunk that completes it (HTTP chunks are small).
@@ -814,18 +820,29 @@ pub mod schema {
         Ok(())
     }
 
-    /// Creates the archive queue (`name`) and `{name}-dlq`.
+    /// Creates the archive queue (`name`, retention
+    /// [`ARCHIVE_RETENTION_SECS`]) and `{name}-dlq`.
     pub async fn create_archive_queues(
         sqs: &aws_sdk_sqs::Client,
         name: &str,
     ) -> Result<(String, String), StoreError> {
-        crate::schema::create_queue_with_dlq(
+        let (url, dlq_url) = crate::schema::create_queue_with_dlq(
             sqs,
             name,
             ARCHIVE_VISIBILITY_TIMEOUT_SECS,
             ARCHIVE_MAX_RECEIVE_COUNT,
         )
-        .await
+        .await?;
+        sqs.set_queue_attributes()
+            .queue_url(&url)
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::MessageRetentionPeriod,
+                ARCHIVE_RETENTION_SECS.to_string(),
+            )
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("SQS.SetQueueAttributes", e))?;
+        Ok((url, dlq_url))
     }
 
     /// Creates the bus `bus` (unless `default`) and the rule sending

@@ -122,6 +122,9 @@ impl ArchiveStack {
         vars.insert("ARCHIVE_DLQ_URL".into(), self.dlq_url.clone());
         vars.insert("EVENT_BUS_NAME".into(), self.bus.clone());
         vars.insert("SPOTDRAFT_REQUESTS_PER_SECOND".into(), "10".into());
+        // The provider server is http on loopback: the development setting
+        // (a test of the refusal overrides it with "").
+        vars.insert("ARCHIVE_ALLOW_INSECURE_DOCUMENT_URLS".into(), "true".into());
         if let Some(server) = server {
             vars.insert("SPOTDRAFT_API_BASE_URL".into(), server.base.clone());
             vars.insert(
@@ -197,9 +200,7 @@ impl ArchiveStack {
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(10)
-            .message_system_attribute_names(
-                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
-            )
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
             .send()
             .await
             .unwrap();
@@ -212,20 +213,33 @@ impl ArchiveStack {
             .messages()
             .iter()
             .map(|m| {
-                let count = m
-                    .attributes()
-                    .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
-                    .cloned()
-                    .unwrap_or_else(|| "1".into());
+                use aws_sdk_sqs::types::MessageSystemAttributeName as A;
+                let attr = |name: &A| m.attributes().and_then(|a| a.get(name)).cloned();
+                let count = attr(&A::ApproximateReceiveCount).unwrap_or_else(|| "1".into());
+                let sent = attr(&A::SentTimestamp).unwrap_or_else(|| store::now_ms().to_string());
                 json!({
                     "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                    "attributes": {"ApproximateReceiveCount": count}, "messageAttributes": {},
+                    "attributes": {"ApproximateReceiveCount": count, "SentTimestamp": sent},
+                    "messageAttributes": {},
                     "md5OfBody": "0", "eventSource": "aws:sqs",
                     "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:archive", "awsRegion": "us-east-1"
                 })
             })
             .collect();
         serde_json::from_value(json!({"Records": records})).unwrap()
+    }
+
+    /// Multipart uploads left open in the bucket.
+    pub async fn open_uploads(&self) -> usize {
+        self.archive
+            .s3
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .unwrap()
+            .uploads()
+            .len()
     }
 
     /// Deletes what the batch did not report failed (the event source mapping's part).
@@ -383,6 +397,16 @@ pub fn spotdraft_executed(contract_id: &str, kind: Option<&str>) -> Value {
         detail["contract_kind"] = kind.into();
     }
     detail
+}
+
+/// Makes every record of `event` look queued `age` ago (`SentTimestamp`).
+pub fn aged(mut event: SqsEvent, age: std::time::Duration) -> SqsEvent {
+    let sent = store::now_ms() - age.as_millis() as i64;
+    for r in &mut event.records {
+        r.attributes
+            .insert("SentTimestamp".into(), sent.to_string());
+    }
+    event
 }
 
 /// SHA-256, lowercase hex.

@@ -79,6 +79,22 @@ pub enum Fault {
     Stall(Duration),
     /// Answer the document as a chunked body (no Content-Length) of this many bytes.
     Chunked(usize),
+    /// Answer 200 with this body and these headers instead (a hostile or
+    /// broken answer: HTML, empty, a wrong checksum).
+    Body(Vec<u8>, Vec<(&'static str, String)>),
+    /// Answer the document's first `first` bytes at once, then one byte per
+    /// `every` (chunked, no Content-Length).
+    Trickle {
+        /// Bytes sent at once.
+        first: usize,
+        /// Pause before each later byte.
+        every: Duration,
+    },
+    /// `download_link` answers this `url` (the rest as usual).
+    LinkUrl(String),
+    /// `download_link` answers a valid link padded to this many bytes of
+    /// JSON, chunked (no Content-Length).
+    HugeLink(usize),
 }
 
 /// The server's state.
@@ -221,7 +237,20 @@ async fn answer(State(state): State<Arc<Mutex<ServerState>>>, request: Request) 
         return json_response(404, json!({"detail": "Not found."}));
     };
     let mut chunked = None;
+    let mut link_url = None;
+    let mut huge_link = None;
+    let mut trickle = None;
     match fault {
+        Some(Fault::Body(body, headers)) => {
+            let mut r = Response::builder().status(200);
+            for (k, v) in headers {
+                r = r.header(k, v);
+            }
+            return r.body(Body::from(body)).unwrap();
+        }
+        Some(Fault::Trickle { first, every }) => trickle = Some((first, every)),
+        Some(Fault::LinkUrl(url)) => link_url = Some(url),
+        Some(Fault::HugeLink(n)) => huge_link = Some(n),
         Some(Fault::Status(code, headers)) => {
             let mut r = Response::builder()
                 .status(code)
@@ -280,22 +309,66 @@ async fn answer(State(state): State<Arc<Mutex<ServerState>>>, request: Request) 
                 return json_response(404, json!({"detail": "Not found."}));
             }
             s.links += 1;
-            let url = format!(
-                "{}/files/{}/{}.pdf?X-Amz-Expires=300&{URL_SIGNATURE}-{}",
-                s.base, composite, s.version, s.links
-            );
-            json_response(
-                200,
-                json!({"url": url, "file_name": "Master Services Agreement - Jane Doe.pdf", "current_version_id": s.version}),
-            )
+            let url = link_url.unwrap_or_else(|| {
+                format!(
+                    "{}/files/{}/{}.pdf?X-Amz-Expires=300&{URL_SIGNATURE}-{}",
+                    s.base, composite, s.version, s.links
+                )
+            });
+            let answer = json!({"url": url, "file_name": "Master Services Agreement - Jane Doe.pdf", "current_version_id": s.version});
+            match huge_link {
+                None => json_response(200, answer),
+                Some(n) => {
+                    // {"padding": "xxx…", <the answer's fields>}, streamed.
+                    let head = b"{\"padding\": \"".to_vec();
+                    let tail = format!("\", {}", &answer.to_string()[1..]).into_bytes();
+                    let pad = n.saturating_sub(head.len() + tail.len());
+                    let mut chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(head)];
+                    chunks.extend(
+                        (0..pad.div_ceil(65536))
+                            .map(|i| Ok(vec![b'x'; 65536.min(pad - i * 65536)])),
+                    );
+                    chunks.push(Ok(tail));
+                    Response::builder()
+                        .status(200)
+                        .header("content-type", "application/json")
+                        .body(Body::from_stream(futures::stream::iter(chunks)))
+                        .unwrap()
+                }
+            }
         }
         Route::Document => {
             let document = s.document.clone();
             drop(s);
+            if let Some((first, every)) = trickle {
+                let rest = document[first..].to_vec();
+                let head = futures::stream::once(async move {
+                    Ok::<_, std::io::Error>(document[..first].to_vec())
+                });
+                let drip = futures::stream::unfold(rest.into_iter(), move |mut bytes| async move {
+                    tokio::time::sleep(every).await;
+                    let b = bytes.next()?;
+                    Some((Ok::<_, std::io::Error>(vec![b]), bytes))
+                });
+                return Response::builder()
+                    .status(200)
+                    .header("content-type", "application/pdf")
+                    .body(Body::from_stream(futures::StreamExt::chain(head, drip)))
+                    .unwrap();
+            }
             match chunked {
                 Some(n) => {
+                    // A PDF's signature, then filler.
                     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..n.div_ceil(65536))
-                        .map(|i| Ok(vec![b'x'; 65536.min(n - i * 65536)]))
+                        .map(|i| {
+                            let mut c = vec![b'x'; 65536.min(n - i * 65536)];
+                            if i == 0 {
+                                let sig = b"%PDF-1.7\n";
+                                let k = sig.len().min(c.len());
+                                c[..k].copy_from_slice(&sig[..k]);
+                            }
+                            Ok(c)
+                        })
                         .collect();
                     Response::builder()
                         .status(200)

@@ -208,6 +208,9 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         ("EVENT_BUS_NAME".into(), bus.into()),
         ("SPOTDRAFT_API_BASE_URL".into(), spotdraft_api.0.clone()),
         ("SPOTDRAFT_API_CREDENTIALS".into(), spotdraft_api.1.clone()),
+        // The local SpotDraft stand-in serves documents over http on
+        // loopback; the deployed archiver never allows that.
+        ("ARCHIVE_ALLOW_INSECURE_DOCUMENT_URLS".into(), "true".into()),
     ]);
     let env_file = args.state_dir.join("env");
     devenv::write_env_file(&env_file, &vars).map_err(|e| anyhow!("{e:?}"))?;
