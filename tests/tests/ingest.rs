@@ -51,6 +51,7 @@ async fn every_sample_is_accepted_stored_exactly_and_queued_once() {
                 let sig_header = match provider {
                     Provider::SpotDraft => "x-sd-webhook-content-hash",
                     Provider::Subnoto => "x-webhook-signature",
+                    Provider::DocuSign => "x-docusign-signature-1",
                 };
                 assert!(
                     entry.headers.contains_key(sig_header),
@@ -431,7 +432,7 @@ async fn bad_input_gets_the_design_status_and_stores_nothing() {
             "unknown provider",
             404,
             "POST",
-            "/webhooks/docusign",
+            "/webhooks/adobesign",
             sd(SPOTDRAFT_KEY),
             sd_body.clone(),
         ),

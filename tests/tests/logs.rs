@@ -337,7 +337,7 @@ async fn full_run() -> Sent {
         (
             404,
             "POST",
-            "/webhooks/docusign",
+            "/webhooks/adobesign",
             sd_headers.clone(),
             sd.clone(),
         ),

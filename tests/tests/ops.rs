@@ -481,7 +481,7 @@ async fn a_new_spotdraft_key_goes_into_secrets_manager_keeping_the_previous_one(
     );
     assert_eq!(
         read().await,
-        json!({"spotdraft": [SPOTDRAFT_KEY_NEXT, SPOTDRAFT_KEY], "subnoto": [SUBNOTO_SECRET]})
+        json!({"spotdraft": [SPOTDRAFT_KEY_NEXT, SPOTDRAFT_KEY], "subnoto": [SUBNOTO_SECRET], "docusign": [DOCUSIGN_KEY]})
     );
 
     // Ingest reading the secret accepts deliveries signed with either key.

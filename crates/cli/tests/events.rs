@@ -75,6 +75,7 @@ fn verifier(provider: Provider) -> Verifier {
     let secret = match provider {
         Provider::SpotDraft => SPOTDRAFT_KEY,
         Provider::Subnoto => SUBNOTO_SECRET,
+        Provider::DocuSign => "ZHMtY29ubmVjdC1wdWJsaWMtdGVzdC1rZXktb25lLTA=",
     };
     Verifier::new(SecretSet::new(provider, [secret]).unwrap())
 }

@@ -34,6 +34,8 @@ pub const SPOTDRAFT_TEST_KEY: &str =
     "c3BvdGRyYWZ0LXB1YmxpYy10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
 /// The public Subnoto test secret; the harness's `SUBNOTO_SECRET`.
 pub const SUBNOTO_TEST_SECRET: &str = "whsec_subnoto_public_test_secret_0001";
+/// The public DocuSign Connect test key; the harness's `DOCUSIGN_KEY`.
+pub const DOCUSIGN_TEST_KEY: &str = "ZHMtY29ubmVjdC1wdWJsaWMtdGVzdC1rZXktb25lLTA=";
 /// A SpotDraft key the receiver does not have (base64 of "not-the-configured-spotdraft-key").
 const WRONG_SPOTDRAFT_KEY: &str = "bm90LXRoZS1jb25maWd1cmVkLXNwb3RkcmFmdC1rZXk=";
 /// A Subnoto secret the receiver does not have.
@@ -254,6 +256,7 @@ fn signing_secret(provider: Provider) -> &'static str {
     match provider {
         Provider::SpotDraft => SPOTDRAFT_TEST_KEY,
         Provider::Subnoto => SUBNOTO_TEST_SECRET,
+        Provider::DocuSign => DOCUSIGN_TEST_KEY,
     }
 }
 
@@ -282,6 +285,10 @@ fn signed_headers(
                 SUBNOTO_WEBHOOK_ID.to_owned(),
             ));
         }
+        Provider::DocuSign => headers.push((
+            verify::docusign::SIGNATURE_HEADER.to_owned(),
+            verify::docusign::sign(secret, body),
+        )),
     }
     headers.push(("User-Agent".to_owned(), format!("{provider}-webhooks/1.0")));
     headers
@@ -404,7 +411,7 @@ fn negative_ingest_events(
             Api::V2,
             "unknown-provider",
             post(
-                "docusign",
+                "adobesign",
                 signed_headers(
                     Provider::SpotDraft,
                     SPOTDRAFT_TEST_KEY,
@@ -420,7 +427,7 @@ fn negative_ingest_events(
             Api::V1,
             "unknown-provider",
             post(
-                "docusign",
+                "adobesign",
                 signed_headers(
                     Provider::SpotDraft,
                     SPOTDRAFT_TEST_KEY,
@@ -622,7 +629,11 @@ fn sqs_record(seed: &str, body: &str, event: Option<&Event>, label: &str, clock:
 /// `env.json` for `sam local invoke --env-vars`: the variables template.yaml
 /// declares for each function, with inline test secrets instead of the ARN.
 fn env_json(args: &EventsArgs) -> Value {
-    let secrets = json!({"spotdraft": [SPOTDRAFT_TEST_KEY], "subnoto": [SUBNOTO_TEST_SECRET]});
+    let secrets = json!({
+        "spotdraft": [SPOTDRAFT_TEST_KEY],
+        "subnoto": [SUBNOTO_TEST_SECRET],
+        "docusign": [DOCUSIGN_TEST_KEY],
+    });
     json!({
         INGEST_FUNCTION: {
             "EVENTS_TABLE": args.events_table,
