@@ -41,10 +41,14 @@ pub const SPOTDRAFT_KEY_NEXT: &str = "bmV4dC1zcG90ZHJhZnQta2V5LTIyMjIyMjIyMjIyMj
 pub const SUBNOTO_SECRET: &str = "whsec_subnoto_public_test_secret_0001";
 /// A second Subnoto secret, for rotation.
 pub const SUBNOTO_SECRET_NEXT: &str = "whsec_subnoto_next_secret_0002";
+/// The DocuSign Connect test key (used as text, as DocuSign does), as in the
+/// vectors.
+pub const DOCUSIGN_KEY: &str = "ZHMtY29ubmVjdC1wdWJsaWMtdGVzdC1rZXktb25lLTA=";
 
 /// The secrets document for the test secrets.
 pub fn secrets_json() -> String {
-    json!({"spotdraft": [SPOTDRAFT_KEY], "subnoto": [SUBNOTO_SECRET]}).to_string()
+    json!({"spotdraft": [SPOTDRAFT_KEY], "subnoto": [SUBNOTO_SECRET], "docusign": [DOCUSIGN_KEY]})
+        .to_string()
 }
 
 /// The repository root.
@@ -672,11 +676,21 @@ pub fn signed_headers(
     headers
 }
 
+/// What ingest answers a new event of `provider` with: 202, but 200 for
+/// DocuSign, which counts no other code as delivered.
+pub fn accepted_status(provider: Provider) -> u16 {
+    match provider {
+        Provider::DocuSign => 200,
+        Provider::SpotDraft | Provider::Subnoto => 202,
+    }
+}
+
 /// The test secret of `provider`.
 pub fn secret_of(provider: Provider) -> &'static str {
     match provider {
         Provider::SpotDraft => SPOTDRAFT_KEY,
         Provider::Subnoto => SUBNOTO_SECRET,
+        Provider::DocuSign => DOCUSIGN_KEY,
     }
 }
 

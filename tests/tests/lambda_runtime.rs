@@ -228,7 +228,7 @@ fn both_functions_answer_through_the_lambda_runtime_api() {
             http_event(
                 EventKind::ApiGatewayV2,
                 "POST",
-                "/webhooks/docusign",
+                "/webhooks/adobesign",
                 &[],
                 b"{}",
                 false,

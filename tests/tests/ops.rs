@@ -23,7 +23,7 @@ async fn ingest_all(stack: &Stack, bodies: &[(Provider, Vec<u8>)]) -> Vec<RawMes
     for (provider, body) in bodies {
         let request = signed_request(EventKind::ApiGatewayV2, *provider, body, BodyFormat::Json);
         let (status, answer) = answer(ingest::handle(&app, request).await);
-        assert_eq!(status, 202, "{provider}: {answer}");
+        assert_eq!(status, accepted_status(*provider), "{provider}: {answer}");
         let mut messages = stack.drain_queue_raw().await;
         assert_eq!(messages.len(), 1, "one message per accepted event");
         out.append(&mut messages);
@@ -116,7 +116,7 @@ async fn replay_redelivers_the_stored_events_and_rebuilds_the_same_status_table(
     let original = ingest_all(&stack, &all_samples()).await;
     process(&stack, &bodies(&original), "first-").await;
     let expected = without_updated_at(stack.status_items().await);
-    assert_eq!(expected.len(), 5, "one item per subject");
+    assert_eq!(expected.len(), 8, "one item per subject");
 
     // Lose the status table, then rebuild it from the ledger alone.
     clear_status_table(&stack).await;
@@ -223,7 +223,7 @@ async fn listings_filter_by_time_provider_and_status() {
         ..LedgerFilter::default()
     })
     .await;
-    assert_eq!(received.len(), 9 - 2);
+    assert_eq!(received.len(), 16 - 2);
     assert!(received.iter().all(|k| !processed.contains(k)));
 
     // Replay with a filter sends exactly what it lists.
@@ -379,7 +379,7 @@ async fn drain_with_attributes(
 async fn redrive_moves_every_dead_letter_back_exactly_once() {
     let stack = Stack::new().await;
     // Real queue messages (as ingest sent them, with their attributes) and
-    // opaque ones, 23 in all: more than two receive batches.
+    // opaque ones, 30 in all: more than two receive batches.
     let real = ingest_all(&stack, &all_samples()).await;
     let mut expected: Vec<(String, Option<String>)> = Vec::new();
     for m in &real {
@@ -414,7 +414,7 @@ async fn redrive_moves_every_dead_letter_back_exactly_once() {
         send.send().await.unwrap();
     }
     let redrive = Redrive::new(stack.clients.sqs.clone(), &stack.dlq_url, &stack.queue_url);
-    assert_eq!(redrive.depth().await.unwrap(), 23, "what --dry-run reports");
+    assert_eq!(redrive.depth().await.unwrap(), 30, "what --dry-run reports");
     assert_eq!(stack.queue_depth(&stack.queue_url).await, 0);
 
     // --max 10
@@ -423,13 +423,13 @@ async fn redrive_moves_every_dead_letter_back_exactly_once() {
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(report.moved, 10);
     assert_eq!(steps, 1);
-    assert_eq!(stack.queue_depth(&stack.dlq_url).await, 13);
+    assert_eq!(stack.queue_depth(&stack.dlq_url).await, 20);
     assert_eq!(stack.queue_depth(&stack.queue_url).await, 10);
 
     // The rest.
     let report = redrive.run(usize::MAX, |_| {}).await;
     assert!(report.is_clean(), "{report:?}");
-    assert_eq!(report.moved, 13);
+    assert_eq!(report.moved, 20);
     assert_eq!(stack.queue_depth(&stack.dlq_url).await, 0);
 
     // Each message exactly once, body and attributes unchanged, marked as
@@ -449,7 +449,7 @@ async fn redrive_moves_every_dead_letter_back_exactly_once() {
 
     // The redriven real messages drive the processor like the originals.
     process(&stack, &bodies(&real), "redriven-").await;
-    assert_eq!(stack.status_items().await.len(), 5);
+    assert_eq!(stack.status_items().await.len(), 8);
 }
 
 #[tokio::test]
@@ -481,7 +481,7 @@ async fn a_new_spotdraft_key_goes_into_secrets_manager_keeping_the_previous_one(
     );
     assert_eq!(
         read().await,
-        json!({"spotdraft": [SPOTDRAFT_KEY_NEXT, SPOTDRAFT_KEY], "subnoto": [SUBNOTO_SECRET]})
+        json!({"spotdraft": [SPOTDRAFT_KEY_NEXT, SPOTDRAFT_KEY], "subnoto": [SUBNOTO_SECRET], "docusign": [DOCUSIGN_KEY]})
     );
 
     // Ingest reading the secret accepts deliveries signed with either key.

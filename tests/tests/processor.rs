@@ -19,7 +19,7 @@ async fn ingest_all(stack: &Stack, bodies: &[(Provider, Vec<u8>)]) -> Vec<RawMes
     for (provider, body) in bodies {
         let request = signed_request(EventKind::ApiGatewayV2, *provider, body, BodyFormat::Json);
         let (status, answer) = answer(ingest::handle(&app, request).await);
-        assert_eq!(status, 202, "{provider}: {answer}");
+        assert_eq!(status, accepted_status(*provider), "{provider}: {answer}");
     }
     let messages = stack.drain_queue_raw().await;
     assert_eq!(
@@ -110,9 +110,113 @@ const WORKSPACE: &str = "a1b2c3d4-e5f6-4789-9abc-def012345678";
 const DOCUMENT: &str = "d9c8b7a6-9584-4736-a2b1-c0d9e8f7a6b5";
 const ENVELOPE: &str = "e0d1c2b3-a495-4867-8f90-1a2b3c4d5e6f";
 
+const DS_ACCOUNT: &str = "5f0c3d2e-8a41-4b6c-9e27-1d3f5a7b9c01";
+const DS_ENVELOPE: &str = "c0a80f1e-3b2d-4e5f-9a8b-7c6d5e4f3a21";
+const DS_MSA: &str = "Please DocuSign: Master Services Agreement - Acme Corp.pdf";
+
 /// In file order, which delivers SpotDraft's executed event before the sent
-/// and signed ones, and Subnoto's signed event after its envelope completed.
+/// and signed ones, Subnoto's signed event after its envelope completed, and
+/// DocuSign's envelope completed before it was sent, delivered and signed
+/// (each signer still recorded).
 const EXPECTED: &[Expect] = &[
+    Expect {
+        sample: "docusign-envelope-completed.json",
+        updates: true,
+        subject: DS_ENVELOPE,
+        winner: "docusign-envelope-completed.json",
+        status: "COMPLETED",
+        title: Some(DS_MSA),
+        reference: None,
+        counterparty: None,
+        workspace: Some(DS_ACCOUNT),
+        document_id: None,
+        metadata: false,
+        signers: &[],
+    },
+    Expect {
+        sample: "docusign-envelope-declined.json",
+        updates: true,
+        subject: "e2b74c19-6d0a-4f38-b5e1-2a9c8d7f6e54",
+        winner: "docusign-envelope-declined.json",
+        status: "DECLINED",
+        title: Some("Please DocuSign: Order Form 2026-118 - Globex Ltd.pdf"),
+        reference: None,
+        counterparty: None,
+        workspace: Some(DS_ACCOUNT),
+        document_id: None,
+        metadata: false,
+        signers: &[],
+    },
+    Expect {
+        sample: "docusign-envelope-delivered.json",
+        updates: false,
+        subject: DS_ENVELOPE,
+        winner: "docusign-envelope-completed.json",
+        status: "COMPLETED",
+        title: Some(DS_MSA),
+        reference: None,
+        counterparty: None,
+        workspace: Some(DS_ACCOUNT),
+        document_id: None,
+        metadata: false,
+        signers: &[],
+    },
+    Expect {
+        sample: "docusign-envelope-sent.json",
+        updates: false,
+        subject: DS_ENVELOPE,
+        winner: "docusign-envelope-completed.json",
+        status: "COMPLETED",
+        title: Some(DS_MSA),
+        reference: None,
+        counterparty: None,
+        workspace: Some(DS_ACCOUNT),
+        document_id: None,
+        metadata: false,
+        signers: &[],
+    },
+    Expect {
+        sample: "docusign-envelope-voided.json",
+        updates: true,
+        subject: "f3d61a2b-9c8e-4b7d-a615-0e4f3c2b1a98",
+        winner: "docusign-envelope-voided.json",
+        status: "VOIDED",
+        title: Some("Please DocuSign: NDA - Initech.pdf"),
+        reference: None,
+        counterparty: None,
+        workspace: Some(DS_ACCOUNT),
+        document_id: None,
+        metadata: false,
+        signers: &[],
+    },
+    Expect {
+        sample: "docusign-recipient-completed-1.json",
+        updates: false,
+        subject: DS_ENVELOPE,
+        winner: "docusign-envelope-completed.json",
+        status: "COMPLETED",
+        title: Some(DS_MSA),
+        reference: None,
+        counterparty: None,
+        workspace: Some(DS_ACCOUNT),
+        document_id: None,
+        metadata: false,
+        signers: &["priya.nair@example.com"],
+    },
+    Expect {
+        sample: "docusign-recipient-completed-2.json",
+        updates: false,
+        subject: DS_ENVELOPE,
+        winner: "docusign-envelope-completed.json",
+        status: "COMPLETED",
+        title: Some(DS_MSA),
+        reference: None,
+        counterparty: None,
+        workspace: Some(DS_ACCOUNT),
+        document_id: None,
+        metadata: false,
+        signers: &["priya.nair@example.com", "tomas.ortega@example.com"],
+    },
     Expect {
         sample: "spotdraft-contract-created.json",
         updates: true,
@@ -309,7 +413,7 @@ async fn every_sample_drives_the_status_table_to_the_expected_state() {
         let signers: BTreeSet<String> = e.signers.iter().map(|s| s.to_string()).collect();
         assert_eq!(item.signers, signers, "{ctx}");
     }
-    assert_eq!(stack.status_items().await.len(), 5, "one item per subject");
+    assert_eq!(stack.status_items().await.len(), 8, "one item per subject");
     assert_all_processed(&stack, by_key.keys().cloned()).await;
 
     // Everything again, as one concurrent batch: nothing changes, not even

@@ -784,6 +784,7 @@ fn ingest_route_and_webhook_urls_are_what_the_router_accepts() {
             let output = match provider {
                 Provider::SpotDraft => "SpotDraftWebhookUrl",
                 Provider::Subnoto => "SubnotoWebhookUrl",
+                Provider::DocuSign => "DocuSignWebhookUrl",
             };
             let url = evaluate(at(&t, &["Outputs", output, "Value"]), &deployed_value);
             let host = if mode == "HttpApi" {

@@ -163,6 +163,9 @@ pub async fn archive(
             }
             subnoto(app, request, deadline).await?
         }
+        // DocuSign's combined document (eSignature REST API, OAuth JWT) is
+        // not fetched yet: the archive request is acknowledged as such.
+        Provider::DocuSign => return Ok(Archived::NotConfigured),
     };
     let uploaded = stored.written;
     let record = DocumentRecord {

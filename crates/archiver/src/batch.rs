@@ -377,6 +377,7 @@ async fn refresh_credentials(app: &App, provider: Provider) {
             Some(api) => api.credentials().refresh_after_refusal().await,
             None => false,
         },
+        Provider::DocuSign => false,
     };
     if refreshed {
         tracing::info!(

@@ -229,7 +229,7 @@ mod tests {
             Err(RequestError::NotOurs(_))
         ));
         let body = envelope(
-            json!({"id": "k", "provider": "docusign", "subject": "1", "lifecycle": "executed"}),
+            json!({"id": "k", "provider": "adobesign", "subject": "1", "lifecycle": "executed"}),
         );
         assert_eq!(parse(&body), Err(RequestError::Field("provider")));
         let body = envelope(json!({"id": "k", "provider": "spotdraft", "lifecycle": "executed"}));

@@ -14,6 +14,9 @@ pub enum ProviderArg {
     Spotdraft,
     /// Subnoto: X-Webhook-Signature (t=<ms>,v1=HMAC-SHA256).
     Subnoto,
+    /// DocuSign Connect: X-DocuSign-Signature-1 (base64 HMAC-SHA256 of the
+    /// body, keyed with the Connect key as text).
+    Docusign,
 }
 
 impl From<ProviderArg> for Provider {
@@ -21,6 +24,7 @@ impl From<ProviderArg> for Provider {
         match p {
             ProviderArg::Spotdraft => Provider::SpotDraft,
             ProviderArg::Subnoto => Provider::Subnoto,
+            ProviderArg::Docusign => Provider::DocuSign,
         }
     }
 }
@@ -69,12 +73,12 @@ impl SigningArgs {
         if provider != Provider::Subnoto {
             if self.form {
                 return Err(CliError::usage(
-                    "--form is for subnoto only: SpotDraft always sends application/json",
+                    "--form is for subnoto only: SpotDraft and DocuSign always send application/json",
                 ));
             }
             if self.webhook_id.is_some() {
                 return Err(CliError::usage(
-                    "--webhook-id is for subnoto only: SpotDraft sends no X-Webhook-Id",
+                    "--webhook-id is for subnoto only: SpotDraft and DocuSign send no X-Webhook-Id",
                 ));
             }
         }

@@ -199,10 +199,10 @@ fn usage_errors_exit_2() {
     let path = body.path().to_str().unwrap();
     // Unknown provider.
     cli()
-        .args(["sign", "--provider", "docusign", "--secret", "x", path])
+        .args(["sign", "--provider", "adobesign", "--secret", "x", path])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("invalid value 'docusign'"));
+        .stderr(predicate::str::contains("invalid value 'adobesign'"));
     cli()
         .args(["verify", "--provider", "nope", "--secret", "x", path])
         .assert()

@@ -122,25 +122,25 @@ fn make_dev_accepts_signed_samples_and_syncs_their_status() {
     let mut samples: Vec<PathBuf> = std::fs::read_dir(repo_root().join("samples"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     samples.sort();
-    assert_eq!(samples.len(), 9);
+    assert_eq!(samples.len(), 16);
     for sample in &samples {
-        let provider = if sample
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("spotdraft")
-        {
-            "spotdraft"
-        } else {
-            "subnoto"
-        };
-        let secret = state.join(if provider == "spotdraft" {
-            "spotdraft.key"
-        } else {
-            "subnoto.secret"
+        let name = sample.file_name().unwrap().to_string_lossy().into_owned();
+        let provider = name.split('-').next().unwrap().to_owned();
+        let provider = provider.as_str();
+        let secret = state.join(match provider {
+            "spotdraft" => "spotdraft.key",
+            "subnoto" => "subnoto.secret",
+            _ => "docusign.key",
         });
+        // DocuSign counts only 200 as delivered.
+        let accepted = if provider == "docusign" {
+            "HTTP/1.1 200"
+        } else {
+            "HTTP/1.1 202"
+        };
         let out = contract_hooks()
             .args([
                 "send",
@@ -156,7 +156,7 @@ fn make_dev_accepts_signed_samples_and_syncs_their_status() {
             .unwrap();
         let printed = String::from_utf8_lossy(&out.stdout);
         assert!(
-            printed.starts_with("HTTP/1.1 202"),
+            printed.starts_with(accepted),
             "{}: {printed}",
             sample.display()
         );
@@ -176,6 +176,17 @@ fn make_dev_accepts_signed_samples_and_syncs_their_status() {
             "12345678-9abc-4def-8123-456789abcdef",
             "DECLINED",
         ),
+        (
+            "docusign",
+            "c0a80f1e-3b2d-4e5f-9a8b-7c6d5e4f3a21",
+            "COMPLETED",
+        ),
+        (
+            "docusign",
+            "e2b74c19-6d0a-4f38-b5e1-2a9c8d7f6e54",
+            "DECLINED",
+        ),
+        ("docusign", "f3d61a2b-9c8e-4b7d-a615-0e4f3c2b1a98", "VOIDED"),
     ];
     let deadline = Instant::now() + Duration::from_secs(120);
     for (provider, id, expected) in expectations {

@@ -285,7 +285,7 @@ async fn status_finds_hashed_long_ids_and_reports_what_is_missing() {
     assert_eq!(no_table.code, 2);
     assert!(no_table.stderr.contains("STATUS_TABLE"));
     assert_eq!(run(&mut cli(&stack, &["status", "spotdraft", " "])).code, 2);
-    assert_eq!(run(&mut cli(&stack, &["status", "docusign", "1"])).code, 2);
+    assert_eq!(run(&mut cli(&stack, &["status", "adobesign", "1"])).code, 2);
 }
 
 /// A status-bearing event for `subject` at `time_ms`, through the processor's path.
@@ -429,7 +429,7 @@ async fn recent_lists_the_newest_subjects_across_scan_pages() {
         vec!["recent", "--since", "24"],
         vec!["recent", "--since", "yesterday"],
         vec!["recent", "--limit", "0"],
-        vec!["recent", "--provider", "docusign"],
+        vec!["recent", "--provider", "adobesign"],
     ] {
         let r = run(&mut cli(&stack, &bad));
         assert_eq!(r.code, 2, "{bad:?}: {}", r.stderr);

@@ -9,7 +9,8 @@ pub const FUNCTION: &str = "ingest";
 /// What became of one request: decides the answer and the log line.
 #[derive(Debug)]
 pub enum Outcome {
-    /// New event stored and queued (202).
+    /// New event stored and queued (202; 200 for DocuSign, which counts no
+    /// other code as delivered).
     Accepted {
         /// Provider.
         provider: Provider,
@@ -82,6 +83,13 @@ impl Outcome {
     /// The HTTP status for this outcome.
     pub fn status(&self) -> StatusCode {
         match self {
+            // DocuSign Connect counts only 200 as delivered (its docs and
+            // error-code guide: anything else is a failure it retries, and a
+            // configuration that keeps failing is disabled).
+            Outcome::Accepted {
+                provider: Provider::DocuSign,
+                ..
+            } => StatusCode::OK,
             Outcome::Accepted { .. } => StatusCode::ACCEPTED,
             Outcome::Duplicate { .. } => StatusCode::OK,
             Outcome::Unverified {

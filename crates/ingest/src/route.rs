@@ -49,7 +49,11 @@ mod tests {
             route(&post, "/webhooks/subnoto/"),
             Route::Webhook(Provider::Subnoto)
         );
-        assert_eq!(route(&post, "/webhooks/docusign"), Route::NotFound);
+        assert_eq!(
+            route(&post, "/webhooks/docusign"),
+            Route::Webhook(Provider::DocuSign)
+        );
+        assert_eq!(route(&post, "/webhooks/adobesign"), Route::NotFound);
         assert_eq!(route(&post, "/webhooks"), Route::NotFound);
         assert_eq!(route(&post, "/"), Route::NotFound);
         assert_eq!(route(&post, "/other/spotdraft"), Route::NotFound);

@@ -6,7 +6,7 @@ use serde::Serialize;
 use verify::{Event, JsonText, Provider};
 
 use crate::status_table::metadata_marker;
-use crate::sync::{rank_text, subnoto, StatusUpdate};
+use crate::sync::{docusign, rank_text, subnoto, StatusUpdate};
 pub use crate::StatusChange;
 
 /// The `source` of every event this project publishes.
@@ -30,8 +30,8 @@ pub const DETAIL_VERSION: &str = "2";
 /// is used, so either reading holds.
 pub const MAX_ENTRY_BYTES: usize = 256_000;
 
-/// Where a contract stands, whoever the provider: SpotDraft `EXECUTED` and
-/// Subnoto `COMPLETED` are both `executed`.
+/// Where a contract stands, whoever the provider: SpotDraft `EXECUTED`,
+/// Subnoto `COMPLETED` and DocuSign `COMPLETED` are all `executed`.
 pub fn lifecycle(provider: Provider, status: Option<&str>) -> &'static str {
     let Some(status) = status else {
         return "unknown";
@@ -53,6 +53,15 @@ pub fn lifecycle(provider: Provider, status: Option<&str>) -> &'static str {
             subnoto::COMPLETED => "executed",
             subnoto::DECLINED => "declined",
             subnoto::CANCELED => "voided",
+            _ => "unknown",
+        },
+        Provider::DocuSign => match status {
+            docusign::CREATED => "draft",
+            docusign::SENT | docusign::DELIVERED => "out_for_signature",
+            docusign::SIGNING => "signing",
+            docusign::COMPLETED => "executed",
+            docusign::DECLINED => "declined",
+            docusign::VOIDED => "voided",
             _ => "unknown",
         },
     }

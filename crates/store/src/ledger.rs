@@ -24,6 +24,9 @@ pub const ALLOWED_HEADERS: &[&str] = &[
     "x-sd-webhook-content-hash",
     "x-webhook-signature",
     "x-webhook-id",
+    "x-docusign-signature-1",
+    "x-docusign-signature-2",
+    "x-authorization-digest",
 ];
 
 /// Bodies above this size are stored gzip-compressed (when that is smaller).

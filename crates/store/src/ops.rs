@@ -457,7 +457,7 @@ pub fn rotate_secrets_document(
     SecretSet::new(provider, [secret])?;
     let normalise = |s: &str| match provider {
         Provider::SpotDraft => s.trim().to_owned(),
-        Provider::Subnoto => s.to_owned(),
+        Provider::Subnoto | Provider::DocuSign => s.to_owned(),
     };
     let secret = normalise(secret);
     let mut doc: Map<String, Value> = match current.map(str::trim) {

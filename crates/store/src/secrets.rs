@@ -196,7 +196,7 @@ mod tests {
     fn rejects_unusable_documents_without_echoing_secrets() {
         let errs = [
             parse_secrets("whsec_plain", 1).unwrap_err(),
-            parse_secrets(r#"{"docusign":["x"]}"#, 1).unwrap_err(),
+            parse_secrets(r#"{"adobesign":["x"]}"#, 1).unwrap_err(),
             parse_secrets(r#"{"spotdraft":[]}"#, 1).unwrap_err(),
             parse_secrets(r#"{"spotdraft":["whsec_not_base64!"]}"#, 1).unwrap_err(),
         ];

@@ -42,6 +42,49 @@ pub mod subnoto {
     pub const CANCELED: &str = "CANCELED";
 }
 
+/// DocuSign statuses, derived from the Connect event (and, for a recipient
+/// completing, the envelope's status it reports). A DocuSign envelope moves
+/// forward like a Subnoto one: created, sent (and delivered: viewed by every
+/// recipient), being signed, then finished.
+pub mod docusign {
+    /// `envelope-created` (a draft).
+    pub const CREATED: &str = "CREATED";
+    /// `envelope-sent`, `recipient-sent`, `envelope-resent`.
+    pub const SENT: &str = "SENT";
+    /// `envelope-delivered`, `recipient-delivered`: viewed, not yet signed.
+    pub const DELIVERED: &str = "DELIVERED";
+    /// `recipient-completed` while the envelope is not yet completed.
+    pub const SIGNING: &str = "SIGNING";
+    /// `envelope-completed`, or `recipient-completed` reporting the envelope
+    /// completed (terminal).
+    pub const COMPLETED: &str = "COMPLETED";
+    /// `envelope-declined`, `recipient-declined` (terminal).
+    pub const DECLINED: &str = "DECLINED";
+    /// `envelope-voided` (terminal).
+    pub const VOIDED: &str = "VOIDED";
+}
+
+/// The DocuSign status a Connect event stands for, given the envelope status
+/// it reports (`envelopeSummary.status`, if any); `None` for events that say
+/// nothing of where the envelope stands (views, corrections, purges, …).
+pub fn docusign_status(event: &str, envelope_status: Option<&str>) -> Option<&'static str> {
+    let envelope_completed =
+        envelope_status.is_some_and(|s| s.trim().eq_ignore_ascii_case("completed"));
+    Some(match event.trim().to_ascii_lowercase().as_str() {
+        "envelope-created" => docusign::CREATED,
+        "envelope-sent" | "envelope-resent" | "recipient-sent" | "recipient-resent" => {
+            docusign::SENT
+        }
+        "envelope-delivered" | "recipient-delivered" => docusign::DELIVERED,
+        "recipient-completed" if envelope_completed => docusign::COMPLETED,
+        "recipient-completed" => docusign::SIGNING,
+        "envelope-completed" => docusign::COMPLETED,
+        "envelope-declined" | "recipient-declined" => docusign::DECLINED,
+        "envelope-voided" => docusign::VOIDED,
+        _ => return None,
+    })
+}
+
 /// The Subnoto status an event type stands for; `None` for types this code
 /// does not know (they change no status).
 pub fn subnoto_status(event_type: &str) -> Option<&'static str> {
@@ -73,15 +116,25 @@ pub fn event_status(event: &Event) -> Option<String> {
             .filter(|s| !s.is_empty())
             .map(str::to_owned),
         Provider::Subnoto => subnoto_status(&event.event_type).map(str::to_owned),
+        Provider::DocuSign => {
+            docusign_status(&event.event_type, event.status.as_deref()).map(str::to_owned)
+        }
     }
 }
 
 /// True for a status nothing may turn back: Subnoto `COMPLETED`, `DECLINED`,
-/// `CANCELED`. SpotDraft has none (its newest event always wins: a voided
-/// contract can be reinstated).
+/// `CANCELED`; DocuSign `COMPLETED`, `DECLINED`, `VOIDED`. SpotDraft has none
+/// (its newest event always wins: a voided contract can be reinstated).
 pub fn is_terminal(provider: Provider, status: &str) -> bool {
-    provider == Provider::Subnoto
-        && [subnoto::COMPLETED, subnoto::DECLINED, subnoto::CANCELED].contains(&status)
+    match provider {
+        Provider::SpotDraft => false,
+        Provider::Subnoto => {
+            [subnoto::COMPLETED, subnoto::DECLINED, subnoto::CANCELED].contains(&status)
+        }
+        Provider::DocuSign => {
+            [docusign::COMPLETED, docusign::DECLINED, docusign::VOIDED].contains(&status)
+        }
+    }
 }
 
 /// Rank class of an event that reports no status (an unknown Subnoto type, a
@@ -108,6 +161,8 @@ pub fn rank_class(provider: Provider, status: Option<&str>) -> u8 {
         (_, Some(s)) if is_terminal(provider, s) => CLASS_TERMINAL,
         (Provider::Subnoto, Some(subnoto::SIGNING)) => CLASS_SIGNING,
         (Provider::Subnoto, Some(subnoto::SENT)) => CLASS_SENT,
+        (Provider::DocuSign, Some(docusign::SIGNING)) => CLASS_SIGNING,
+        (Provider::DocuSign, Some(docusign::SENT | docusign::DELIVERED)) => CLASS_SENT,
         (_, Some(_)) => CLASS_STATUS,
     }
 }

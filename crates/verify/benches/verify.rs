@@ -19,6 +19,9 @@ fn body(provider: Provider, size: usize) -> Vec<u8> {
         Provider::Subnoto => {
             r#"{"eventUuid":"0f29a0a2-3a6f-44a4-b2a2-5d7b3f1b1f9b","eventType":"ENVELOPE_SIGNED","eventTime":1795341600000,"data":{"workspaceUuid":"a1b2c3d4","envelopeUuid":"e0d1c2b3","recipientEmail":"john@example.com","pad":"PAD"}}"#
         }
+        Provider::DocuSign => {
+            r#"{"event":"recipient-completed","apiVersion":"v2.1","retryCount":0,"configurationId":10712345,"generatedDateTime":"2026-11-24T09:31:43.6620193Z","data":{"accountId":"5f0c3d2e","envelopeId":"c0a80f1e","recipientId":"1","envelopeSummary":{"status":"sent","emailSubject":"PAD","recipients":{"signers":[{"recipientId":"1","name":"Priya Nair","email":"priya@example.com","status":"completed"}]}}}}"#
+        }
     };
     let pad = "x".repeat(size.saturating_sub(base.len()));
     base.replace("PAD", &pad).into_bytes()
@@ -31,6 +34,7 @@ fn benches(c: &mut Criterion) {
                 "c3BvdGRyYWZ0LXB1YmxpYy10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA="
             }
             Provider::Subnoto => "whsec_subnoto_public_test_secret_0001",
+            Provider::DocuSign => "ZHMtY29ubmVjdC1wdWJsaWMtdGVzdC1rZXktb25lLTA=",
         };
         let verifier = Verifier::new(SecretSet::new(provider, [secret]).unwrap());
         let mut group = c.benchmark_group(provider.as_str());
@@ -45,7 +49,7 @@ fn benches(c: &mut Criterion) {
                         m.update(black_box(body));
                         black_box(m.finalize());
                     }
-                    Provider::Subnoto => {
+                    Provider::Subnoto | Provider::DocuSign => {
                         let mut m = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
                         m.update(black_box(body));
                         black_box(m.finalize());

@@ -169,6 +169,14 @@ impl Event {
                     canonical_key(&node, json.len()),
                 ))
             }
+            Provider::DocuSign => {
+                // No delivery id: the key hashes the document, less what a
+                // retry changes.
+                let node = Node::from_slice(json).map_err(not_json)?;
+                let root = node.as_object().ok_or(ParseError::NotAnObject)?;
+                let key = canonical_key(&crate::docusign::key_object(root), json.len());
+                Ok(crate::docusign::parse(root, key))
+            }
             Provider::Subnoto => {
                 // Subnoto names each event: the rest of the body is only checked.
                 let mut payload = crate::subnoto::Payload::default();

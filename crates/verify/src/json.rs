@@ -50,6 +50,17 @@ impl<'a> Object<'a> {
         self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
+    /// This object without the members called any of `names`.
+    pub(crate) fn without(&self, names: &[&str]) -> Object<'a> {
+        Object(
+            self.0
+                .iter()
+                .filter(|(k, _)| !names.contains(&k.as_ref()))
+                .cloned()
+                .collect(),
+        )
+    }
+
     /// The members in canonical order: sorted by the UTF-8 bytes of their
     /// names, one per name (the last).
     fn canonical_members(&self) -> Vec<&(Cow<'a, str>, Node<'a>)> {

@@ -17,6 +17,7 @@
 
 mod content_type;
 mod dedup;
+pub mod docusign;
 mod error;
 mod event;
 mod headers;

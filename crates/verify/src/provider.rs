@@ -11,17 +11,21 @@ pub enum Provider {
     SpotDraft,
     /// Subnoto e-signature envelope events (`X-Webhook-Signature`, HMAC-SHA256 with timestamp).
     Subnoto,
+    /// DocuSign Connect envelope and recipient events (`X-DocuSign-Signature-N`,
+    /// base64 HMAC-SHA256, no timestamp).
+    DocuSign,
 }
 
 impl Provider {
     /// Every provider, in a stable order.
-    pub const ALL: [Provider; 2] = [Provider::SpotDraft, Provider::Subnoto];
+    pub const ALL: [Provider; 3] = [Provider::SpotDraft, Provider::Subnoto, Provider::DocuSign];
 
     /// The lowercase name used in URLs, configuration and ledger keys.
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::SpotDraft => "spotdraft",
             Provider::Subnoto => "subnoto",
+            Provider::DocuSign => "docusign",
         }
     }
 }
@@ -34,19 +38,16 @@ impl fmt::Display for Provider {
 
 /// The name given is not a provider this receiver knows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown provider (expected one of: spotdraft, subnoto)")]
+#[error("unknown provider (expected one of: spotdraft, subnoto, docusign)")]
 pub struct UnknownProvider;
 
 impl FromStr for Provider {
     type Err = UnknownProvider;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.eq_ignore_ascii_case("spotdraft") {
-            Ok(Provider::SpotDraft)
-        } else if s.eq_ignore_ascii_case("subnoto") {
-            Ok(Provider::Subnoto)
-        } else {
-            Err(UnknownProvider)
-        }
+        Provider::ALL
+            .into_iter()
+            .find(|p| s.eq_ignore_ascii_case(p.as_str()))
+            .ok_or(UnknownProvider)
     }
 }

@@ -35,7 +35,8 @@ pub struct SecretSet {
 
 impl SecretSet {
     /// Builds the set for `provider` from secrets as configured: SpotDraft keys in
-    /// base64 (as the HMAC-key endpoint returns them), Subnoto secrets as text.
+    /// base64 (as the HMAC-key endpoint returns them), Subnoto secrets and
+    /// DocuSign Connect keys as text.
     pub fn new<I, S>(provider: Provider, secrets: I) -> Result<Self, SecretError>
     where
         I: IntoIterator<Item = S>,
@@ -47,7 +48,7 @@ impl SecretSet {
             // where surrounding whitespace is never part of the key.
             let secret = match provider {
                 Provider::SpotDraft => secret.as_ref().trim(),
-                Provider::Subnoto => secret.as_ref(),
+                Provider::Subnoto | Provider::DocuSign => secret.as_ref(),
             };
             if secret.trim().is_empty() {
                 return Err(SecretError::EmptySecret { provider, index });
@@ -60,7 +61,9 @@ impl SecretSet {
                         Hmac::new_from_slice(&raw).expect("HMAC accepts keys of any length"),
                     )
                 }
-                Provider::Subnoto => PreparedKey::Sha256(
+                // DocuSign's Connect key is used as text too (its reference
+                // code keys the HMAC with the key string's UTF-8 bytes).
+                Provider::Subnoto | Provider::DocuSign => PreparedKey::Sha256(
                     Hmac::new_from_slice(secret.as_bytes())
                         .expect("HMAC accepts keys of any length"),
                 ),

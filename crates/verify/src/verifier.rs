@@ -1,5 +1,7 @@
 use crate::secret::SecretSet;
-use crate::{spotdraft, subnoto, BodyFormat, Event, Headers, ParseError, Provider, VerifyError};
+use crate::{
+    docusign, spotdraft, subnoto, BodyFormat, Event, Headers, ParseError, Provider, VerifyError,
+};
 
 /// Default tolerance for Subnoto's signature timestamp: 5 minutes either way.
 pub const DEFAULT_TOLERANCE_MS: u64 = 300_000;
@@ -62,6 +64,7 @@ impl Verifier {
                 now_ms,
                 self.tolerance_ms,
             )?,
+            Provider::DocuSign => docusign::verify(self.secrets.keys(), headers, body)?,
         }
         Ok(format)
     }
@@ -97,6 +100,16 @@ impl Verifier {
                 subnoto::SIGNATURE_HEADER.to_owned(),
                 subnoto::sign_prepared(current, timestamp_ms, body),
             )),
+            Provider::DocuSign => {
+                headers.push((
+                    docusign::SIGNATURE_HEADER.to_owned(),
+                    docusign::sign_prepared(current, body),
+                ));
+                headers.push((
+                    docusign::DIGEST_HEADER.to_owned(),
+                    docusign::DIGEST_VALUE.to_owned(),
+                ));
+            }
         }
         headers
     }

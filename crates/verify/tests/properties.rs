@@ -106,7 +106,7 @@ proptest! {
     #[test]
     fn arbitrary_input_never_panics(sig in ".{0,200}", ct in ".{0,60}", body in prop::collection::vec(any::<u8>(), 0..512)) {
         for provider in Provider::ALL {
-            let secret = match provider { Provider::SpotDraft => "c2VjcmV0", Provider::Subnoto => "secret" };
+            let secret = match provider { Provider::SpotDraft => "c2VjcmV0", Provider::Subnoto | Provider::DocuSign => "secret" };
             let v = Verifier::new(SecretSet::new(provider, [secret]).unwrap());
             let headers = vec![
                 ("content-type".to_string(), ct.clone()),

@@ -1,6 +1,8 @@
 //! Every sample in `samples/` parses into the expected normalised event.
 //! Expected SpotDraft keys were computed independently (Python:
-//! `sha256(json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False))`).
+//! `sha256(json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False))`),
+//! and DocuSign keys the same way over the body without `retryCount` and
+//! `generatedDateTime`.
 
 mod common;
 
@@ -19,6 +21,55 @@ struct Expect {
 }
 
 const EXPECTED: &[Expect] = &[
+    Expect {
+        file: "docusign-envelope-completed.json",
+        key: "ac4b7629a0445b3f74aa42870f64e209ed1e7b4cd03d919227cc347fc7cb0220",
+        event_type: "envelope-completed",
+        subject: "c0a80f1e-3b2d-4e5f-9a8b-7c6d5e4f3a21",
+        time_ms: 1795514710297,
+    },
+    Expect {
+        file: "docusign-envelope-declined.json",
+        key: "e5ccd6778b1513b326162767dd4d0fa05de17d2b28df5251a1938562cf2f7070",
+        event_type: "envelope-declined",
+        subject: "e2b74c19-6d0a-4f38-b5e1-2a9c8d7f6e54",
+        time_ms: 1795625251552,
+    },
+    Expect {
+        file: "docusign-envelope-delivered.json",
+        key: "2169b35fcdd287bcd936fe7f0f11a8acb21a451e2b14072fedfc7c78de5014d5",
+        event_type: "envelope-delivered",
+        subject: "c0a80f1e-3b2d-4e5f-9a8b-7c6d5e4f3a21",
+        time_ms: 1795514538118,
+    },
+    Expect {
+        file: "docusign-envelope-sent.json",
+        key: "cbce105ce504184785e654f1887800db63f157b36d47025da97acc9e35028a17",
+        event_type: "envelope-sent",
+        subject: "c0a80f1e-3b2d-4e5f-9a8b-7c6d5e4f3a21",
+        time_ms: 1795511646291,
+    },
+    Expect {
+        file: "docusign-envelope-voided.json",
+        key: "f3ea9950ed4b79842122dfe04e06803ff69290d4bf6ab1f9f1e940fbd23466c9",
+        event_type: "envelope-voided",
+        subject: "f3d61a2b-9c8e-4b7d-a615-0e4f3c2b1a98",
+        time_ms: 1795691526330,
+    },
+    Expect {
+        file: "docusign-recipient-completed-1.json",
+        key: "a96aa85b1d73a1d63c74a9131e28b189a0957646475ab5b3d4efd3149cad912f",
+        event_type: "recipient-completed",
+        subject: "c0a80f1e-3b2d-4e5f-9a8b-7c6d5e4f3a21",
+        time_ms: 1795512703662,
+    },
+    Expect {
+        file: "docusign-recipient-completed-2.json",
+        key: "5ed2c17a833f3bb623a16ce75bd3024a34d61af8676cab70de659d3f13c9b0d0",
+        event_type: "recipient-completed",
+        subject: "c0a80f1e-3b2d-4e5f-9a8b-7c6d5e4f3a21",
+        time_ms: 1795514710041,
+    },
     Expect {
         file: "spotdraft-contract-created.json",
         key: "282f4ad14425b8d46e45f2de0a27608c5b3125149040a4b4c0f9cead7c825a52",
@@ -92,6 +143,13 @@ fn provider_of(file: &str) -> Provider {
 fn every_sample_parses_to_the_expected_event() {
     let on_disk = std::fs::read_dir(common::data_dir().join("samples"))
         .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".json")
+        })
         .count();
     assert_eq!(
         on_disk,
@@ -110,6 +168,85 @@ fn every_sample_parses_to_the_expected_event() {
             format!("{}#{}", provider_of(e.file), e.key)
         );
     }
+}
+
+/// DocuSign sends a notification again with `retryCount` and
+/// `generatedDateTime` changed: the retry has the first delivery's key.
+#[test]
+fn a_docusign_retry_has_the_key_of_the_first_delivery() {
+    let first = Event::parse(
+        Provider::DocuSign,
+        BodyFormat::Json,
+        &sample("docusign-envelope-completed.json"),
+    )
+    .unwrap();
+    let retry = Event::parse(
+        Provider::DocuSign,
+        BodyFormat::Json,
+        &sample("retries/docusign-envelope-completed-retry1.json"),
+    )
+    .unwrap();
+    assert_ne!(
+        sample("docusign-envelope-completed.json"),
+        sample("retries/docusign-envelope-completed-retry1.json")
+    );
+    assert_eq!(first.key, retry.key);
+    // Every other DocuSign notification has a key of its own.
+    let keys: std::collections::BTreeSet<_> = EXPECTED
+        .iter()
+        .filter(|e| e.file.starts_with("docusign"))
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(keys.len(), 7);
+}
+
+#[test]
+fn docusign_fields_are_extracted() {
+    let signed = Event::parse(
+        Provider::DocuSign,
+        BodyFormat::Json,
+        &sample("docusign-recipient-completed-1.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        signed.status.as_deref(),
+        Some("sent"),
+        "the envelope's status"
+    );
+    assert_eq!(
+        signed.workspace.as_deref(),
+        Some("5f0c3d2e-8a41-4b6c-9e27-1d3f5a7b9c01"),
+        "the account id"
+    );
+    assert_eq!(
+        signed.title.as_deref(),
+        Some("Please DocuSign: Master Services Agreement - Acme Corp.pdf")
+    );
+    let signer = signed.signer.unwrap();
+    assert_eq!(signer.email.as_deref(), Some("priya.nair@example.com"));
+    assert_eq!(signer.name.as_deref(), Some("Priya Nair"));
+    let second = Event::parse(
+        Provider::DocuSign,
+        BodyFormat::Json,
+        &sample("docusign-recipient-completed-2.json"),
+    )
+    .unwrap();
+    assert_eq!(second.signer.unwrap().name.as_deref(), Some("Tomás Ortega"));
+    let completed = Event::parse(
+        Provider::DocuSign,
+        BodyFormat::Json,
+        &sample("docusign-envelope-completed.json"),
+    )
+    .unwrap();
+    assert!(
+        completed.signer.is_none(),
+        "an envelope event names no signer"
+    );
+    assert!(
+        completed.unread_fields.is_empty(),
+        "{:?}",
+        completed.unread_fields
+    );
 }
 
 #[test]

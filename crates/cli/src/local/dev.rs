@@ -34,6 +34,8 @@ pub const DEV_SPOTDRAFT_KEY: &str =
     "c3BvdGRyYWZ0LXB1YmxpYy10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
 /// See [`DEV_SPOTDRAFT_KEY`].
 pub const DEV_SUBNOTO_SECRET: &str = "whsec_subnoto_public_test_secret_0001";
+/// See [`DEV_SPOTDRAFT_KEY`] (a Connect key is used as text).
+pub const DEV_DOCUSIGN_KEY: &str = "ZHMtY29ubmVjdC1wdWJsaWMtdGVzdC1rZXktb25lLTA=";
 
 /// Run the local stack: emulator, both functions, queue poller and sweep.
 #[derive(Debug, clap::Args)]
@@ -131,7 +133,11 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
     store::schema::create_status_table(&clients.dynamodb, status_table).await?;
     let (queue_url, dlq_url) =
         store::schema::create_queues(&clients.sqs, "contract-hooks-events").await?;
-    let secrets = json!({"spotdraft": [DEV_SPOTDRAFT_KEY], "subnoto": [DEV_SUBNOTO_SECRET]});
+    let secrets = json!({
+        "spotdraft": [DEV_SPOTDRAFT_KEY],
+        "subnoto": [DEV_SUBNOTO_SECRET],
+        "docusign": [DEV_DOCUSIGN_KEY],
+    });
     let secret_arn = clients
         .secrets
         .create_secret()
@@ -222,6 +228,10 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         args.state_dir.join("subnoto.secret"),
         format!("{DEV_SUBNOTO_SECRET}\n"),
     )?;
+    std::fs::write(
+        args.state_dir.join("docusign.key"),
+        format!("{DEV_DOCUSIGN_KEY}\n"),
+    )?;
 
     if args.resources_only {
         println!(
@@ -274,7 +284,7 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         .context("warming up the ingest function")?;
     println!(
         "\ncontract-hooks is running locally.\n\n\
-         Webhook URLs (POST):\n  {base}/lambda-url/ingest/webhooks/spotdraft\n  {base}/lambda-url/ingest/webhooks/subnoto\n\n\
+         Webhook URLs (POST):\n  {base}/lambda-url/ingest/webhooks/spotdraft\n  {base}/lambda-url/ingest/webhooks/subnoto\n  {base}/lambda-url/ingest/webhooks/docusign\n\n\
          Send a signed sample:\n  \
          cargo run -q -p contract-hooks -- send --provider spotdraft --secret-file {state}/spotdraft.key \\\n    \
          --url {base}/lambda-url/ingest/webhooks/spotdraft samples/spotdraft-contract-executed.json\n\n\

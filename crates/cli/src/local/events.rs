@@ -34,6 +34,8 @@ pub const SPOTDRAFT_TEST_KEY: &str =
     "c3BvdGRyYWZ0LXB1YmxpYy10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
 /// The public Subnoto test secret; the harness's `SUBNOTO_SECRET`.
 pub const SUBNOTO_TEST_SECRET: &str = "whsec_subnoto_public_test_secret_0001";
+/// The public DocuSign Connect test key; the harness's `DOCUSIGN_KEY`.
+pub const DOCUSIGN_TEST_KEY: &str = "ZHMtY29ubmVjdC1wdWJsaWMtdGVzdC1rZXktb25lLTA=";
 /// A SpotDraft key the receiver does not have (base64 of "not-the-configured-spotdraft-key").
 const WRONG_SPOTDRAFT_KEY: &str = "bm90LXRoZS1jb25maWd1cmVkLXNwb3RkcmFmdC1rZXk=";
 /// A Subnoto secret the receiver does not have.
@@ -236,7 +238,8 @@ fn generate(samples: &[Sample], t_ms: i64, args: &EventsArgs) -> Result<EventSet
                     http_event(api, &path, &request, base64, &clock),
                     json!({
                         "function": INGEST_FUNCTION,
-                        "statusCode": 202,
+                        // DocuSign counts only 200 as delivered.
+                        "statusCode": if sample.provider == Provider::DocuSign { 200 } else { 202 },
                         "ledger_key": event.ledger_key(),
                     }),
                 );
@@ -254,6 +257,7 @@ fn signing_secret(provider: Provider) -> &'static str {
     match provider {
         Provider::SpotDraft => SPOTDRAFT_TEST_KEY,
         Provider::Subnoto => SUBNOTO_TEST_SECRET,
+        Provider::DocuSign => DOCUSIGN_TEST_KEY,
     }
 }
 
@@ -280,6 +284,16 @@ fn signed_headers(
             headers.push((
                 verify::subnoto::WEBHOOK_ID_HEADER.to_owned(),
                 SUBNOTO_WEBHOOK_ID.to_owned(),
+            ));
+        }
+        Provider::DocuSign => {
+            headers.push((
+                verify::docusign::SIGNATURE_HEADER.to_owned(),
+                verify::docusign::sign(secret, body),
+            ));
+            headers.push((
+                verify::docusign::DIGEST_HEADER.to_owned(),
+                verify::docusign::DIGEST_VALUE.to_owned(),
             ));
         }
     }
@@ -404,7 +418,7 @@ fn negative_ingest_events(
             Api::V2,
             "unknown-provider",
             post(
-                "docusign",
+                "adobesign",
                 signed_headers(
                     Provider::SpotDraft,
                     SPOTDRAFT_TEST_KEY,
@@ -420,7 +434,7 @@ fn negative_ingest_events(
             Api::V1,
             "unknown-provider",
             post(
-                "docusign",
+                "adobesign",
                 signed_headers(
                     Provider::SpotDraft,
                     SPOTDRAFT_TEST_KEY,
@@ -622,7 +636,11 @@ fn sqs_record(seed: &str, body: &str, event: Option<&Event>, label: &str, clock:
 /// `env.json` for `sam local invoke --env-vars`: the variables template.yaml
 /// declares for each function, with inline test secrets instead of the ARN.
 fn env_json(args: &EventsArgs) -> Value {
-    let secrets = json!({"spotdraft": [SPOTDRAFT_TEST_KEY], "subnoto": [SUBNOTO_TEST_SECRET]});
+    let secrets = json!({
+        "spotdraft": [SPOTDRAFT_TEST_KEY],
+        "subnoto": [SUBNOTO_TEST_SECRET],
+        "docusign": [DOCUSIGN_TEST_KEY],
+    });
     json!({
         INGEST_FUNCTION: {
             "EVENTS_TABLE": args.events_table,

@@ -203,7 +203,7 @@ pub fn render(
     let mut out = String::new();
     let noun = match provider {
         Provider::SpotDraft => "contract",
-        Provider::Subnoto => "envelope",
+        Provider::Subnoto | Provider::DocuSign => "envelope",
     };
     // The id asked for: the item keeps the subject capped at 2 KB.
     out.push_str(&format!("{provider} {noun} {}\n", shown_id(id)));
