@@ -381,8 +381,7 @@ async fn connection(mut client: TcpStream, upstream: String, state: Arc<Mutex<St
                             head_answer: false,
                         };
                         forward(&upstream, &shortened).await.map(|mut answer| {
-                            answer.body =
-                                crate::eventbridge::with_refused_entry(&answer.body, at);
+                            answer.body = crate::eventbridge::with_refused_entry(&answer.body, at);
                             answer
                         })
                     }
