@@ -111,6 +111,7 @@ async fn values_are_recorded_and_published_once_per_execution() {
     for t in archiver::keypointers::DATA_TYPES {
         assert!(types.contains(&t), "{t} in {types:?}");
     }
+    assert_matches_the_schema(e);
     let term = e["values"]
         .as_array()
         .unwrap()
@@ -294,4 +295,65 @@ async fn hostile_answers_fail_cleanly() {
     assert_eq!(captured(&env.watched().await).len(), 1);
     assert_eq!(env.drain(&env.dlq_url).await.len(), 4);
     assert_eq!(env.depth(&env.queue_url).await, (0, 0));
+}
+
+/// Holds a detail to docs/contract-metadata.schema.json: types, consts,
+/// required fields, and every published field documented.
+fn assert_matches_the_schema(detail: &Value) {
+    fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let is = |t: &str| match t {
+            "object" => value.is_object(),
+            "string" => value.is_string(),
+            "array" => value.is_array(),
+            "null" => value.is_null(),
+            _ => true,
+        };
+        if !types.is_empty() && !types.iter().any(|t| is(t)) {
+            errors.push(format!("{path}: not {}", types.join(" or ")));
+        }
+        if let Some(c) = schema.get("const") {
+            if c != value {
+                errors.push(format!("{path}: {value} is not {c}"));
+            }
+        }
+        for name in schema["required"].as_array().into_iter().flatten() {
+            if value.get(name.as_str().unwrap()).is_none() {
+                errors.push(format!("{path}: {name} missing"));
+            }
+        }
+        let documented = schema.get("properties").is_some()
+            || schema
+                .get("additionalProperties")
+                .is_some_and(Value::is_object);
+        if let Some(obj) = value.as_object().filter(|_| documented) {
+            for (k, v) in obj {
+                match (
+                    schema["properties"].get(k),
+                    schema.get("additionalProperties"),
+                ) {
+                    (Some(s), _) => check(s, v, &format!("{path}.{k}"), errors),
+                    (None, Some(s)) if s.is_object() => check(s, v, &format!("{path}.{k}"), errors),
+                    (None, _) => errors.push(format!("{path}: {k} is not in the schema")),
+                }
+            }
+        }
+        if let (Some(items), Some(list)) = (schema.get("items"), value.as_array()) {
+            for (i, v) in list.iter().enumerate() {
+                check(items, v, &format!("{path}[{i}]"), errors);
+            }
+        }
+    }
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/contract-metadata.schema.json"
+    );
+    let schema: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut errors = Vec::new();
+    check(&schema, detail, "detail", &mut errors);
+    assert!(errors.is_empty(), "{errors:#?}");
 }
