@@ -2143,6 +2143,8 @@ fn child_prints_every_metric_of_a_function() {
                 Outcome::Done("archived"),
                 Outcome::Done("already_archived"),
                 Outcome::Done("superseded"),
+                Outcome::Done("metadata_captured"),
+                Outcome::Done("metadata_unchanged"),
                 Outcome::Skipped("ignored"),
                 Outcome::Skipped("archive_not_configured"),
                 Outcome::DeadLettered("too_large"),
