@@ -106,6 +106,16 @@ pub fn request_body(request: &ArchiveRequest, time_rfc3339: &str) -> String {
     .to_string()
 }
 
+/// The metadata job `contract-hooks archive` puts next to [`request_body`]'s
+/// for a SpotDraft contract: the same event with detail-type
+/// [`METADATA_REQUESTED`], as the archive rule's metadata target delivers.
+pub fn metadata_request_body(request: &ArchiveRequest, time_rfc3339: &str) -> String {
+    let mut body: Value =
+        serde_json::from_str(&request_body(request, time_rfc3339)).expect("request_body is JSON");
+    body["detail-type"] = METADATA_REQUESTED.into();
+    body.to_string()
+}
+
 /// Reads one message body.
 pub fn parse(body: &str) -> Result<Request, RequestError> {
     let event: Value = serde_json::from_str(body).map_err(|_| RequestError::NotJson)?;
@@ -239,7 +249,16 @@ mod tests {
             document_id: Some("d".into()),
         };
         let body = request_body(&request, "2026-11-22T10:00:00Z");
-        assert_eq!(parse(&body), Ok(Request::Archive(request)));
+        assert_eq!(parse(&body), Ok(Request::Archive(request.clone())));
+        let spotdraft = ArchiveRequest {
+            provider: Provider::SpotDraft,
+            subject: "48213".into(),
+            workspace: None,
+            document_id: None,
+            ..request
+        };
+        let body = metadata_request_body(&spotdraft, "2026-11-22T10:00:00Z");
+        assert_eq!(parse(&body), Ok(Request::Metadata(spotdraft)));
     }
 
     /// What the archive rule's metadata target delivers (its
