@@ -238,6 +238,42 @@ mod tests {
         }
     }
 
+    /// What the processor publishes for a key-pointer webhook of an executed
+    /// contract (a `Contract Event`: the status did not change) is a metadata
+    /// job, with the fields `KeyPointerRule` matches on.
+    #[test]
+    fn the_processors_key_pointer_events_are_metadata_jobs() {
+        use store::events::{entry_for, Delivery, StatusChange};
+        let body = br#"{"activity":"CONTRACT_KEY_POINTER_UPDATION","contract_id":48213,"contract_status":"EXECUTED","contract_kind":"TEMPLATE_CONTRACT"}"#;
+        let event =
+            verify::Event::parse(Provider::SpotDraft, verify::BodyFormat::Json, body).unwrap();
+        let entry = entry_for(
+            &event,
+            "spotdraft#kp",
+            1,
+            &StatusChange::Unchanged,
+            Delivery::default(),
+        );
+        assert_eq!(entry.detail_type, CONTRACT_EVENT);
+        let detail: Value = serde_json::from_str(&entry.detail).unwrap();
+        let pattern = store::archive::key_pointer_rule_pattern();
+        for field in ["provider", "lifecycle", "provider_event_type"] {
+            let allowed = pattern["detail"][field].as_array().unwrap();
+            assert!(
+                allowed.contains(&detail[field]),
+                "{field}: {}",
+                detail[field]
+            );
+        }
+        let mut body: Value = serde_json::from_str(&envelope(json!({}))).unwrap();
+        body["detail-type"] = CONTRACT_EVENT.into();
+        body["detail"] = detail;
+        assert!(matches!(
+            parse(&body.to_string()),
+            Ok(Request::Metadata(ArchiveRequest { ref subject, .. })) if subject == "48213"
+        ));
+    }
+
     #[test]
     fn an_on_demand_request_reads_back() {
         let request = ArchiveRequest {
