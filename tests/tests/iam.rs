@@ -133,6 +133,18 @@ async fn archiver_run() -> (ArchiveStack, RoleRecorder) {
         round(&env, &app).await,
         [Outcome::DeadLettered("unusable_message")]
     );
+    // A metadata job (key pointers changed): recorded, published, marked.
+    env.route_metadata().await;
+    env.publish_as(
+        "Contract Event",
+        json!({"id": "spotdraft#700-kp", "provider": "spotdraft", "subject": "700",
+            "provider_event_type": "CONTRACT_KEY_POINTER_UPDATION", "lifecycle": "executed"}),
+    )
+    .await;
+    assert_eq!(
+        round(&env, &app).await,
+        [Outcome::Done("metadata_captured")]
+    );
     (env, recorder)
 }
 

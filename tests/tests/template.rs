@@ -1600,6 +1600,41 @@ async fn archive_queue_rule_and_bucket_match_the_code() {
         env_of(&t, ARCHIVER)["EVENT_BUS_NAME"]
     );
     let targets = at(rule, &["Targets"]).as_sequence().unwrap();
+    assert_eq!(targets.len(), 2);
+    for target in targets {
+        assert_eq!(show(at(target, &["Arn"])), "GetAtt(ArchiveQueue.Arn)");
+        assert_eq!(
+            show(at(target, &["DeadLetterConfig", "Arn"])),
+            "GetAtt(ArchiveDeadLetterQueue.Arn)"
+        );
+    }
+    assert!(targets[0].get("InputTransformer").is_none());
+    // The second: the same execution as a metadata job, exactly as the
+    // archiver reads it (archiver::event::METADATA_REQUESTED).
+    let (paths, template) = store::archive::metadata_target_input();
+    let transformer = at(&targets[1], &["InputTransformer"]);
+    assert_eq!(
+        serde_json::to_value(at(transformer, &["InputPathsMap"])).unwrap(),
+        paths
+    );
+    assert_eq!(show(at(transformer, &["InputTemplate"])), template);
+    assert_eq!(
+        store::archive::METADATA_REQUESTED,
+        archiver::event::METADATA_REQUESTED
+    );
+    // Key pointers changed on an executed SpotDraft contract: a metadata job too.
+    let kp = props(&t, "KeyPointerRule", "AWS::Events::Rule");
+    let pattern: Json = serde_json::to_value(at(kp, &["EventPattern"])).unwrap();
+    assert_eq!(pattern, store::archive::key_pointer_rule_pattern());
+    assert_eq!(
+        pattern["detail"]["provider_event_type"],
+        serde_json::json!(archiver::event::KEY_POINTER_ACTIVITIES)
+    );
+    assert_eq!(
+        show(at(kp, &["EventBusName"])),
+        show(at(rule, &["EventBusName"]))
+    );
+    let targets = at(kp, &["Targets"]).as_sequence().unwrap();
     assert_eq!(targets.len(), 1);
     assert_eq!(show(at(&targets[0], &["Arn"])), "GetAtt(ArchiveQueue.Arn)");
     let policy = props(&t, "ArchiveQueuePolicy", "AWS::SQS::QueuePolicy");
@@ -1612,7 +1647,7 @@ async fn archive_queue_rule_and_bucket_match_the_code() {
     );
     assert_eq!(
         show(at(statement, &["Condition", "ArnEquals", "aws:SourceArn"])),
-        "GetAtt(ArchiveRule.Arn)"
+        "[GetAtt(ArchiveRule.Arn), GetAtt(KeyPointerRule.Arn)]"
     );
     let bus = resource(&t, "EventBus", "AWS::Events::EventBus");
     assert_eq!(show(at(bus, &["Condition"])), "CreateEventBus");
@@ -2109,6 +2144,8 @@ fn child_prints_every_metric_of_a_function() {
                 Outcome::Done("archived"),
                 Outcome::Done("already_archived"),
                 Outcome::Done("superseded"),
+                Outcome::Done("metadata_captured"),
+                Outcome::Done("metadata_unchanged"),
                 Outcome::Skipped("ignored"),
                 Outcome::Skipped("archive_not_configured"),
                 Outcome::DeadLettered("too_large"),

@@ -61,13 +61,18 @@ pub enum ArchiveError {
     /// The status item does not exist (yet): the processor has not written it.
     #[error("no status item for the subject yet")]
     NoStatusItem,
+    /// The key pointers answer cannot be kept (not a list, too large).
+    #[error("SpotDraft key_pointers: {0}")]
+    KeyPointers(#[from] crate::keypointers::KeyPointersError),
 }
 
 impl ArchiveError {
     /// How the record is handled.
     pub fn class(&self) -> Class {
         match self {
-            ArchiveError::Invalid(_) | ArchiveError::TooLarge { .. } => Class::Permanent,
+            ArchiveError::Invalid(_)
+            | ArchiveError::TooLarge { .. }
+            | ArchiveError::KeyPointers(_) => Class::Permanent,
             ArchiveError::Fetch(e) => e.class(),
             ArchiveError::Store(_) | ArchiveError::NoStatusItem => Class::Transient,
         }
@@ -97,6 +102,10 @@ impl ArchiveError {
             ArchiveError::Fetch(FetchError::UrlRefused(_)) => "document_url_refused",
             ArchiveError::Store(_) => "aws_failed",
             ArchiveError::NoStatusItem => "no_status_item",
+            ArchiveError::KeyPointers(crate::keypointers::KeyPointersError::TooLarge(_)) => {
+                "key_pointers_too_large"
+            }
+            ArchiveError::KeyPointers(_) => "unexpected_answer",
         }
     }
 }

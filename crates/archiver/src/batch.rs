@@ -32,10 +32,13 @@ use store::archive::Recorded;
 use store::{Meter, Metrics};
 use verify::Provider;
 
-use crate::archive::{archive, Archived};
+use crate::archive::{archive, ArchiveError, Archived};
+use crate::event::ArchiveRequest;
 use crate::event::{parse, Request};
 use crate::http::Class;
+use crate::metadata::{capture, Captured};
 use crate::{App, FUNCTION};
+use store::metadata::MetadataRecorded;
 
 /// How long an archive request keeps being retried, from when its message
 /// was queued: 72 h (a weekend of refused credentials or an outage). The
@@ -235,10 +238,10 @@ async fn process_record(
     downloads_until: Instant,
 ) -> Outcome {
     let message_id = record.message_id.as_deref().unwrap_or("-");
-    let receives = receive_count(record);
     let body = record.body.as_deref().unwrap_or("");
-    let request = match parse(body) {
-        Ok(Request::Archive(request)) => request,
+    let (request, metadata_job) = match parse(body) {
+        Ok(Request::Archive(request)) => (request, false),
+        Ok(Request::Metadata(request)) => (request, true),
         Ok(Request::Ignore(why)) => {
             tracing::info!(message_id, outcome = "ignored", why, "record");
             return Outcome::Skipped("ignored");
@@ -269,6 +272,46 @@ async fn process_record(
         return retry(app, record, reason, after_secs).await;
     }
     let meter = Meter::start(&app.calls);
+    if metadata_job {
+        return match capture(app, &request).await {
+            Ok(Captured::NotConfigured) => {
+                tracing::info!(
+                    message_id,
+                    provider,
+                    subject,
+                    id,
+                    outcome = "archive_not_configured",
+                    "record"
+                );
+                Outcome::Skipped("archive_not_configured")
+            }
+            Ok(Captured::Recorded {
+                values,
+                recorded,
+                published,
+            }) => {
+                let outcome = match recorded {
+                    MetadataRecorded::Written => "metadata_captured",
+                    _ => "metadata_unchanged",
+                };
+                tracing::info!(
+                    message_id,
+                    provider,
+                    subject,
+                    id,
+                    outcome,
+                    values = values.values.len(),
+                    sha256 = %values.sha256,
+                    published,
+                    latency_ms = meter.latency_ms(),
+                    aws_calls = meter.aws_calls(),
+                    "record"
+                );
+                Outcome::Done(outcome)
+            }
+            Err(err) => failed(app, record, &request, err, blocked).await,
+        };
+    }
     match archive(app, &request, downloads_until).await {
         Ok(Archived::NotConfigured) => {
             tracing::info!(
@@ -309,55 +352,65 @@ async fn process_record(
             );
             Outcome::Done(outcome)
         }
-        Err(err) => {
-            let reason = err.reason();
-            let message = err.to_string();
-            match err.class() {
-                Class::Permanent => {
-                    dead_letter(app, record, reason, &message, Some((provider, subject, id))).await
-                }
-                class => {
-                    if let Some(age) = retries_ran_out(record) {
-                        let message = gave_up(age, &message);
-                        return dead_letter(
-                            app,
-                            record,
-                            reason,
-                            &message,
-                            Some((provider, subject, id)),
-                        )
-                        .await;
-                    }
-                    let after_secs = match class {
-                        Class::Throttled(wait) => throttled_backoff(secs(wait), receives),
-                        Class::Credentials => credentials_backoff(receives),
-                        _ => transient_backoff(receives),
-                    };
-                    tracing::error!(
-                        message_id,
-                        receive_count = receives,
-                        provider,
-                        subject,
-                        id,
-                        outcome = "retrying",
-                        reason,
-                        error = %message,
-                        retry_in_s = after_secs,
-                        "record"
-                    );
-                    match class {
-                        Class::Throttled(_) => {
-                            blocked.insert(request.provider, ("throttled", after_secs));
-                        }
-                        Class::Credentials => {
-                            blocked.insert(request.provider, ("credentials_rejected", after_secs));
-                            refresh_credentials(app, request.provider).await;
-                        }
-                        _ => {}
-                    }
-                    retry(app, record, reason, after_secs).await
-                }
+        Err(err) => failed(app, record, &request, err, blocked).await,
+    }
+}
+
+/// A failed job: dead-lettered at once (permanent, or retried for the
+/// whole window) or backed off; a throttle or refused credentials defers the
+/// batch's later records of the provider.
+async fn failed(
+    app: &App,
+    record: &SqsMessage,
+    request: &ArchiveRequest,
+    err: ArchiveError,
+    blocked: &mut HashMap<Provider, (&'static str, u32)>,
+) -> Outcome {
+    let message_id = record.message_id.as_deref().unwrap_or("-");
+    let receives = receive_count(record);
+    let provider = request.provider.as_str();
+    let subject = request.subject.as_str();
+    let id = request.id.as_str();
+    let reason = err.reason();
+    let message = err.to_string();
+    match err.class() {
+        Class::Permanent => {
+            dead_letter(app, record, reason, &message, Some((provider, subject, id))).await
+        }
+        class => {
+            if let Some(age) = retries_ran_out(record) {
+                let message = gave_up(age, &message);
+                return dead_letter(app, record, reason, &message, Some((provider, subject, id)))
+                    .await;
             }
+            let after_secs = match class {
+                Class::Throttled(wait) => throttled_backoff(secs(wait), receives),
+                Class::Credentials => credentials_backoff(receives),
+                _ => transient_backoff(receives),
+            };
+            tracing::error!(
+                message_id,
+                receive_count = receives,
+                provider,
+                subject,
+                id,
+                outcome = "retrying",
+                reason,
+                error = %message,
+                retry_in_s = after_secs,
+                "record"
+            );
+            match class {
+                Class::Throttled(_) => {
+                    blocked.insert(request.provider, ("throttled", after_secs));
+                }
+                Class::Credentials => {
+                    blocked.insert(request.provider, ("credentials_rejected", after_secs));
+                    refresh_credentials(app, request.provider).await;
+                }
+                _ => {}
+            }
+            retry(app, record, reason, after_secs).await
         }
     }
 }

@@ -4,10 +4,25 @@
 
 use serde_json::Value;
 use store::archive::{EVENT_SOURCE, STATUS_CHANGED};
+use store::events::CONTRACT_EVENT;
 use verify::Provider;
 
 /// The detail-type `contract-hooks archive` sends (an on-demand re-archive).
 pub const ARCHIVE_REQUESTED: &str = "Contract Archive Requested";
+
+/// The detail-type of a metadata job: the archive rule's second target
+/// rewrites each executed `Contract Status Changed` to it (template.yaml,
+/// `InputTransformer`), so the document and the metadata are two messages
+/// that fail, back off and dead-letter independently.
+pub const METADATA_REQUESTED: &str = "Contract Metadata Requested";
+
+/// SpotDraft activities that change a contract's key pointers: a
+/// `Contract Event` of an executed SpotDraft contract with one of these
+/// `provider_event_type`s is a metadata job too.
+pub const KEY_POINTER_ACTIVITIES: [&str; 2] = [
+    "CONTRACT_KEY_POINTER_CREATION",
+    "CONTRACT_KEY_POINTER_UPDATION",
+];
 
 /// What to archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +46,8 @@ pub struct ArchiveRequest {
 pub enum Request {
     /// Archive this.
     Archive(ArchiveRequest),
+    /// Fetch and record this contract's metadata values (SpotDraft only).
+    Metadata(ArchiveRequest),
     /// Not for the archiver (another lifecycle or type): nothing to do.
     Ignore(&'static str),
 }
@@ -89,6 +106,16 @@ pub fn request_body(request: &ArchiveRequest, time_rfc3339: &str) -> String {
     .to_string()
 }
 
+/// The metadata job `contract-hooks archive` puts next to [`request_body`]'s
+/// for a SpotDraft contract: the same event with detail-type
+/// [`METADATA_REQUESTED`], as the archive rule's metadata target delivers.
+pub fn metadata_request_body(request: &ArchiveRequest, time_rfc3339: &str) -> String {
+    let mut body: Value =
+        serde_json::from_str(&request_body(request, time_rfc3339)).expect("request_body is JSON");
+    body["detail-type"] = METADATA_REQUESTED.into();
+    body.to_string()
+}
+
 /// Reads one message body.
 pub fn parse(body: &str) -> Result<Request, RequestError> {
     let event: Value = serde_json::from_str(body).map_err(|_| RequestError::NotJson)?;
@@ -112,7 +139,16 @@ pub fn parse(body: &str) -> Result<Request, RequestError> {
                 return Ok(Request::Ignore("lifecycle is not executed"));
             }
         }
-        ARCHIVE_REQUESTED => {}
+        ARCHIVE_REQUESTED | METADATA_REQUESTED => {}
+        CONTRACT_EVENT => {
+            let activity = detail.get("provider_event_type").and_then(Value::as_str);
+            if !activity.is_some_and(|a| KEY_POINTER_ACTIVITIES.contains(&a)) {
+                return Ok(Request::Ignore("another detail-type"));
+            }
+            if detail.get("lifecycle").and_then(Value::as_str) != Some("executed") {
+                return Ok(Request::Ignore("lifecycle is not executed"));
+            }
+        }
         _ => return Ok(Request::Ignore("another detail-type")),
     }
     let provider: Provider = text(detail, "provider")
@@ -122,14 +158,21 @@ pub fn parse(body: &str) -> Result<Request, RequestError> {
     let id = text(detail, "id")
         .or_else(|| text(&event, "id"))
         .ok_or(RequestError::Field("id"))?;
-    Ok(Request::Archive(ArchiveRequest {
+    let request = ArchiveRequest {
         id,
         provider,
         subject,
         contract_kind: text(detail, "contract_kind"),
         workspace: text(detail, "workspace"),
         document_id: text(detail, "document_id"),
-    }))
+    };
+    Ok(match detail_type {
+        METADATA_REQUESTED | CONTRACT_EVENT if provider != Provider::SpotDraft => {
+            Request::Ignore("metadata values are SpotDraft's only")
+        }
+        METADATA_REQUESTED | CONTRACT_EVENT => Request::Metadata(request),
+        _ => Request::Archive(request),
+    })
 }
 
 #[cfg(test)]
@@ -195,6 +238,42 @@ mod tests {
         }
     }
 
+    /// What the processor publishes for a key-pointer webhook of an executed
+    /// contract (a `Contract Event`: the status did not change) is a metadata
+    /// job, with the fields `KeyPointerRule` matches on.
+    #[test]
+    fn the_processors_key_pointer_events_are_metadata_jobs() {
+        use store::events::{entry_for, Delivery, StatusChange};
+        let body = br#"{"activity":"CONTRACT_KEY_POINTER_UPDATION","contract_id":48213,"contract_status":"EXECUTED","contract_kind":"TEMPLATE_CONTRACT"}"#;
+        let event =
+            verify::Event::parse(Provider::SpotDraft, verify::BodyFormat::Json, body).unwrap();
+        let entry = entry_for(
+            &event,
+            "spotdraft#kp",
+            1,
+            &StatusChange::Unchanged,
+            Delivery::default(),
+        );
+        assert_eq!(entry.detail_type, CONTRACT_EVENT);
+        let detail: Value = serde_json::from_str(&entry.detail).unwrap();
+        let pattern = store::archive::key_pointer_rule_pattern();
+        for field in ["provider", "lifecycle", "provider_event_type"] {
+            let allowed = pattern["detail"][field].as_array().unwrap();
+            assert!(
+                allowed.contains(&detail[field]),
+                "{field}: {}",
+                detail[field]
+            );
+        }
+        let mut body: Value = serde_json::from_str(&envelope(json!({}))).unwrap();
+        body["detail-type"] = CONTRACT_EVENT.into();
+        body["detail"] = detail;
+        assert!(matches!(
+            parse(&body.to_string()),
+            Ok(Request::Metadata(ArchiveRequest { ref subject, .. })) if subject == "48213"
+        ));
+    }
+
     #[test]
     fn an_on_demand_request_reads_back() {
         let request = ArchiveRequest {
@@ -206,7 +285,46 @@ mod tests {
             document_id: Some("d".into()),
         };
         let body = request_body(&request, "2026-11-22T10:00:00Z");
-        assert_eq!(parse(&body), Ok(Request::Archive(request)));
+        assert_eq!(parse(&body), Ok(Request::Archive(request.clone())));
+        let spotdraft = ArchiveRequest {
+            provider: Provider::SpotDraft,
+            subject: "48213".into(),
+            workspace: None,
+            document_id: None,
+            ..request
+        };
+        let body = metadata_request_body(&spotdraft, "2026-11-22T10:00:00Z");
+        assert_eq!(parse(&body), Ok(Request::Metadata(spotdraft)));
+    }
+
+    /// What the archive rule's metadata target delivers (its
+    /// `InputTransformer` output) and a key-pointer activity are metadata jobs.
+    #[test]
+    fn metadata_jobs_are_read() {
+        let detail = json!({"id": "spotdraft#k", "provider": "spotdraft", "subject": "48213",
+            "lifecycle": "executed", "contract_kind": "TEMPLATE_CONTRACT"});
+        let job = ArchiveRequest {
+            id: "spotdraft#k".into(),
+            provider: Provider::SpotDraft,
+            subject: "48213".into(),
+            contract_kind: Some("TEMPLATE_CONTRACT".into()),
+            workspace: None,
+            document_id: None,
+        };
+        let mut body: Value = serde_json::from_str(&envelope(detail.clone())).unwrap();
+        body["detail-type"] = METADATA_REQUESTED.into();
+        assert_eq!(parse(&body.to_string()), Ok(Request::Metadata(job.clone())));
+        body["detail-type"] = CONTRACT_EVENT.into();
+        body["detail"]["provider_event_type"] = "CONTRACT_KEY_POINTER_UPDATION".into();
+        assert_eq!(parse(&body.to_string()), Ok(Request::Metadata(job)));
+        body["detail"]["lifecycle"] = "signing".into();
+        assert!(matches!(parse(&body.to_string()), Ok(Request::Ignore(_))));
+        body["detail"]["lifecycle"] = "executed".into();
+        body["detail"]["provider_event_type"] = "CONTRACT_EDITED".into();
+        assert!(matches!(parse(&body.to_string()), Ok(Request::Ignore(_))));
+        body["detail-type"] = METADATA_REQUESTED.into();
+        body["detail"]["provider"] = "subnoto".into();
+        assert!(matches!(parse(&body.to_string()), Ok(Request::Ignore(_))));
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub mod download;
 pub mod egress;
 pub mod event;
 pub mod http;
+pub mod keypointers;
+pub mod metadata;
 pub mod spotdraft;
 pub mod subnoto;
 
@@ -38,6 +40,8 @@ pub struct App {
     pub documents: DocumentStore,
     /// The status items' `document`.
     pub status: StatusDocuments,
+    /// The status items' metadata values (`key_pointers`).
+    pub metadata: store::metadata::StatusMetadata,
     /// The bus; `None` when `EVENT_BUS_NAME` is empty.
     pub events: Option<Bus>,
     /// SQS (back-off, dead letters).
@@ -103,6 +107,10 @@ impl App {
         Ok(App {
             documents: DocumentStore::new(archive.s3.clone(), &config.bucket),
             status: StatusDocuments::new(clients.dynamodb.clone(), &config.status_table),
+            metadata: store::metadata::StatusMetadata::new(
+                clients.dynamodb.clone(),
+                &config.status_table,
+            ),
             events: config
                 .event_bus
                 .as_ref()

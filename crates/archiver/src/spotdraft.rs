@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | find the composite id | `GET /api/v2.1/public/contracts/?filter__contract_id=<id>` | 200, a listing whose entries' `id` is the composite id (`T-<id>` or `H-<id>`) |
 //! | download link | `POST /api/v2.1/public/contracts/{composite_id}/download_link` `{"format": "PDF"}` | 200 `{url, file_name, current_version_id}` |
+//! | metadata values | `GET /api/v2.1/public/contracts/{composite_id}/key_pointers` | 200, a JSON array of `{id, value, label, field_name, data_type, format_option}` (see `keypointers`) |
 //!
 //! Both carry `client-id` and `client-secret`; their answers are read with a
 //! cap ([`read_json`]). The temporary URL is fetched with another client that
@@ -31,6 +32,11 @@ pub const CONTRACTS_PATH: &str = "/api/v2.1/public/contracts/";
 /// The download-link path of a composite id.
 pub fn download_link_path(composite_id: &str) -> String {
     format!("/api/v2.1/public/contracts/{composite_id}/download_link")
+}
+
+/// The key-pointers path of a composite id.
+pub fn key_pointers_path(composite_id: &str) -> String {
+    format!("/api/v2.1/public/contracts/{composite_id}/key_pointers")
 }
 
 /// `download_link`'s answer. `url` is a credential: not `Debug`-printed.
@@ -206,6 +212,14 @@ impl SpotDraftApi {
                 .map(str::to_owned),
             version,
         })
+    }
+
+    /// The contract's key pointers (metadata values), as answered: read with
+    /// the same cap, pace and error mapping as the other calls.
+    pub async fn key_pointers(&self, composite_id: &str) -> Result<Value, FetchError> {
+        const WHAT: &str = "SpotDraft key_pointers";
+        let url = format!("{}{}", self.base_url, key_pointers_path(composite_id));
+        self.call(WHAT, self.api.get(url)).await
     }
 
     /// Starts downloading a link's document, to end by `deadline`: only a

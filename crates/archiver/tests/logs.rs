@@ -94,6 +94,34 @@ async fn log_lines_never_carry_urls_credentials_or_names() {
     let report = process_batch(&app_wrong, &event).await;
     outcomes.extend(report.outcomes.into_iter().map(|(_, o)| o));
 
+    // Metadata values naming a person: captured, a hostile answer refused.
+    env.route_metadata().await;
+    server.serve_key_pointers(json!([
+        {"id": 1, "field_name": "signatory", "label": "Signed for Jane", "data_type": "string", "value": "Jane Doe <jane@example.com>"}
+    ]));
+    let key_pointer_event = json!({"id": "spotdraft#91-kp", "provider": "spotdraft", "subject": "91",
+        "provider_event_type": "CONTRACT_KEY_POINTER_UPDATION", "lifecycle": "executed"});
+    server.fault(
+        Route::KeyPointers,
+        Fault::Body(b"<html>Jane Doe</html>".to_vec(), vec![]),
+    );
+    for _ in 0..2 {
+        env.publish_as("Contract Event", key_pointer_event.clone())
+            .await;
+        let event = env.receive().await;
+        let report = process_batch(&app, &event).await;
+        env.settle(&event, &report.response()).await;
+        outcomes.extend(report.outcomes.into_iter().map(|(_, o)| o));
+    }
+    assert!(
+        outcomes.contains(&Outcome::Done("metadata_captured")),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&Outcome::DeadLettered("unexpected_answer")),
+        "{outcomes:?}"
+    );
+
     assert!(
         outcomes.contains(&Outcome::Done("archived")),
         "{outcomes:?}"

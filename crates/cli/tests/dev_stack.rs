@@ -263,6 +263,16 @@ fn make_dev_accepts_signed_samples_and_syncs_their_status() {
     );
     assert!(document["bytes"].as_u64().unwrap() > 0);
     assert_eq!(document["content_type"], "application/pdf");
+    // The execution's metadata job: the stand-in's key pointers on the item.
+    let values = loop {
+        let item = status(&state, "spotdraft", "48213").unwrap();
+        if let Some(values) = item["key_pointers"].as_str() {
+            break serde_json::from_str::<Value>(values).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no metadata values: {item}");
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert_eq!(values.as_array().map(Vec::len), Some(7), "{values}");
 
     // `spotdraft retrigger` against the stand-in: it re-sends the contract's
     // latest webhook, signed, to ingest, which already has it (200 duplicate).

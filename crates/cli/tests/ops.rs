@@ -273,3 +273,55 @@ async fn redrive_moves_dead_letters_and_reads_settings_from_the_env_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("DLQ_URL"));
 }
+
+/// `archive` queues the document request and, for SpotDraft, a metadata job
+/// beside it: two messages the archiver reads as two independent jobs.
+#[tokio::test]
+async fn archive_queues_a_document_and_a_metadata_job_for_spotdraft() {
+    let stack = stack().await;
+    let status_table = format!("{}-status", stack.events_table);
+    store::schema::create_status_table(&stack.clients.dynamodb, &status_table)
+        .await
+        .unwrap();
+    for (provider, subject) in [(Provider::SpotDraft, "48213"), (Provider::Subnoto, "e1")] {
+        stack
+            .clients
+            .dynamodb
+            .put_item()
+            .table_name(&status_table)
+            .item(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(store::StatusTable::key(
+                    provider, subject,
+                )),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let run = |provider: &str, id: &str| {
+        let mut cmd = cli(&stack);
+        cmd.env("STATUS_TABLE", &status_table)
+            .env("ARCHIVE_QUEUE_URL", &stack.queue_url)
+            .args(["archive", provider, id, "--json"]);
+        no_env_file(&mut cmd);
+        json_ok(&mut cmd)
+    };
+    let out = run("spotdraft", "48213");
+    assert!(out["metadata_message_id"].is_string(), "{out}");
+    let jobs: Vec<_> = queue_bodies(&stack, &stack.queue_url)
+        .await
+        .iter()
+        .map(|b| archiver::event::parse(b).unwrap())
+        .collect();
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs
+        .iter()
+        .any(|j| matches!(j, archiver::event::Request::Archive(r) if r.subject == "48213")));
+    assert!(jobs
+        .iter()
+        .any(|j| matches!(j, archiver::event::Request::Metadata(r) if r.subject == "48213")));
+    let out = run("subnoto", "e1");
+    assert!(out.get("metadata_message_id").is_none(), "{out}");
+    assert_eq!(queue_bodies(&stack, &stack.queue_url).await.len(), 1);
+}

@@ -33,6 +33,38 @@ pub fn archive_rule_pattern() -> serde_json::Value {
     })
 }
 
+/// `detail-type` of a metadata job on the archive queue (the archiver's
+/// `event::METADATA_REQUESTED`).
+pub const METADATA_REQUESTED: &str = "Contract Metadata Requested";
+
+/// The archive rule's second target: the same executed event rewritten as a
+/// metadata job, so the document and the metadata values are two messages
+/// that fail and retry apart. `(InputPathsMap, InputTemplate)`; template.yaml
+/// has the same, checked by a test.
+pub fn metadata_target_input() -> (serde_json::Value, String) {
+    (
+        serde_json::json!({"id": "$.id", "detail": "$.detail"}),
+        format!(
+            r#"{{"version": "0", "id": "<id>", "detail-type": "{METADATA_REQUESTED}", "source": "{EVENT_SOURCE}", "detail": <detail>}}"#
+        ),
+    )
+}
+
+/// The key-pointer rule's pattern: SpotDraft's key pointers created or
+/// updated on an executed contract, delivered as they are to the archive
+/// queue (a metadata job).
+pub fn key_pointer_rule_pattern() -> serde_json::Value {
+    serde_json::json!({
+        "source": [EVENT_SOURCE],
+        "detail-type": [crate::events::CONTRACT_EVENT],
+        "detail": {
+            "provider": ["spotdraft"],
+            "lifecycle": ["executed"],
+            "provider_event_type": ["CONTRACT_KEY_POINTER_CREATION", "CONTRACT_KEY_POINTER_UPDATION"]
+        }
+    })
+}
+
 /// Status item attribute: the archived document (a map, see [`DocumentRecord`]).
 pub const DOCUMENT_ATTR: &str = "document";
 /// Status item attribute: the archived document's rank (see [`DocumentRecord::rank`]).
@@ -861,12 +893,57 @@ pub mod schema {
                 .await
                 .map_err(|e| StoreError::aws("EventBridge.CreateEventBus", e))?;
         }
+        let rule = format!("{bus}-archive");
         crate::schema::route_to_queue(
             events,
             sqs,
             bus,
-            &format!("{bus}-archive"),
+            &rule,
             &archive_rule_pattern().to_string(),
+            queue_url,
+            "archive-queue",
+        )
+        .await
+    }
+
+    /// Adds the metadata routes to [`create_archive_route`]'s: the archive
+    /// rule's second target (a metadata job per execution) and the
+    /// key-pointer rule, both into the archive queue.
+    pub async fn create_metadata_routes(
+        events: &aws_sdk_eventbridge::Client,
+        sqs: &aws_sdk_sqs::Client,
+        bus: &str,
+        queue_url: &str,
+    ) -> Result<(), StoreError> {
+        let rule = format!("{bus}-archive");
+        let (paths, template) = metadata_target_input();
+        let paths: HashMap<String, String> = serde_json::from_value(paths)
+            .map_err(|e| StoreError::aws_other("EventBridge.PutTargets", e))?;
+        let transformer = aws_sdk_eventbridge::types::InputTransformer::builder()
+            .set_input_paths_map(Some(paths))
+            .input_template(template)
+            .build()
+            .map_err(|e| StoreError::aws_other("EventBridge.PutTargets", e))?;
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id("metadata-queue")
+            .arn(crate::schema::queue_arn(sqs, queue_url).await?)
+            .input_transformer(transformer)
+            .build()
+            .map_err(|e| StoreError::aws_other("EventBridge.PutTargets", e))?;
+        events
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(bus)
+            .targets(target)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("EventBridge.PutTargets", e))?;
+        crate::schema::route_to_queue(
+            events,
+            sqs,
+            bus,
+            &format!("{bus}-key-pointers"),
+            &key_pointer_rule_pattern().to_string(),
             queue_url,
             "archive-queue",
         )

@@ -19,6 +19,9 @@ pub const CONTRACT_EVENT: &str = "Contract Event";
 pub const STATUS_CHANGED: &str = "Contract Status Changed";
 /// `detail-type` the archiver publishes once an executed document is stored.
 pub const DOCUMENT_ARCHIVED: &str = "Contract Document Archived";
+/// `detail-type` the archiver publishes when an executed contract's
+/// metadata values (SpotDraft key pointers) are captured or change.
+pub const METADATA_CAPTURED: &str = "Contract Metadata Captured";
 /// Version of the detail document; bumped on incompatible changes. "2": each
 /// provider event is one entry, its detail-type saying whether it changed the
 /// status ("1" published a `Contract Event` for every event and, for a

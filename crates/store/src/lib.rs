@@ -17,6 +17,7 @@ pub mod events;
 mod ledger;
 pub mod limits;
 mod logging;
+pub mod metadata;
 pub mod metrics;
 pub mod ops;
 mod queue;

@@ -7,6 +7,7 @@
 //! | partition key ≤ 2,048 bytes | ledger, status table | Subnoto `eventUuid` hashed past 128 bytes (`verify::subnoto::event_key`); subjects hashed past [`MAX_SUBJECT_KEY_BYTES`] ([`subject_key`]) |
 //! | item ≤ 400 KB | ledger | body ≤ `MAX_BODY_BYTES` (checked at start-up); listing copies of subject and type capped ([`cap`]) |
 //! | item ≤ 400 KB | status table | each text field capped at [`MAX_FIELD_BYTES`], metadata at [`MAX_METADATA_BYTES`] (else a marker), signer identities at [`MAX_FIELD_BYTES`] |
+//! | item ≤ 400 KB, entry < 256 KB | status table, bus | metadata values (SpotDraft key pointers) at most [`MAX_KEY_POINTERS_BYTES`] of JSON text, labels and names capped at [`MAX_FIELD_BYTES`] |
 //! | map nesting ≤ 32 | status table | metadata stored as JSON text, not a map |
 //! | message ≤ 256 KiB | SQS | an event that does not fit is sent by reference (the processor reads the ledger) |
 //! | characters #x9 #xA #xD #x20–#xD7FF #xE000–#xFFFD #x10000+ | SQS bodies and attributes | others escaped in the body ([`sqs_safe_json`]), replaced in attributes ([`sqs_attribute`]) |
@@ -21,6 +22,10 @@ use sha2::{Digest, Sha256};
 pub const MAX_FIELD_BYTES: usize = 2048;
 /// Largest external metadata kept on a status item (bytes of JSON text).
 pub const MAX_METADATA_BYTES: usize = 100 * 1024;
+/// Largest metadata values (key pointers, JSON text) kept on a status item
+/// and published: with the rest of the item and the entry, under both the
+/// 400 KB item and the 256 KB bus entry.
+pub const MAX_KEY_POINTERS_BYTES: usize = 64 * 1024;
 /// Longest subject used in a status key as it is.
 pub const MAX_SUBJECT_KEY_BYTES: usize = 1024;
 /// What a hashed subject key part starts with.

@@ -71,7 +71,7 @@ impl ArchiveStack {
             &stack.clients.sqs,
             &bus,
             &format!("{bus}-watch"),
-            &json!({"source": ["contract-hooks"], "detail-type": ["Contract Document Archived"]})
+            &json!({"source": ["contract-hooks"], "detail-type": ["Contract Document Archived", "Contract Metadata Captured"]})
                 .to_string(),
             &watch_url,
             "watch",
@@ -171,6 +171,11 @@ impl ArchiveStack {
 
     /// Puts `Contract Status Changed` with `detail` on the bus (the processor's event).
     pub async fn publish(&self, detail: Value) {
+        self.publish_as("Contract Status Changed", detail).await
+    }
+
+    /// Puts an event of `detail_type` with `detail` on the bus.
+    pub async fn publish_as(&self, detail_type: &str, detail: Value) {
         let out = self
             .stack
             .clients
@@ -180,7 +185,7 @@ impl ArchiveStack {
                 aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
                     .event_bus_name(&self.bus)
                     .source("contract-hooks")
-                    .detail_type("Contract Status Changed")
+                    .detail_type(detail_type)
                     .detail(detail.to_string())
                     .build(),
             )
@@ -311,13 +316,60 @@ impl ArchiveStack {
 
     /// The `Contract Document Archived` events published so far (details).
     pub async fn archived_events(&self) -> Vec<Value> {
+        self.watched()
+            .await
+            .into_iter()
+            .inspect(|(t, _)| assert_eq!(t, "Contract Document Archived"))
+            .map(|(_, d)| d)
+            .collect()
+    }
+
+    /// Every watched event published so far: (detail-type, detail).
+    pub async fn watched(&self) -> Vec<(String, Value)> {
         self.drain(&self.watch_url)
             .await
             .into_iter()
             .map(|(body, _)| serde_json::from_str::<Value>(&body).unwrap())
-            .inspect(|e| assert_eq!(e["detail-type"], "Contract Document Archived"))
-            .map(|e| e["detail"].clone())
+            .map(|e| {
+                (
+                    e["detail-type"].as_str().unwrap_or("").to_owned(),
+                    e["detail"].clone(),
+                )
+            })
             .collect()
+    }
+
+    /// Adds the metadata routes (the archive rule's metadata target, the
+    /// key-pointer rule).
+    pub async fn route_metadata(&self) {
+        schema::create_metadata_routes(
+            &self.stack.clients.events,
+            &self.stack.clients.sqs,
+            &self.bus,
+            &self.queue_url,
+        )
+        .await
+        .unwrap();
+    }
+
+    /// The status item, as DynamoDB holds it.
+    pub async fn status_item(
+        &self,
+        provider: Provider,
+        subject: &str,
+    ) -> HashMap<String, AttributeValue> {
+        self.stack
+            .clients
+            .dynamodb
+            .get_item()
+            .table_name(&self.stack.status_table)
+            .key("pk", AttributeValue::S(StatusTable::key(provider, subject)))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap_or_default()
     }
 
     /// Every object version under `prefix`: (key, version id).

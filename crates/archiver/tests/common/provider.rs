@@ -64,6 +64,8 @@ pub enum Route {
     Link,
     /// `GET` of the temporary URL.
     Document,
+    /// `GET .../key_pointers`.
+    KeyPointers,
     /// Subnoto `POST /public/envelope/get`.
     Envelope,
     /// Subnoto `POST /public/envelope/get-document`.
@@ -112,6 +114,8 @@ pub struct ServerState {
     pub document: Vec<u8>,
     /// Subnoto: the envelope's document uuid.
     pub subnoto_document: String,
+    /// The contract's key pointers (`GET .../key_pointers` answers them).
+    pub key_pointers: Value,
     base: String,
     links: u32,
 }
@@ -123,6 +127,20 @@ pub struct ProviderServer {
     pub base: String,
     /// Its state.
     pub state: Arc<Mutex<ServerState>>,
+}
+
+/// Key pointers of every documented `data_type`, as SpotDraft answers them:
+/// a JSON array of `{id, value, label, field_name, data_type, format_option}`.
+pub fn key_pointers_of_every_type() -> Value {
+    json!([
+        {"id": 101, "field_name": "effective_date", "label": "Effective Date", "data_type": "date", "value": "2026-12-01", "format_option": "DD/MM/YYYY"},
+        {"id": 102, "field_name": "expiry_date", "label": "Expiry Date", "data_type": "date", "value": "2028-11-30T00:00:00Z", "format_option": null},
+        {"id": 103, "field_name": "contract_value", "label": "Contract Value", "data_type": "currency", "value": {"currency": "EUR", "amount": 120000.5}, "format_option": null},
+        {"id": 104, "field_name": "initial_term", "label": "Initial Term", "data_type": "duration", "value": {"type": "MONTHS", "value": 24}, "format_option": null},
+        {"id": 105, "field_name": "seats", "label": "Seats", "data_type": "number", "value": 250, "format_option": null},
+        {"id": 106, "field_name": "governing_law", "label": "Governing Law", "data_type": "string", "value": "England and Wales", "format_option": null},
+        {"id": 107, "field_name": "auto_renewal", "label": "Auto Renewal", "data_type": "boolean", "value": true, "format_option": null}
+    ])
 }
 
 /// A deterministic fake PDF of `len` bytes (at least the header).
@@ -153,6 +171,7 @@ impl ProviderServer {
             version: 1,
             document,
             subnoto_document: "0a1b2c3d-4e5f-4a6b-8c7d-9e8f7a6b5c4d".into(),
+            key_pointers: key_pointers_of_every_type(),
             base: base.clone(),
             links: 0,
         }));
@@ -173,6 +192,11 @@ impl ProviderServer {
         let mut s = self.state.lock().unwrap();
         s.version = version;
         s.document = document;
+    }
+
+    /// Sets the key pointers answered from now on.
+    pub fn serve_key_pointers(&self, values: Value) {
+        self.state.lock().unwrap().key_pointers = values;
     }
 
     /// The requests so far.
@@ -197,6 +221,11 @@ fn route_of(seen: &Seen) -> Option<Route> {
             if p.starts_with("/api/v2.1/public/contracts/") && p.ends_with("/download_link") =>
         {
             Some(Route::Link)
+        }
+        (&Method::GET, _)
+            if p.starts_with("/api/v2.1/public/contracts/") && p.ends_with("/key_pointers") =>
+        {
+            Some(Route::KeyPointers)
         }
         (&Method::GET, _) if p.starts_with("/files/") => Some(Route::Document),
         (&Method::POST, "/public/envelope/get") => Some(Route::Envelope),
@@ -336,6 +365,19 @@ async fn answer(State(state): State<Arc<Mutex<ServerState>>>, request: Request) 
                         .unwrap()
                 }
             }
+        }
+        Route::KeyPointers => {
+            if !spotdraft_auth {
+                return json_response(401, json!({"detail": "Invalid client credentials."}));
+            }
+            let composite = seen
+                .path
+                .trim_start_matches("/api/v2.1/public/contracts/")
+                .trim_end_matches("/key_pointers");
+            if composite != s.composite {
+                return json_response(404, json!({"detail": "Not found."}));
+            }
+            json_response(200, s.key_pointers.clone())
         }
         Route::Document => {
             let document = s.document.clone();

@@ -165,6 +165,14 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         &archive_queue_url,
     )
     .await?;
+    // Metadata jobs, as deployed: the archive rule's second target and the key-pointer rule.
+    store::archive::schema::create_metadata_routes(
+        &clients.events,
+        &clients.sqs,
+        bus,
+        &archive_queue_url,
+    )
+    .await?;
     let archive_queue_arn = "arn:aws:sqs:us-east-1:123456789012:contract-hooks-archive";
     let spotdraft_api = match (
         std::env::var("SPOTDRAFT_API_BASE_URL")

@@ -1,12 +1,16 @@
 //! A LOCAL STAND-IN for SpotDraft's document API, for `contract-hooks dev`
 //! when no SpotDraft credentials are configured. It is not SpotDraft: it
-//! answers the two calls the archiver makes the way SpotDraft's API reference
-//! documents them, for any contract id, with a generated PDF.
+//! answers the calls the archiver makes the way SpotDraft's API reference
+//! documents them, for any contract id, with a generated PDF and sample
+//! metadata values.
 //!
 //! - `GET /api/v2.1/public/contracts/?filter__contract_id=N` → `{"results": [{"id": "T-N"}]}`
 //! - `POST /api/v2.1/public/contracts/T-N/download_link` `{"format": "PDF"}` →
 //!   `{url, file_name, current_version_id}`, the URL pointing back here
 //! - `GET /files/T-N/1.pdf?...` → the PDF (no credentials, like a presigned URL)
+//! - `GET /api/v2.1/public/contracts/T-N/key_pointers` → a JSON array of
+//!   `{id, value, label, field_name, data_type, format_option}`, one value of
+//!   each documented `data_type` ([`key_pointers`])
 //! - `POST /api/v2.1/public/contracts/webhooks/re_trigger_latest/`
 //!   `{"contract_ids": [N, …]}` → 200 `{"message": "Success"}`, or 404
 //!   `{"detail": "Not Found"}` when a contract has no webhook to re-send; then,
@@ -126,6 +130,16 @@ async fn answer(base: String, resend: Option<Arc<Resend>>, request: Request) -> 
             }),
         );
     }
+    if method == Method::GET && path.starts_with(CONTRACTS) && path.ends_with("/key_pointers") {
+        if !authorised(&headers) {
+            return json_response(401, json!({"detail": "Invalid client credentials."}));
+        }
+        let composite = &path[CONTRACTS.len()..path.len() - "/key_pointers".len()];
+        if !composite.starts_with("T-") && !composite.starts_with("H-") {
+            return json_response(404, json!({"detail": "Not found."}));
+        }
+        return json_response(200, key_pointers(composite));
+    }
     if method == Method::GET && path.starts_with("/files/") {
         let composite = path
             .trim_start_matches("/files/")
@@ -140,6 +154,20 @@ async fn answer(base: String, resend: Option<Arc<Resend>>, request: Request) -> 
             .unwrap_or_default();
     }
     json_response(404, json!({"detail": "Not found."}))
+}
+
+/// Sample key pointers of a contract: one value of each documented
+/// `data_type` (string, date, number, currency, duration, boolean).
+pub fn key_pointers(composite: &str) -> Value {
+    json!([
+        {"id": 1, "field_name": "effective_date", "label": "Effective Date", "data_type": "date", "value": "2026-12-01", "format_option": "DD/MM/YYYY"},
+        {"id": 2, "field_name": "expiry_date", "label": "Expiry Date", "data_type": "date", "value": "2028-11-30", "format_option": "DD/MM/YYYY"},
+        {"id": 3, "field_name": "contract_value", "label": "Contract Value", "data_type": "currency", "value": {"currency": "EUR", "amount": 120000}, "format_option": null},
+        {"id": 4, "field_name": "initial_term", "label": "Initial Term", "data_type": "duration", "value": {"type": "MONTHS", "value": 24}, "format_option": null},
+        {"id": 5, "field_name": "seats", "label": "Seats", "data_type": "number", "value": 250, "format_option": null},
+        {"id": 6, "field_name": "reference", "label": "Reference", "data_type": "string", "value": format!("local stand-in {composite}"), "format_option": null},
+        {"id": 7, "field_name": "auto_renewal", "label": "Auto Renewal", "data_type": "boolean", "value": true, "format_option": null}
+    ])
 }
 
 /// `re_trigger_latest`: the documented request and answers; with `resend`,
@@ -306,6 +334,21 @@ mod tests {
             .await
             .unwrap();
         assert!(body.starts_with(b"%PDF-1.4") && body.ends_with(b"%%EOF\n"));
+        let kp: Value = auth(http.get(format!(
+            "{base}/api/v2.1/public/contracts/T-48213/key_pointers"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let read = archiver::keypointers::read(&kp).unwrap();
+        assert_eq!(read.values.len(), 7);
+        assert_eq!(read.dates.len(), 2);
+        for t in archiver::keypointers::DATA_TYPES {
+            assert!(read.values.iter().any(|v| v["data_type"] == t), "{t}");
+        }
         let refused = http
             .post(format!(
                 "{base}/api/v2.1/public/contracts/T-1/download_link"

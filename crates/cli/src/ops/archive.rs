@@ -1,6 +1,7 @@
 //! `contract-hooks archive PROVIDER ID`: re-archive a contract's or
 //! envelope's document on demand (an operator command, against a deployment
-//! or the local stack).
+//! or the local stack); for SpotDraft, also fetch its metadata values again
+//! (a second, independent message: a metadata job).
 //!
 //! It does not fetch anything itself: it puts an archive request on the
 //! archive queue, so the archiver does the work with its own credentials,
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use archiver::event::{request_body, ArchiveRequest};
+use archiver::event::{metadata_request_body, request_body, ArchiveRequest};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 
@@ -23,7 +24,8 @@ use crate::devenv;
 use crate::error::{CliError, CliResult, EXIT_FAILURE};
 use crate::signing::ProviderArg;
 
-/// Re-archive the executed document of a contract or envelope.
+/// Re-archive the executed document of a contract or envelope (SpotDraft:
+/// and fetch its metadata values again).
 #[derive(Debug, clap::Args)]
 pub struct ArchiveArgs {
     /// spotdraft or subnoto.
@@ -92,32 +94,49 @@ pub fn run(args: ArchiveArgs) -> CliResult {
             let now = time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
-            let body = request_body(&request, &now);
-            let sent = aws_sdk_sqs::Client::new(&sdk)
-                .send_message()
-                .queue_url(&queue_url)
-                .message_body(&body)
-                .send()
-                .await
-                .map_err(|e| {
-                    anyhow!(
-                        "sending to the archive queue: {}",
-                        crate::common::error_chain(&e)
-                    )
-                })?;
-            let message_id = sent.message_id().unwrap_or_default();
+            let sqs = aws_sdk_sqs::Client::new(&sdk);
+            let send = |body: String| {
+                let sqs = sqs.clone();
+                let queue_url = queue_url.clone();
+                async move {
+                    let sent = sqs
+                        .send_message()
+                        .queue_url(&queue_url)
+                        .message_body(body)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            anyhow!(
+                                "sending to the archive queue: {}",
+                                crate::common::error_chain(&e)
+                            )
+                        })?;
+                    Ok::<String, anyhow::Error>(sent.message_id().unwrap_or_default().to_owned())
+                }
+            };
+            let message_id = send(request_body(&request, &now)).await?;
+            let metadata_message_id = match provider {
+                verify::Provider::SpotDraft => {
+                    Some(send(metadata_request_body(&request, &now)).await?)
+                }
+                verify::Provider::Subnoto => None,
+            };
             if args.json {
-                println!(
-                    "{}",
-                    json!({"queued": true, "request": request.id, "message_id": message_id,
-                       "provider": provider.as_str(), "subject": args.id})
-                );
+                let mut out = json!({"queued": true, "request": request.id, "message_id": message_id,
+                   "provider": provider.as_str(), "subject": args.id});
+                if let Some(id) = &metadata_message_id {
+                    out["metadata_message_id"] = id.clone().into();
+                }
+                println!("{out}");
             } else {
                 println!(
                     "queued {} for {provider} {} (message {message_id}); \
                  `contract-hooks status {provider} {}` shows the document once archived",
                     request.id, args.id, args.id
                 );
+                if let Some(id) = metadata_message_id {
+                    println!("queued its metadata values too (message {id})");
+                }
             }
             Ok(ExitCode::SUCCESS)
         })

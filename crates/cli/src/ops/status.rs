@@ -1,6 +1,7 @@
 //! `contract-hooks status`: a contract's or envelope's synced status, as a
 //! person reads it (status and lifecycle, title, parties, last event, the
-//! archived document), or the whole status item with `--json`.
+//! archived document, the recorded metadata values), or the whole status
+//! item with `--json`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -23,7 +24,8 @@ use crate::signing::ProviderArg;
     after_help = "Prints status and lifecycle (SpotDraft EXECUTED and Subnoto COMPLETED \
 are both `executed`), title, reference, counterparty, signers, the last event and when it \
 happened, when it was received and applied, and the archived document once there is one \
-(bucket, key, sha256, size). Names and emails are shown: this is the operator's terminal. \
+(bucket, key, sha256, size), and the SpotDraft metadata values (key pointers) the archiver \
+recorded, dates as RFC 3339 dates. Names and emails are shown: this is the operator's terminal. \
 --json prints the whole status item, internal attributes included.\n\n\
 Reads STATUS_TABLE (EVENTS_TABLE for the received time, AWS_ENDPOINT_URL for a local emulator) \
 from the environment, then from the env file `make dev` writes. Needs dynamodb:GetItem.\n\n\
@@ -301,7 +303,33 @@ pub fn render(
         ),
         None => line("document", "-"),
     }
+    render_values(&mut out, item);
     out
+}
+
+/// The metadata values (SpotDraft key pointers) the archiver recorded: one
+/// line each, `field_name  value`, dates as RFC 3339 dates.
+fn render_values(out: &mut String, item: &HashMap<String, AttributeValue>) {
+    let Some(stored) = store::metadata::StoredMetadata::from_item(item) else {
+        return;
+    };
+    let values: Vec<Value> = serde_json::from_str(&stored.values).unwrap_or_default();
+    out.push_str(&format!(
+        "  {:<13} {} (fetched {})\n",
+        "values",
+        values.len(),
+        shown(&stored.fetched_at)
+    ));
+    for v in &values {
+        let name = v["field_name"].as_str().unwrap_or("-");
+        let shown_value = match (&v["data_type"], &v["value"]) {
+            (t, value) if t == "date" => archiver::keypointers::full_date(value)
+                .unwrap_or_else(|| shortened(&value.to_string(), 120)),
+            (_, Value::String(text)) => shortened(text, 120),
+            (_, value) => shortened(&value.to_string(), 120),
+        };
+        out.push_str(&format!("    {:<24} {shown_value}\n", shortened(name, 24)));
+    }
 }
 
 /// A DynamoDB attribute as plain JSON.
@@ -344,6 +372,41 @@ mod tests {
         assert_eq!(shown("a\u{1b}[31mred\n"), "a\\u{1b}[31mred\\n");
         assert_eq!(shortened("abcdef", 4), "abc…");
         assert_eq!(shortened("abc", 4), "abc");
+    }
+
+    #[test]
+    fn recorded_values_are_listed() {
+        let values = serde_json::json!([
+            {"field_name": "effective_date", "data_type": "date", "value": "2026-12-01T00:00:00Z"},
+            {"field_name": "initial_term", "data_type": "duration", "value": {"type": "MONTHS", "value": 24}},
+            {"field_name": "governing_law", "data_type": "string", "value": "England\u{1b}[31m"}
+        ]);
+        let item = HashMap::from([
+            (attr::STATUS.into(), s("EXECUTED")),
+            ("key_pointers".into(), s(&values.to_string())),
+            ("key_pointers_sha256".into(), s("ab")),
+            ("key_pointers_at".into(), s("2026-12-06T02:00:00Z")),
+        ]);
+        let text = render(
+            Provider::SpotDraft,
+            "1",
+            "spotdraft#1",
+            &item,
+            &Received::Unknown("-".into()),
+        );
+        assert!(
+            text.contains("  values        3 (fetched 2026-12-06T02:00:00Z)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    effective_date           2026-12-01\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"    initial_term             {"type":"MONTHS","value":24}"#),
+            "{text}"
+        );
+        assert!(text.contains("England\\u{1b}[31m"), "{text}");
     }
 
     #[test]
