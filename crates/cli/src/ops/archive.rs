@@ -119,7 +119,7 @@ pub fn run(args: ArchiveArgs) -> CliResult {
                 verify::Provider::SpotDraft => {
                     Some(send(metadata_request_body(&request, &now)).await?)
                 }
-                verify::Provider::Subnoto => None,
+                verify::Provider::Subnoto | verify::Provider::DocuSign => None,
             };
             if args.json {
                 let mut out = json!({"queued": true, "request": request.id, "message_id": message_id,
