@@ -498,6 +498,7 @@ impl Deployed {
             "WebhookSecrets" => secret("webhook-secrets"),
             "SpotDraftApiCredentials" => secret("spotdraft-api-credentials"),
             "SubnotoApiCredentials" => secret("subnoto-api-credentials"),
+            "DocuSignApiCredentials" => secret("docusign-api-credentials"),
             log if log.ends_with("LogGroup.Arn") => format!(
                 "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{n}-{}:*",
                 log.trim_end_matches("LogGroup.Arn").to_lowercase()

@@ -1010,6 +1010,7 @@ fn exact_grants(t: &Yaml, tracing: bool) {
                     "Ref(SpotDraftApiCredentials)",
                 ),
                 ("secretsmanager:GetSecretValue", "Ref(SubnotoApiCredentials)"),
+                ("secretsmanager:GetSecretValue", "Ref(DocuSignApiCredentials)"),
             ]),
         ),
     ];
@@ -1470,7 +1471,17 @@ fn the_archiver_sets_exactly_the_settings_its_config_reads() {
         env["SUBNOTO_API_CREDENTIALS_ARN"],
         "Ref(SubnotoApiCredentials)"
     );
-    for inline in ["SPOTDRAFT_API_CREDENTIALS", "SUBNOTO_API_CREDENTIALS"] {
+    assert_eq!(
+        env["DOCUSIGN_API_CREDENTIALS_ARN"],
+        "Ref(DocuSignApiCredentials)"
+    );
+    assert_eq!(env["DOCUSIGN_AUTH_HOST"], "Ref(DocuSignAuthHost)");
+    assert_eq!(env["DOCUSIGN_API_BASE_URL"], "Ref(DocuSignApiBaseUrl)");
+    for inline in [
+        "SPOTDRAFT_API_CREDENTIALS",
+        "SUBNOTO_API_CREDENTIALS",
+        "DOCUSIGN_API_CREDENTIALS",
+    ] {
         assert_eq!(env[inline], "", "credentials never go into the template");
     }
 
@@ -1493,7 +1504,20 @@ fn the_archiver_sets_exactly_the_settings_its_config_reads() {
         .collect();
     let c = archiver::ArchiverConfig::from_lookup(|k| resolved.get(k).cloned())
         .unwrap_or_else(|e| panic!("the archiver's template environment is not valid: {e}"));
-    assert!(c.spotdraft.is_none() && c.subnoto.is_none());
+    assert!(c.spotdraft.is_none() && c.subnoto.is_none() && c.docusign.is_none());
+    // Either DocuSign auth host the template allows gives a DocuSign client
+    // whose assertion audience is that host.
+    for host in ["account-d.docusign.com", "account.docusign.com"] {
+        let mut with = resolved.clone();
+        with.insert("DOCUSIGN_AUTH_HOST".into(), host.into());
+        let c = archiver::ArchiverConfig::from_lookup(|k| with.get(k).cloned()).unwrap();
+        let ds = c.docusign.expect("DocuSign configured");
+        assert_eq!(ds.auth, format!("https://{host}"));
+        assert_eq!(
+            ds.credentials,
+            archiver::config::CredentialSource::SecretsManager("from-the-stack".into())
+        );
+    }
     let defaults = archiver::ArchiverConfig::from_lookup(|k| match k {
         "STATUS_TABLE" | "ARCHIVE_BUCKET" | "ARCHIVE_QUEUE_URL" | "ARCHIVE_DLQ_URL" => {
             Some("x".into())

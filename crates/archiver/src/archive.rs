@@ -12,6 +12,7 @@ use store::StoreError;
 use tokio::time::Instant;
 use verify::Provider;
 
+use crate::docusign::{valid_guid, DocuSignApi};
 use crate::event::ArchiveRequest;
 use crate::http::{Class, FetchError};
 use crate::spotdraft::{composite_from_kind, valid_contract_id, SpotDraftApi};
@@ -172,9 +173,12 @@ pub async fn archive(
             }
             subnoto(app, request, deadline).await?
         }
-        // DocuSign's combined document (eSignature REST API, OAuth JWT) is
-        // not fetched yet: the archive request is acknowledged as such.
-        Provider::DocuSign => return Ok(Archived::NotConfigured),
+        Provider::DocuSign => {
+            let Some(api) = &app.docusign else {
+                return Ok(Archived::NotConfigured);
+            };
+            docusign(app, api, request, deadline).await?
+        }
     };
     let uploaded = stored.written;
     let record = DocumentRecord {
@@ -363,6 +367,39 @@ async fn subnoto(
     let content_type = download.content_type();
     let stored = upload(app, &key, &document, content_type, &mut download).await?;
     Ok((stored, document, None))
+}
+
+/// The version of a DocuSign combined document: a completed envelope's
+/// documents are final (DocuSign allows no change after completion), so there
+/// is one version, and one object per envelope:
+/// `docusign/{envelopeId}/combined.pdf`.
+pub const DOCUSIGN_VERSION: &str = "combined";
+
+async fn docusign(
+    app: &App,
+    api: &DocuSignApi,
+    request: &ArchiveRequest,
+    deadline: Instant,
+) -> Result<(StoredObject, String, Option<String>), ArchiveError> {
+    let envelope = request.subject.as_str();
+    let account = request.workspace.as_deref().ok_or(ArchiveError::Invalid(
+        "a DocuSign request needs detail.workspace (the accountId)",
+    ))?;
+    if !valid_guid(envelope) || !valid_guid(account) {
+        return Err(ArchiveError::Invalid(
+            "DocuSign envelope and account ids are GUIDs",
+        ));
+    }
+    let key = object_key(Provider::DocuSign, envelope, DOCUSIGN_VERSION);
+    if let Some(existing) = app.documents.head(&key).await? {
+        return Ok((existing, DOCUSIGN_VERSION.to_owned(), None));
+    }
+    let mut download = api
+        .open(account, envelope, app.max_document_bytes, deadline)
+        .await?;
+    let content_type = download.content_type();
+    let stored = upload(app, &key, DOCUSIGN_VERSION, content_type, &mut download).await?;
+    Ok((stored, DOCUSIGN_VERSION.to_owned(), None))
 }
 
 #[cfg(test)]

@@ -430,7 +430,10 @@ async fn refresh_credentials(app: &App, provider: Provider) {
             Some(api) => api.credentials().refresh_after_refusal().await,
             None => false,
         },
-        Provider::DocuSign => false,
+        Provider::DocuSign => match &app.docusign {
+            Some(api) => api.credentials().refresh_after_refusal().await,
+            None => false,
+        },
     };
     if refreshed {
         tracing::info!(

@@ -35,6 +35,17 @@ pub struct ApiConfig {
     pub credentials: CredentialSource,
 }
 
+/// DocuSign's API: the auth server, the REST base when fixed, the credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocuSignConfig {
+    /// `https://` + `DOCUSIGN_AUTH_HOST` (a full URL is kept as given).
+    pub auth: String,
+    /// `DOCUSIGN_API_BASE_URL`.
+    pub base_url: Option<String>,
+    /// The credential.
+    pub credentials: CredentialSource,
+}
+
 /// The archiver's configuration.
 #[derive(Debug, Clone)]
 pub struct ArchiverConfig {
@@ -57,6 +68,12 @@ pub struct ArchiverConfig {
     /// `SUBNOTO_API_URL` (Subnoto's encryption proxy) +
     /// `SUBNOTO_API_CREDENTIALS[_ARN]`; `None`: not configured, counted.
     pub subnoto: Option<ApiConfig>,
+    /// DocuSign: `DOCUSIGN_AUTH_HOST` (`account-d.docusign.com` demo,
+    /// `account.docusign.com` production; no default, so a production
+    /// deployment never talks to demo) + `DOCUSIGN_API_CREDENTIALS[_ARN]` +
+    /// `DOCUSIGN_API_BASE_URL` (optional: else `oauth/userinfo`'s
+    /// `base_uri`); `None` when the auth host is unset: not configured.
+    pub docusign: Option<DocuSignConfig>,
     /// `MAX_DOCUMENT_BYTES` (default 268435456 = 256 MiB).
     pub max_document_bytes: u64,
     /// `SECRETS_REFRESH_SECONDS` (default 300).
@@ -90,6 +107,10 @@ pub const ENV_NAMES: &[&str] = &[
     "SUBNOTO_API_URL",
     "SUBNOTO_API_CREDENTIALS",
     "SUBNOTO_API_CREDENTIALS_ARN",
+    "DOCUSIGN_AUTH_HOST",
+    "DOCUSIGN_API_BASE_URL",
+    "DOCUSIGN_API_CREDENTIALS",
+    "DOCUSIGN_API_CREDENTIALS_ARN",
     "MAX_DOCUMENT_BYTES",
     "SECRETS_REFRESH_SECONDS",
     "SPOTDRAFT_REQUESTS_PER_SECOND",
@@ -166,6 +187,26 @@ impl ArchiverConfig {
                 credentials: credentials("SUBNOTO_API_CREDENTIALS", "SUBNOTO_API_CREDENTIALS_ARN")?,
             }),
         };
+        let docusign = match get("DOCUSIGN_AUTH_HOST") {
+            None => None,
+            Some(host) => Some(DocuSignConfig {
+                auth: if host.contains("://") {
+                    host.trim_end_matches('/').to_owned()
+                } else if !host.is_empty() && !host.contains('/') {
+                    format!("https://{host}")
+                } else {
+                    return Err(ConfigError::Invalid {
+                        name: "DOCUSIGN_AUTH_HOST",
+                        reason: "must be a host name such as account.docusign.com",
+                    });
+                },
+                base_url: base_url("DOCUSIGN_API_BASE_URL")?,
+                credentials: credentials(
+                    "DOCUSIGN_API_CREDENTIALS",
+                    "DOCUSIGN_API_CREDENTIALS_ARN",
+                )?,
+            }),
+        };
         Ok(ArchiverConfig {
             status_table: required("STATUS_TABLE")?,
             bucket: required("ARCHIVE_BUCKET")?,
@@ -174,6 +215,7 @@ impl ArchiverConfig {
             event_bus: get("EVENT_BUS_NAME"),
             spotdraft,
             subnoto,
+            docusign,
             max_document_bytes: number("MAX_DOCUMENT_BYTES", 268_435_456)?,
             secrets_refresh: Duration::from_secs(number("SECRETS_REFRESH_SECONDS", 300)?),
             spotdraft_rps: number("SPOTDRAFT_REQUESTS_PER_SECOND", 4)?.min(10) as u32,
@@ -212,6 +254,24 @@ mod tests {
     fn providers_are_optional_and_defaults_apply() {
         let c = config(&[]).unwrap();
         assert!(c.spotdraft.is_none() && c.subnoto.is_none() && c.event_bus.is_none());
+        assert!(c.docusign.is_none());
+        let c = config(&[
+            ("DOCUSIGN_AUTH_HOST", "account.docusign.com"),
+            ("DOCUSIGN_API_CREDENTIALS_ARN", "arn:d"),
+        ])
+        .unwrap();
+        let ds = c.docusign.unwrap();
+        assert_eq!(ds.auth, "https://account.docusign.com");
+        assert_eq!(ds.base_url, None);
+        assert_eq!(
+            config(&[("DOCUSIGN_AUTH_HOST", "account.docusign.com")]).unwrap_err(),
+            ConfigError::Missing("DOCUSIGN_API_CREDENTIALS")
+        );
+        assert!(config(&[
+            ("DOCUSIGN_AUTH_HOST", "account.docusign.com/oauth"),
+            ("DOCUSIGN_API_CREDENTIALS_ARN", "arn:d"),
+        ])
+        .is_err());
         assert_eq!(c.max_document_bytes, 256 * 1024 * 1024);
         assert_eq!(c.spotdraft_rps, 4);
         assert_eq!(c.document_urls, DocumentUrlPolicy::default());

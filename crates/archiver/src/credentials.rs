@@ -95,6 +95,64 @@ impl Credential for SubnotoCredentials {
     }
 }
 
+/// DocuSign (OAuth JWT grant): `{"integration_key": …, "user_id": …,
+/// "private_key": "-----BEGIN RSA PRIVATE KEY-----…"}` (PKCS#1 as DocuSign
+/// hands it out, or PKCS#8). The key is parsed here, so a bad key stops the
+/// cold start with the shape message, never later.
+pub struct DocuSignCredentials {
+    /// The integration key (the assertion's `iss`).
+    pub integration_key: String,
+    /// The impersonated user's id (`sub`).
+    pub user_id: String,
+    /// The RSA key signing the assertion.
+    pub key: ring::signature::RsaKeyPair,
+}
+
+impl fmt::Debug for DocuSignCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DocuSignCredentials(<redacted>)")
+    }
+}
+
+impl Credential for DocuSignCredentials {
+    const WHAT: &'static str = "DocuSign API";
+    const SHAPE: &'static str = r#"{"integration_key": "...", "user_id": "...", "private_key": "-----BEGIN RSA PRIVATE KEY-----..."}"#;
+    fn parse(json: &str) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Raw {
+            integration_key: String,
+            user_id: String,
+            private_key: String,
+        }
+        let raw: Raw = serde_json::from_str(json).ok()?;
+        if raw.integration_key.trim().is_empty() || raw.user_id.trim().is_empty() {
+            return None;
+        }
+        Some(DocuSignCredentials {
+            integration_key: raw.integration_key.trim().to_owned(),
+            user_id: raw.user_id.trim().to_owned(),
+            key: rsa_key_from_pem(&raw.private_key)?,
+        })
+    }
+}
+
+/// An RSA private key from PEM: `RSA PRIVATE KEY` (PKCS#1) or `PRIVATE KEY`
+/// (PKCS#8); text around the block is ignored.
+pub fn rsa_key_from_pem(pem: &str) -> Option<ring::signature::RsaKeyPair> {
+    use base64::Engine;
+    let (label, rest) = pem.split_once("-----BEGIN ")?;
+    let _ = label;
+    let (label, rest) = rest.split_once("-----")?;
+    let (body, _) = rest.split_once("-----END ")?;
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    match label {
+        "RSA PRIVATE KEY" => ring::signature::RsaKeyPair::from_der(&der).ok(),
+        "PRIVATE KEY" => ring::signature::RsaKeyPair::from_pkcs8(&der).ok(),
+        _ => None,
+    }
+}
+
 /// The least time between two refreshes forced by a refusal: a provider that
 /// keeps answering 401 must not turn into a Secrets Manager hot loop.
 pub const FORCED_REFRESH_EVERY: Duration = Duration::from_secs(60);

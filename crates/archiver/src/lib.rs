@@ -13,6 +13,7 @@ pub mod batch;
 pub mod config;
 pub mod credentials;
 pub mod document;
+pub mod docusign;
 pub mod download;
 pub mod egress;
 pub mod event;
@@ -54,6 +55,8 @@ pub struct App {
     pub spotdraft: Option<spotdraft::SpotDraftApi>,
     /// Subnoto (through its proxy), when configured.
     pub subnoto: Option<subnoto::SubnotoApi>,
+    /// DocuSign (OAuth JWT), when configured.
+    pub docusign: Option<docusign::DocuSignApi>,
     /// `MAX_DOCUMENT_BYTES`.
     pub max_document_bytes: u64,
     /// AWS operations made through the app's clients.
@@ -104,6 +107,20 @@ impl App {
             )),
             None => None,
         };
+        let docusign = match &config.docusign {
+            Some(api) => Some(docusign::DocuSignApi::new(
+                &api.auth,
+                api.base_url.clone(),
+                CredentialHandle::load(
+                    api.credentials.clone(),
+                    clients.secrets.clone(),
+                    config.secrets_refresh,
+                )
+                .await?,
+                &config.document_urls,
+            )),
+            None => None,
+        };
         Ok(App {
             documents: DocumentStore::new(archive.s3.clone(), &config.bucket),
             status: StatusDocuments::new(clients.dynamodb.clone(), &config.status_table),
@@ -120,6 +137,7 @@ impl App {
             dlq_url: config.dlq_url.clone(),
             spotdraft,
             subnoto,
+            docusign,
             max_document_bytes: config.max_document_bytes,
             calls: clients.calls.clone(),
         })

@@ -18,6 +18,7 @@ use store::archive::{schema, ArchiveClients, DocumentStore};
 use store::StatusTable;
 use verify::Provider;
 
+#[allow(unused_imports)] // not every test file uses every one
 pub use provider::{Fault, ProviderServer, Route};
 
 /// One test's resources.
