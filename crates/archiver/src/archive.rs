@@ -37,7 +37,8 @@ pub enum Archived {
         /// `Contract Document Archived` was published.
         published: bool,
     },
-    /// The provider's API is not configured here (Subnoto without a proxy URL).
+    /// The provider's API is not configured here (SpotDraft without a base URL,
+    /// Subnoto without a proxy URL, DocuSign without an auth host).
     NotConfigured,
 }
 

@@ -249,7 +249,13 @@ impl DocuSignApi {
                     "access token refused; asking for a new one"
                 );
                 let token = self.token(Some(&token)).await?;
-                call(token).await
+                let result = call(token).await;
+                if matches!(result, Err(FetchError::Credentials { status: 401, .. })) {
+                    // Refused twice: the next attempt (after the credentials
+                    // back-off and re-read) starts from a new grant.
+                    *self.token.lock().await = None;
+                }
+                result
             }
             other => other,
         }
