@@ -273,6 +273,24 @@ mod tests {
         let sn = SubnotoCredentials::parse(r#"{"access_key":"ak","secret_key":"s3cr3t","x":1}"#)
             .unwrap();
         assert!(!format!("{sn:?}").contains("s3cr3t"));
+        let pem = include_str!("../tests/fixtures/docusign-test-only-key.pem");
+        let json = serde_json::json!({"integration_key": "ik", "user_id": "u", "private_key": pem});
+        let ds = DocuSignCredentials::parse(&json.to_string()).unwrap();
+        assert_eq!(
+            (ds.integration_key.as_str(), ds.user_id.as_str()),
+            ("ik", "u")
+        );
+        assert!(!format!("{ds:?}").contains("PRIVATE"));
+        let pkcs1_body = pem.split("-----").nth(2).unwrap();
+        for bad_key in [
+            "".to_owned(),
+            "not a key".to_owned(),
+            pem.replace(pkcs1_body, "\nAAAA\n"),
+            pem.replace("RSA PRIVATE KEY", "EC PRIVATE KEY"),
+        ] {
+            let json = serde_json::json!({"integration_key": "ik", "user_id": "u", "private_key": bad_key});
+            assert!(DocuSignCredentials::parse(&json.to_string()).is_none());
+        }
         for bad in [
             "",
             "s3cr3t",

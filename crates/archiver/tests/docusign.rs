@@ -317,6 +317,15 @@ async fn docusign_envelopes_are_archived_once_with_one_cached_token() {
 
 #[tokio::test]
 async fn docusign_refusals_throttling_and_bad_answers_are_retried() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
     let env = ArchiveStack::new().await;
     let server = DsServer::start().await;
     let doc = pdf(20_000, 5);
@@ -385,6 +394,35 @@ async fn docusign_refusals_throttling_and_bad_answers_are_retried() {
         "{:?}",
         s.refused_assertions
     );
+
+    // No token, assertion, key, id of the grant or DocuSign URL in any line.
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("access token refused"), "{logs}");
+    let key_body = KEY_PEM.lines().nth(3).unwrap();
+    for secret in [
+        "ds-access-token",
+        "eyJ",
+        "PRIVATE KEY",
+        key_body,
+        INTEGRATION_KEY,
+        USER_ID,
+        s.host.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "{secret} logged");
+    }
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[tokio::test]
