@@ -52,6 +52,8 @@ struct DsState {
     faults: VecDeque<Fault>,
     documents: std::collections::HashMap<String, Vec<u8>>,
     base: String,
+    /// `expires_in` answered (0 = 28800, DocuSign's 8 hours).
+    expires_in: u64,
 }
 
 #[derive(Clone)]
@@ -147,7 +149,7 @@ async fn answer(State(state): State<Arc<Mutex<DsState>>>, request: Request) -> R
             reply(
                 200,
                 "application/json",
-                json!({"access_token": token, "token_type": "Bearer", "expires_in": 28800})
+                json!({"access_token": token, "token_type": "Bearer", "expires_in": if s.expires_in == 0 { 28800 } else { s.expires_in }})
                     .to_string()
                     .into_bytes(),
             )
@@ -395,20 +397,25 @@ async fn docusign_refusals_throttling_and_bad_answers_are_retried() {
         s.refused_assertions
     );
 
-    // No token, assertion, key, id of the grant or DocuSign URL in any line.
+    // No token, assertion, key, id of the grant or DocuSign URL in any line
+    // (the envelope id is logged as `subject`, like every provider's).
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("access token refused"), "{logs}");
     let key_body = KEY_PEM.lines().nth(3).unwrap();
     for secret in [
         "ds-access-token",
-        "eyJ",
+        // The assertion's encoded header.
+        "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9",
         "PRIVATE KEY",
         key_body,
         INTEGRATION_KEY,
         USER_ID,
-        s.host.as_str(),
+        // DocuSign URLs (hyper's DEBUG "connecting to" names an address, not a URL).
+        "/restapi/",
+        "/oauth/",
     ] {
-        assert!(!logs.contains(secret), "{secret} logged");
+        let line = logs.lines().find(|l| l.contains(secret));
+        assert!(line.is_none(), "{secret} logged: {line:?}");
     }
 }
 
@@ -455,4 +462,38 @@ async fn a_refused_grant_is_refused_credentials_and_nothing_is_stored() {
     let s = server.state.lock().unwrap();
     assert_eq!(s.refused_assertions.len(), 1);
     assert!(s.document_calls.is_empty());
+}
+
+#[tokio::test]
+async fn a_token_is_renewed_before_it_expires() {
+    let env = ArchiveStack::new().await;
+    let server = DsServer::start().await;
+    {
+        let mut s = server.state.lock().unwrap();
+        // Renewed at half its life when that is shorter than the margin.
+        s.expires_in = 2;
+        s.documents.insert(ENVELOPE_A.into(), pdf(3000, 6));
+        s.documents.insert(ENVELOPE_B.into(), pdf(3000, 7));
+    }
+    env.seed_status(Provider::DocuSign, ENVELOPE_A).await;
+    env.seed_status(Provider::DocuSign, ENVELOPE_B).await;
+    let creds = server.credentials();
+    let app = env
+        .app(
+            None,
+            &[
+                ("DOCUSIGN_AUTH_HOST", &server.base),
+                ("DOCUSIGN_API_BASE_URL", &server.base),
+                ("DOCUSIGN_API_CREDENTIALS", &creds),
+            ],
+        )
+        .await;
+    env.publish(docusign_executed(ENVELOPE_A)).await;
+    assert_eq!(round(&env, &app).await, [Outcome::Done("archived")]);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    env.publish(docusign_executed(ENVELOPE_B)).await;
+    assert_eq!(round(&env, &app).await, [Outcome::Done("archived")]);
+    let s = server.state.lock().unwrap();
+    assert_eq!(s.token_calls, 2);
+    assert_eq!(s.document_calls.len(), 2, "no call was refused");
 }
