@@ -116,6 +116,38 @@ async fn base64_encoded_bodies_are_verified_on_the_decoded_bytes() {
     assert_eq!(stack.queue_depth(&stack.queue_url).await, 1);
 }
 
+/// DocuSign sends one notification again with `retryCount` and
+/// `generatedDateTime` changed (other bytes, a new signature): answered 200
+/// as a duplicate, stored and queued once. A different notification of the
+/// same envelope is a new event.
+#[tokio::test]
+async fn a_docusign_retry_is_a_duplicate_of_its_first_delivery() {
+    let stack = Stack::new().await;
+    let app = stack.ingest(&[]).await;
+    let deliver = |body: Vec<u8>| {
+        signed_request(
+            EventKind::ApiGatewayV2,
+            Provider::DocuSign,
+            &body,
+            BodyFormat::Json,
+        )
+    };
+    let first = sample("docusign-envelope-completed.json");
+    let retry = sample("retries/docusign-envelope-completed-retry1.json");
+    assert_ne!(first, retry);
+    let (status, answer) = send(&app, deliver(first)).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("accepted")));
+    let (status, again) = send(&app, deliver(retry)).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["status"], "duplicate", "{again}");
+    assert_eq!(again["key"], answer["key"]);
+    let (status, other) = send(&app, deliver(sample("docusign-envelope-delivered.json"))).await;
+    assert_eq!((status, other["status"].as_str()), (200, Some("accepted")));
+    assert_ne!(other["key"], answer["key"]);
+    assert_eq!(stack.drain_queue().await.len(), 2, "queued once each");
+    assert_eq!(stack.ledger_count().await, 2);
+}
+
 #[tokio::test]
 async fn stage_prefixed_paths_are_routed() {
     let stack = Stack::new().await;
