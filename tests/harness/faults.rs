@@ -161,8 +161,6 @@ struct State {
     next_id: usize,
     hits: HashMap<RuleId, usize>,
     calls: HashMap<String, usize>,
-    /// The texts of the rule that matched last (what `RefuseEntry` looks for).
-    last_needles: Vec<String>,
     recorded: Vec<Recorded>,
 }
 
@@ -189,7 +187,8 @@ fn eventbridge_refusal(target: Option<&str>, body: &[u8]) -> Option<Message> {
 
 impl State {
     /// Counts the call and picks the fault of the first live rule it matches.
-    fn decide(&mut self, target: Option<&str>, body: &[u8]) -> Option<Fault> {
+    /// Also gives the rule's body texts (what `RefuseEntry` looks for).
+    fn decide(&mut self, target: Option<&str>, body: &[u8]) -> Option<(Fault, Vec<String>)> {
         *self
             .calls
             .entry(target.unwrap_or("-").to_owned())
@@ -202,8 +201,7 @@ impl State {
             *n -= 1;
         }
         *self.hits.entry(rule.id).or_default() += 1;
-        self.last_needles = rule.call.body_contains.clone();
-        Some(rule.fault)
+        Some((rule.fault, rule.call.body_contains.clone()))
     }
 }
 
@@ -364,11 +362,13 @@ async fn connection(mut client: TcpStream, upstream: String, state: Arc<Mutex<St
             }
             continue;
         }
-        let (fault, needles) = {
-            let mut state = state.lock().unwrap();
-            let fault = state.decide(target.as_deref(), &request.body);
-            let needles = state.last_needles.clone();
-            (fault, needles)
+        let decided = state
+            .lock()
+            .unwrap()
+            .decide(target.as_deref(), &request.body);
+        let (fault, needles) = match decided {
+            Some((fault, needles)) => (Some(fault), needles),
+            None => (None, Vec::new()),
         };
         let response = match fault {
             Some(Fault::RefuseEntry(detail_type)) => {
@@ -775,11 +775,15 @@ mod tests {
         assert_eq!(state.decide(Some(target::UPDATE_ITEM), events), None);
         assert_eq!(state.decide(None, events), None);
         assert_eq!(
-            state.decide(Some(target::PUT_ITEM), events),
+            state
+                .decide(Some(target::PUT_ITEM), events)
+                .map(|(fault, _)| fault),
             Some(Fault::Throttle)
         );
         assert_eq!(
-            state.decide(Some(target::PUT_ITEM), events),
+            state
+                .decide(Some(target::PUT_ITEM), events)
+                .map(|(fault, _)| fault),
             Some(Fault::Throttle)
         );
         assert_eq!(state.decide(Some(target::PUT_ITEM), events), None);

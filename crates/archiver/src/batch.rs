@@ -274,17 +274,7 @@ async fn process_record(
     let meter = Meter::start(&app.calls);
     if metadata_job {
         return match capture(app, &request).await {
-            Ok(Captured::NotConfigured) => {
-                tracing::info!(
-                    message_id,
-                    provider,
-                    subject,
-                    id,
-                    outcome = "archive_not_configured",
-                    "record"
-                );
-                Outcome::Skipped("archive_not_configured")
-            }
+            Ok(Captured::NotConfigured) => not_configured(message_id, &request),
             Ok(Captured::Recorded {
                 values,
                 recorded,
@@ -313,17 +303,7 @@ async fn process_record(
         };
     }
     match archive(app, &request, downloads_until).await {
-        Ok(Archived::NotConfigured) => {
-            tracing::info!(
-                message_id,
-                provider,
-                subject,
-                id,
-                outcome = "archive_not_configured",
-                "record"
-            );
-            Outcome::Skipped("archive_not_configured")
-        }
+        Ok(Archived::NotConfigured) => not_configured(message_id, &request),
         Ok(Archived::Stored {
             record: doc,
             uploaded,
@@ -354,6 +334,20 @@ async fn process_record(
         }
         Err(err) => failed(app, record, &request, err, blocked).await,
     }
+}
+
+/// A job for a provider whose API this deployment has no settings for:
+/// counted and logged, not retried.
+fn not_configured(message_id: &str, request: &ArchiveRequest) -> Outcome {
+    tracing::info!(
+        message_id,
+        provider = request.provider.as_str(),
+        subject = request.subject.as_str(),
+        id = request.id.as_str(),
+        outcome = "archive_not_configured",
+        "record"
+    );
+    Outcome::Skipped("archive_not_configured")
 }
 
 /// A failed job: dead-lettered at once (permanent, or retried for the

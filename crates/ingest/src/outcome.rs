@@ -84,13 +84,10 @@ impl Outcome {
     pub fn status(&self) -> StatusCode {
         match self {
             // DocuSign Connect counts only 200 as delivered (its docs and
-            // error-code guide: anything else is a failure it retries, and a
-            // configuration that keeps failing is disabled).
-            Outcome::Accepted {
-                provider: Provider::DocuSign,
-                ..
-            } => StatusCode::OK,
-            Outcome::Accepted { .. } => StatusCode::ACCEPTED,
+            // error-code guide: anything else is a failure it retries).
+            Outcome::Accepted { provider, .. } => {
+                StatusCode::from_u16(provider.accepted_status()).unwrap_or(StatusCode::ACCEPTED)
+            }
             Outcome::Duplicate { .. } => StatusCode::OK,
             Outcome::Unverified {
                 err: VerifyError::UnsupportedContentType { .. },

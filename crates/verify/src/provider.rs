@@ -28,6 +28,15 @@ impl Provider {
             Provider::DocuSign => "docusign",
         }
     }
+
+    /// The HTTP status a new, accepted event is answered with: 202, but 200
+    /// for DocuSign, whose Connect counts no other code as delivered.
+    pub fn accepted_status(self) -> u16 {
+        match self {
+            Provider::SpotDraft | Provider::Subnoto => 202,
+            Provider::DocuSign => 200,
+        }
+    }
 }
 
 impl fmt::Display for Provider {

@@ -238,8 +238,7 @@ fn generate(samples: &[Sample], t_ms: i64, args: &EventsArgs) -> Result<EventSet
                     http_event(api, &path, &request, base64, &clock),
                     json!({
                         "function": INGEST_FUNCTION,
-                        // DocuSign counts only 200 as delivered.
-                        "statusCode": if sample.provider == Provider::DocuSign { 200 } else { 202 },
+                        "statusCode": sample.provider.accepted_status(),
                         "ledger_key": event.ledger_key(),
                     }),
                 );

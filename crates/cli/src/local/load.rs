@@ -275,17 +275,9 @@ impl Generator {
                     value["data"]["envelopeUuid"] = json!(self.rng.uuid());
                 }
             }
-            Provider::DocuSign => {
-                let now =
-                    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
-                        .ok()
-                        .and_then(|t| t.format(&Rfc3339).ok())
-                        .unwrap_or_default();
-                value["generatedDateTime"] = json!(now);
-                if value.get("data").is_some_and(Value::is_object) {
-                    value["data"]["envelopeId"] = json!(self.rng.uuid());
-                }
-            }
+            // `Generator::new` holds templates of LOAD_PROVIDERS only, so no
+            // DocuSign body is ever asked for (`candidates` would be empty).
+            Provider::DocuSign => unreachable!("DocuSign is not in LOAD_PROVIDERS"),
         }
         serde_json::to_vec(&value).expect("JSON values serialise")
     }
