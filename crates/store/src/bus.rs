@@ -24,7 +24,8 @@ pub fn chunks(entries: &[BusEntry]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, entry) in entries.iter().enumerate() {
-        let full = i - start == MAX_ENTRIES_PER_CALL || bytes + entry.size() > MAX_BYTES_PER_CALL;
+        // "Less than 256KB" per call, as per entry.
+        let full = i - start == MAX_ENTRIES_PER_CALL || bytes + entry.size() >= MAX_BYTES_PER_CALL;
         if full && i > start {
             out.push(start..i);
             start = i;
