@@ -63,6 +63,8 @@ test: venv ## Run every test: unit, property, CLI and integration (moto on loopb
 lint: venv sam-venv ## cargo fmt --check, clippy with warnings as errors, cfn-lint and sam validate --lint of template.yaml
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	# The fuzz targets are their own workspace; checking them keeps them building as the API moves.
+	cargo check --quiet --manifest-path fuzz/Cargo.toml
 	cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true $(SAM) validate --lint --region us-east-1 --template-file template.yaml
 

@@ -18,11 +18,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use verify::{spotdraft, subnoto, Provider, Rejection, SecretSet, Verifier, VerifyError};
+use verify::{docusign, spotdraft, subnoto, Provider, Rejection, SecretSet, Verifier, VerifyError};
 
 const SPOTDRAFT_KEY: &str =
     "c3BvdGRyYWZ0LXB1YmxpYy10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
 const SUBNOTO_SECRET: &str = "whsec_subnoto_public_test_secret_0001";
+const DOCUSIGN_KEY: &str = "ZHMtY29ubmVjdC1wdWJsaWMtdGVzdC1rZXktb25lLTA=";
 
 fn take<'a>(data: &mut &'a [u8], n: usize) -> &'a [u8] {
     let n = n.min(data.len());
@@ -55,15 +56,16 @@ fuzz_target!(|data: &[u8]| {
     let secrets = line(&mut data);
     let body = data;
 
-    let provider = if flags & 1 == 0 {
-        Provider::SpotDraft
-    } else {
-        Provider::Subnoto
+    let provider = match (flags & 1 != 0, flags & 32 != 0) {
+        (false, false) => Provider::SpotDraft,
+        (true, false) => Provider::Subnoto,
+        (_, true) => Provider::DocuSign,
     };
     let secrets: Vec<&str> = if secrets.is_empty() {
         vec![match provider {
             Provider::SpotDraft => SPOTDRAFT_KEY,
             Provider::Subnoto => SUBNOTO_SECRET,
+            Provider::DocuSign => DOCUSIGN_KEY,
         }]
     } else {
         secrets.split('\t').collect()
@@ -81,6 +83,8 @@ fuzz_target!(|data: &[u8]| {
         (Provider::Subnoto, false) => (subnoto::SIGNATURE_HEADER, "Content-Type"),
         (Provider::SpotDraft, true) => ("x-sd-webhook-content-hash", "content-type"),
         (Provider::Subnoto, true) => ("x-webhook-signature", "content-type"),
+        (Provider::DocuSign, false) => (docusign::SIGNATURE_HEADER, "Content-Type"),
+        (Provider::DocuSign, true) => ("x-docusign-signature-1", "content-type"),
     };
     let mut headers: Vec<(String, String)> = Vec::new();
     if flags & 4 != 0 {
@@ -90,9 +94,16 @@ fuzz_target!(|data: &[u8]| {
         // A correct signature, so the parse step behind verification is reached.
         let format = verify::BodyFormat::from_content_type(provider, Some(&content_type))
             .unwrap_or(verify::BodyFormat::Json);
+        // Every header the provider sends (DocuSign's digest header too), in
+        // the case the flags chose.
         for (name, value) in verifier.sign(body, now_ms, format) {
             if !name.eq_ignore_ascii_case("content-type") {
-                headers.push((sig_name.to_owned(), value));
+                let name = if flags & 16 != 0 {
+                    name.to_ascii_lowercase()
+                } else {
+                    name
+                };
+                headers.push((name, value));
             }
         }
     } else if flags & 8 != 0 {

@@ -1,4 +1,5 @@
-use crate::{Provider, VerifyError};
+use crate::error::VerifyError;
+use crate::provider::Provider;
 
 /// How a webhook body is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-use crate::Provider;
+use crate::provider::Provider;
 
 /// Why a request's signature was not accepted. Every variant means "answer 401"
 /// except [`VerifyError::UnsupportedContentType`] (415). No variant carries a

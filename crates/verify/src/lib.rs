@@ -17,15 +17,14 @@
 
 mod content_type;
 mod dedup;
-pub mod docusign;
 mod error;
 mod event;
+mod fields;
 mod headers;
 mod json;
 mod provider;
+mod providers;
 mod secret;
-pub mod spotdraft;
-pub mod subnoto;
 mod verifier;
 
 pub use content_type::BodyFormat;
@@ -34,11 +33,6 @@ pub use error::{ParseError, SecretError, VerifyError};
 pub use event::{Event, JsonText, Signer};
 pub use headers::Headers;
 pub use provider::{Provider, UnknownProvider};
+pub use providers::{docusign, spotdraft, subnoto};
 pub use secret::SecretSet;
 pub use verifier::{Rejection, Verifier, DEFAULT_TOLERANCE_MS};
-
-/// True when `hex` is all lowercase hexadecimal digits (both providers' own
-/// receivers compare digests with their lowercase `hexdigest()` text).
-pub(crate) fn is_lower_hex(hex: &[u8]) -> bool {
-    hex.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}

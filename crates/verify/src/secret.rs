@@ -5,7 +5,8 @@ use base64::engine::{DecodePaddingMode, Engine};
 use hmac::{Hmac, Mac};
 use sha2::{Sha256, Sha512};
 
-use crate::{Provider, SecretError};
+use crate::error::SecretError;
+use crate::provider::Provider;
 
 /// Standard base64, padding optional: SpotDraft keys are copied by hand from an
 /// API response and trailing `=` are easily lost.
@@ -114,6 +115,12 @@ impl fmt::Debug for SecretSet {
             .field("secrets", &format_args!("<{} redacted>", self.keys.len()))
             .finish()
     }
+}
+
+/// True when `hex` is all lowercase hexadecimal digits (both providers' own
+/// receivers compare digests with their lowercase `hexdigest()` text).
+pub(crate) fn is_lower_hex(hex: &[u8]) -> bool {
+    hex.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]

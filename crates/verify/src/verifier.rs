@@ -1,7 +1,10 @@
+use crate::content_type::BodyFormat;
+use crate::error::{ParseError, VerifyError};
+use crate::event::Event;
+use crate::headers::Headers;
+use crate::provider::Provider;
+use crate::providers::{signature_headers, verify_signature};
 use crate::secret::SecretSet;
-use crate::{
-    docusign, spotdraft, subnoto, BodyFormat, Event, Headers, ParseError, Provider, VerifyError,
-};
 
 /// Default tolerance for Subnoto's signature timestamp: 5 minutes either way.
 pub const DEFAULT_TOLERANCE_MS: u64 = 300_000;
@@ -55,17 +58,14 @@ impl Verifier {
     ) -> Result<BodyFormat, VerifyError> {
         let format =
             BodyFormat::from_content_type(self.provider(), headers.header("content-type"))?;
-        match self.provider() {
-            Provider::SpotDraft => spotdraft::verify(self.secrets.keys(), headers, body)?,
-            Provider::Subnoto => subnoto::verify(
-                self.secrets.keys(),
-                headers,
-                body,
-                now_ms,
-                self.tolerance_ms,
-            )?,
-            Provider::DocuSign => docusign::verify(self.secrets.keys(), headers, body)?,
-        }
+        verify_signature(
+            self.provider(),
+            self.secrets.keys(),
+            headers,
+            body,
+            now_ms,
+            self.tolerance_ms,
+        )?;
         Ok(format)
     }
 
@@ -91,26 +91,12 @@ impl Verifier {
     ) -> Vec<(String, String)> {
         let mut headers = vec![("Content-Type".to_owned(), format.content_type().to_owned())];
         let current = self.secrets.current();
-        match self.provider() {
-            Provider::SpotDraft => headers.push((
-                spotdraft::SIGNATURE_HEADER.to_owned(),
-                spotdraft::sign_prepared(current, body),
-            )),
-            Provider::Subnoto => headers.push((
-                subnoto::SIGNATURE_HEADER.to_owned(),
-                subnoto::sign_prepared(current, timestamp_ms, body),
-            )),
-            Provider::DocuSign => {
-                headers.push((
-                    docusign::SIGNATURE_HEADER.to_owned(),
-                    docusign::sign_prepared(current, body),
-                ));
-                headers.push((
-                    docusign::DIGEST_HEADER.to_owned(),
-                    docusign::DIGEST_VALUE.to_owned(),
-                ));
-            }
-        }
+        headers.extend(signature_headers(
+            self.provider(),
+            current,
+            body,
+            timestamp_ms,
+        ));
         headers
     }
 }

@@ -7,10 +7,13 @@ use serde::de::MapAccess;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::event::{Epoch, Lenient};
+use crate::error::{ParseError, VerifyError};
+use crate::event::{Event, Signer};
+use crate::fields::{Epoch, Lenient};
+use crate::headers::Headers;
 use crate::json::{Members, Node, ReadInto, Shape};
+use crate::provider::Provider;
 use crate::secret::PreparedKey;
-use crate::{Event, Headers, ParseError, Provider, Signer, VerifyError};
 
 /// The signature header Subnoto sends.
 pub const SIGNATURE_HEADER: &str = "X-Webhook-Signature";
@@ -86,7 +89,7 @@ impl<'a> SignatureHeader<'a> {
                     }
                     // Subnoto's own receiver compares the text with its lowercase
                     // `hexdigest()`: an upper-case digest is not Subnoto's.
-                    if !crate::is_lower_hex(val) {
+                    if !crate::secret::is_lower_hex(val) {
                         return Err(malformed("v1 is not lowercase hexadecimal"));
                     }
                     const_hex::decode_to_slice(val, &mut signatures[count])

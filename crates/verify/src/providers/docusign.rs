@@ -10,10 +10,13 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::event::{Epoch, Lenient};
+use crate::error::VerifyError;
+use crate::event::{Event, Signer};
+use crate::fields::{Epoch, Lenient};
+use crate::headers::Headers;
 use crate::json::{Node, Object};
+use crate::provider::Provider;
 use crate::secret::PreparedKey;
-use crate::{Event, Headers, Provider, Signer, VerifyError};
 
 /// The first signature header; the others count on (`-2`, `-3`, …).
 pub const SIGNATURE_HEADER: &str = "X-DocuSign-Signature-1";
@@ -206,7 +209,8 @@ fn recipient(summary: &Object<'_>, id: &str) -> Option<Signer> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Provider, SecretSet};
+    use crate::provider::Provider;
+    use crate::secret::SecretSet;
 
     fn keys(secrets: &[&str]) -> SecretSet {
         SecretSet::new(Provider::DocuSign, secrets.iter().copied()).unwrap()

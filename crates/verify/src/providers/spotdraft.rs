@@ -5,10 +5,14 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha512;
 
-use crate::event::{Epoch, JsonText, Lenient};
+use crate::error::VerifyError;
+use crate::event::JsonText;
+use crate::event::{Event, Signer};
+use crate::fields::{Epoch, Lenient};
+use crate::headers::Headers;
 use crate::json::{Node, Object};
+use crate::provider::Provider;
 use crate::secret::{decode_spotdraft_key, PreparedKey};
-use crate::{Event, Headers, Provider, Signer, VerifyError};
 
 /// The signature header SpotDraft sends.
 pub const SIGNATURE_HEADER: &str = "X-SD-WEBHOOK-CONTENT-HASH";
@@ -48,7 +52,7 @@ pub(crate) fn verify<H: Headers + ?Sized>(
             reason: "expected 128 hex characters (HMAC-SHA512)",
         });
     }
-    if !crate::is_lower_hex(value.as_bytes()) {
+    if !crate::secret::is_lower_hex(value.as_bytes()) {
         // SpotDraft's own receiver compares the text with its lowercase
         // `hexdigest()`: an upper-case digest is not SpotDraft's.
         return Err(VerifyError::MalformedHeader {
