@@ -653,7 +653,7 @@ pub fn arn_source(arn: &str) -> SecretsSource {
 
 /// Milliseconds now.
 pub fn now_ms() -> i64 {
-    store::now_ms()
+    domain::now_ms()
 }
 
 /// The headers `provider` would send for `body` signed with `secret` at `t_ms`.

@@ -910,12 +910,12 @@ async fn events_at_every_limit_are_accepted_and_processed() {
     for message in &raw {
         let body = message.body.as_str();
         assert!(
-            body.len() <= store::limits::SQS_MAX_MESSAGE_BYTES,
+            body.len() <= domain::limits::SQS_MAX_MESSAGE_BYTES,
             "{}",
             body.len()
         );
         assert!(
-            body.chars().all(store::limits::sqs_allows),
+            body.chars().all(domain::limits::sqs_allows),
             "bytes SQS refuses were sent"
         );
     }

@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use domain::sync::StatusUpdate;
 use integration_tests::*;
 use serde_json::{json, Value};
-use store::sync::StatusUpdate;
 use store::{Applied, QueueMessage, StatusItem, StatusTable, StoreError};
 use verify::{BodyFormat, Event, Provider};
 
@@ -648,7 +648,7 @@ async fn shuffled_duplicated_delivery_ends_in_the_in_order_state() {
     }));
     assert!(by_subject.values().any(|evs| {
         let done = evs.iter().find(|e| {
-            store::sync::event_status(e).is_some_and(|s| store::sync::is_terminal(e.provider, &s))
+            domain::sync::event_status(e).is_some_and(|s| domain::sync::is_terminal(e.provider, &s))
         });
         done.is_some_and(|d| {
             evs.iter()
@@ -720,7 +720,7 @@ async fn shuffled_duplicated_delivery_ends_in_the_in_order_state() {
         let ctx = format!("{provider}#{subject}");
         assert_eq!(item.last_event_key, winner.key, "{ctx}");
         assert_eq!(item.last_event_type, winner.event_type, "{ctx}");
-        assert_eq!(item.status, store::sync::event_status(winner), "{ctx}");
+        assert_eq!(item.status, domain::sync::event_status(winner), "{ctx}");
         let signers: BTreeSet<String> = evs
             .iter()
             .filter_map(|e| e.signer.as_ref()?.email.clone())
@@ -729,7 +729,7 @@ async fn shuffled_duplicated_delivery_ends_in_the_in_order_state() {
         if *provider == Provider::Subnoto {
             assert_eq!(signers.len(), 3, "{ctx}");
             assert!(
-                store::sync::is_terminal(*provider, item.status.as_deref().unwrap()),
+                domain::sync::is_terminal(*provider, item.status.as_deref().unwrap()),
                 "{ctx}: a finished envelope stays finished"
             );
         }
@@ -1041,7 +1041,7 @@ async fn opening_or_sending_a_signing_envelope_leaves_it_signing_in_any_order() 
         assert_eq!(item.status.as_deref(), Some("SIGNING"), "{ctx}");
         assert_eq!(item.last_event_type, "ENVELOPE_SIGNED", "{ctx}");
         assert_eq!(item.event_time_ms, 2_000, "{ctx}");
-        assert_eq!(item.rank_class, store::sync::CLASS_SIGNING, "{ctx}");
+        assert_eq!(item.rank_class, domain::sync::CLASS_SIGNING, "{ctx}");
         assert_eq!(
             item.signers,
             BTreeSet::from(["a@example.com".to_string()]),

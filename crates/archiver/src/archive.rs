@@ -2,12 +2,12 @@
 //! bucket (once per version), its record on the status item (never replacing
 //! a newer version), `Contract Document Archived` on the bus.
 
+use domain::events::BusEntry;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use store::archive::{
     ChunkSource, DocumentRecord, Recorded, StoredObject, UploadError, DOCUMENT_ARCHIVED,
 };
-use store::events::BusEntry;
 use store::StoreError;
 use tokio::time::Instant;
 use verify::Provider;
@@ -160,7 +160,7 @@ pub async fn archive(
     request: &ArchiveRequest,
     deadline: Instant,
 ) -> Result<Archived, ArchiveError> {
-    let fetched_at_ms = store::now_ms();
+    let fetched_at_ms = domain::now_ms();
     let (stored, version, file_name) = match request.provider {
         Provider::SpotDraft => {
             let Some(api) = &app.spotdraft else {

@@ -93,7 +93,7 @@ pub fn credentials_backoff(receive_count: u32) -> u32 {
 
 /// The instant of a Lambda context deadline (ms since the epoch).
 pub fn invocation_deadline(deadline_epoch_ms: u64) -> Instant {
-    let now_ms = u64::try_from(store::now_ms()).unwrap_or(0);
+    let now_ms = u64::try_from(domain::now_ms()).unwrap_or(0);
     Instant::now() + Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms))
 }
 
@@ -214,7 +214,7 @@ fn receive_count(record: &SqsMessage) -> u32 {
 /// How long ago the message was queued (`SentTimestamp`, ms), if known.
 pub fn message_age(record: &SqsMessage) -> Option<Duration> {
     let sent: i64 = record.attributes.get("SentTimestamp")?.parse().ok()?;
-    let age = store::now_ms().checked_sub(sent)?;
+    let age = domain::now_ms().checked_sub(sent)?;
     Some(Duration::from_millis(u64::try_from(age).unwrap_or(0)))
 }
 
@@ -524,7 +524,7 @@ mod tests {
     fn the_age_is_read_from_sent_timestamp() {
         let mut record = SqsMessage::default();
         assert_eq!(message_age(&record), None);
-        let sent = store::now_ms() - 73 * 3600 * 1000;
+        let sent = domain::now_ms() - 73 * 3600 * 1000;
         record
             .attributes
             .insert("SentTimestamp".into(), sent.to_string());

@@ -2,9 +2,9 @@
 //! target delivers), read leniently: unknown fields are ignored, a message the
 //! archiver cannot use is a clear [`RequestError`], never a panic.
 
+use domain::events::CONTRACT_EVENT;
 use serde_json::Value;
 use store::archive::{EVENT_SOURCE, STATUS_CHANGED};
-use store::events::CONTRACT_EVENT;
 use verify::Provider;
 
 /// The detail-type `contract-hooks archive` sends (an on-demand re-archive).
@@ -214,7 +214,8 @@ mod tests {
     /// contract first seen executed, is archived.
     #[test]
     fn the_processors_own_executed_entries_are_archived() {
-        use store::events::{entry_for, Delivery, StatusChange};
+        use domain::events::{entry_for, Delivery};
+        use domain::StatusChange;
         let body = br#"{"activity":"CONTRACT_EXECUTED","contract_id":48213,"contract_status":"EXECUTED","contract_kind":"EXECUTED_CONTRACT"}"#;
         let event =
             verify::Event::parse(Provider::SpotDraft, verify::BodyFormat::Json, body).unwrap();
@@ -243,7 +244,8 @@ mod tests {
     /// job, with the fields `KeyPointerRule` matches on.
     #[test]
     fn the_processors_key_pointer_events_are_metadata_jobs() {
-        use store::events::{entry_for, Delivery, StatusChange};
+        use domain::events::{entry_for, Delivery};
+        use domain::StatusChange;
         let body = br#"{"activity":"CONTRACT_KEY_POINTER_UPDATION","contract_id":48213,"contract_status":"EXECUTED","contract_kind":"TEMPLATE_CONTRACT"}"#;
         let event =
             verify::Event::parse(Provider::SpotDraft, verify::BodyFormat::Json, body).unwrap();

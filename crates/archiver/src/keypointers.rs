@@ -10,9 +10,9 @@
 
 use std::collections::BTreeMap;
 
+use domain::limits::{cap, MAX_FIELD_BYTES, MAX_KEY_POINTERS_BYTES};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use store::limits::{cap, MAX_FIELD_BYTES, MAX_KEY_POINTERS_BYTES};
 
 /// The `data_type`s SpotDraft documents; others are kept as they come.
 pub const DATA_TYPES: [&str; 6] = [

@@ -5,7 +5,7 @@
 //! item). A job never touches the document, and the document job never
 //! this: each is its own archive-queue message.
 
-use store::events::{BusEntry, METADATA_CAPTURED};
+use domain::events::{BusEntry, METADATA_CAPTURED};
 use store::metadata::{MetadataRecorded, StatusMetadata};
 
 use crate::archive::ArchiveError;

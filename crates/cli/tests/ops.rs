@@ -22,7 +22,7 @@ struct Stack {
 
 async fn stack() -> Stack {
     let clients = moto_clients().await;
-    let name = format!("cli{}", std::process::id() ^ (store::now_ms() as u32));
+    let name = format!("cli{}", std::process::id() ^ (domain::now_ms() as u32));
     let name = format!(
         "{name}-{}",
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -137,7 +137,7 @@ async fn failed_and_replay_read_the_ledger_and_enqueue_what_they_list() {
     assert_eq!(none["count"], 0);
     assert!(stack
         .ledger
-        .mark_failed(&keys[1], store::now_ms())
+        .mark_failed(&keys[1], domain::now_ms())
         .await
         .unwrap());
     let listed = json_ok(no_env_file(cli(&stack).args(["failed", "--json"])));

@@ -27,7 +27,7 @@ async fn stack() -> Stack {
     let clients = moto_clients().await;
     let name = format!(
         "st{}-{}",
-        std::process::id() ^ (store::now_ms() as u32),
+        std::process::id() ^ (domain::now_ms() as u32),
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     let (status_table, events_table) = (format!("{name}-status"), format!("{name}-events"));
@@ -306,7 +306,7 @@ async fn event_at(stack: &Stack, provider: &str, subject: &str, status: &str, ti
 #[tokio::test]
 async fn recent_lists_the_newest_subjects_across_scan_pages() {
     let stack = stack().await;
-    let now = store::now_ms();
+    let now = domain::now_ms();
     let hour = 3_600_000;
     // 9 recent subjects (one per hour back), and 3 older than 30 days.
     let mut expected = Vec::new();

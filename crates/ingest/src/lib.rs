@@ -102,7 +102,7 @@ pub async fn process(app: &App, request: Request) -> Outcome {
     let Some(verifier) = verifiers.get(provider) else {
         return Outcome::ProviderNotConfigured(provider);
     };
-    let received_at_ms = store::now_ms();
+    let received_at_ms = domain::now_ms();
     let event = match verifier.verify_and_parse(&parts.headers, &body, received_at_ms) {
         Ok(event) => event,
         Err(Rejection::Verify(err)) => return Outcome::Unverified { provider, err },
@@ -160,7 +160,7 @@ pub async fn accept(
             }
         }
         Ok(Accepted::Duplicate(stored)) => {
-            let now = store::now_ms();
+            let now = domain::now_ms();
             if !stored.needs_enqueue(now) {
                 return Outcome::Duplicate {
                     provider,

@@ -58,7 +58,7 @@ pub enum Outcome {
     MethodNotAllowed,
     /// DynamoDB or SQS refused the request itself as invalid (400): a retry
     /// could never succeed, so it is not asked for. Every limit an input can
-    /// hit is meant to be handled before this (`store::limits`); this is the
+    /// hit is meant to be handled before this (`domain::limits`); this is the
     /// backstop, with an error log line and the `unstorable` reason.
     Unstorable {
         /// Provider.

@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use domain::events;
 use futures::future::join_all;
-use store::{events, Applied, Change, Meter, Metrics, QueueMessage, StatusTable, StoreError};
+use store::{Applied, Change, Meter, Metrics, QueueMessage, StatusTable, StoreError};
 use verify::{Event, Provider};
 
 use crate::{App, ProcessorError, FUNCTION};
@@ -341,7 +342,7 @@ async fn mark_processed(app: &App, records: &mut [Record<'_>]) {
                 };
                 let result = app
                     .ledger
-                    .mark_processed(&message.ledger_key, store::now_ms())
+                    .mark_processed(&message.ledger_key, domain::now_ms())
                     .await;
                 (i, Some(result))
             }),

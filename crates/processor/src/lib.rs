@@ -132,7 +132,7 @@ pub async fn handle(app: &App, payload: Value) -> Result<Value, ProcessorError> 
             Ok(serde_json::to_value(response).unwrap_or(Value::Null))
         }
         Ok(Invocation::Sweep) => {
-            let report = run_sweep(app, store::now_ms()).await;
+            let report = run_sweep(app, domain::now_ms()).await;
             Ok(serde_json::to_value(report).unwrap_or(Value::Null))
         }
         Err(err) => {

@@ -23,7 +23,7 @@ use verify::Provider;
 
 use crate::{CallCounter, StatusTable, StoreError};
 
-pub use crate::events::{DOCUMENT_ARCHIVED, SOURCE as EVENT_SOURCE, STATUS_CHANGED};
+pub use domain::events::{DOCUMENT_ARCHIVED, SOURCE as EVENT_SOURCE, STATUS_CHANGED};
 /// The archive rule's event pattern (template.yaml has the same, checked by a test).
 pub fn archive_rule_pattern() -> serde_json::Value {
     serde_json::json!({
@@ -56,7 +56,7 @@ pub fn metadata_target_input() -> (serde_json::Value, String) {
 pub fn key_pointer_rule_pattern() -> serde_json::Value {
     serde_json::json!({
         "source": [EVENT_SOURCE],
-        "detail-type": [crate::events::CONTRACT_EVENT],
+        "detail-type": [domain::events::CONTRACT_EVENT],
         "detail": {
             "provider": ["spotdraft"],
             "lifecycle": ["executed"],

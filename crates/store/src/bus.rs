@@ -2,14 +2,14 @@
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use crate::events::{BusEntry, SOURCE};
 use crate::StoreError;
+use domain::events::{BusEntry, SOURCE};
 
 /// Entries per `PutEvents` call (EventBridge's limit).
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
 /// Bytes per `PutEvents` call (EventBridge's limit, "less than 256KB", at
 /// its lower reading as for one entry).
-pub const MAX_BYTES_PER_CALL: usize = crate::events::MAX_ENTRY_BYTES;
+pub const MAX_BYTES_PER_CALL: usize = domain::events::MAX_ENTRY_BYTES;
 
 /// An EventBridge bus.
 #[derive(Debug, Clone)]

@@ -1,21 +1,20 @@
-//! The only crate that talks to AWS: the DynamoDB ledger (accept-once) and status
-//! table, the SQS queue message, webhook secrets (inline or Secrets Manager) and
-//! configuration from the environment. The pure rules of the status sync live
-//! in [`sync`], the CloudWatch metric lines in [`metrics`].
+//! The AWS adapters of contract-hooks: the DynamoDB ledger (accept-once) and
+//! status table, the SQS queue message, the EventBridge bus, webhook secrets
+//! (inline or Secrets Manager), the S3 document store (feature `archive`) and
+//! configuration from the environment. Client building and error
+//! classification are in one place ([`AwsClients`], [`StoreError`]).
 //!
-//! Clients are built once per cold start ([`AwsClients::new`]) and shared by the
-//! adapters; the domain types they carry come from the `verify` crate.
+//! The rules these adapters apply (event order, the bus detail, field limits)
+//! live in the `domain` crate, free of AWS types; the CloudWatch metric lines
+//! are in [`metrics`].
 
 #[cfg(feature = "archive")]
 pub mod archive;
 mod aws;
 mod bus;
-pub mod bus_numbers;
 mod config;
 mod error;
-pub mod events;
 mod ledger;
-pub mod limits;
 mod logging;
 pub mod metadata;
 pub mod metrics;
@@ -24,7 +23,6 @@ mod queue;
 pub mod schema;
 mod secrets;
 mod status_table;
-pub mod sync;
 
 pub use aws::{AwsClients, CallCounter, Meter};
 pub use bus::{chunks, entry_results, Bus};
@@ -35,12 +33,4 @@ pub use logging::init_json_logs;
 pub use metrics::Metrics;
 pub use queue::{Queue, QueueMessage, QUEUE_MESSAGE_VERSION, REDRIVEN_ATTRIBUTE};
 pub use secrets::{parse_secrets, SecretsError, SecretsHandle, Verifiers};
-pub use status_table::{metadata_marker, Applied, Change, StatusChange, StatusItem, StatusTable};
-
-/// Milliseconds since the Unix epoch, from the system clock.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use status_table::{Applied, Change, StatusItem, StatusTable};

@@ -1,6 +1,6 @@
 //! The `key_pointers` attributes of status items: an executed contract's
 //! metadata values as the archiver last fetched them (JSON text, at most
-//! [`crate::limits::MAX_KEY_POINTERS_BYTES`]), their SHA-256, and the SHA-256
+//! [`domain::limits::MAX_KEY_POINTERS_BYTES`]), their SHA-256, and the SHA-256
 //! last announced on the bus. A value set is announced once: written, then
 //! published, then marked published; a redelivery after a lost publish
 //! publishes again (at least once), one after the mark publishes nothing.

@@ -128,7 +128,7 @@ impl Metrics {
     /// Nothing is printed when nothing was counted.
     pub fn emit(&self) {
         if !self.is_empty() {
-            println!("{}", self.to_emf(crate::now_ms()));
+            println!("{}", self.to_emf(domain::now_ms()));
         }
     }
 }

@@ -2,8 +2,8 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 use serde::{Deserialize, Serialize};
 use verify::Event;
 
-use crate::limits::{cap, sqs_attribute, sqs_safe_json, MAX_FIELD_BYTES, SQS_MAX_MESSAGE_BYTES};
 use crate::StoreError;
+use domain::limits::{cap, sqs_attribute, sqs_safe_json, MAX_FIELD_BYTES, SQS_MAX_MESSAGE_BYTES};
 
 /// Message attribute `redrive` adds to every message it moves back from the
 /// dead-letter queue (value "true"): the processor counts such a message as

@@ -60,7 +60,7 @@ pub mod attr {
     /// `UpdateItem` that makes the event the subject's state; removed only
     /// after its entry was published (see `StatusTable::forget_published`).
     pub const UNPUBLISHED_PREFIX: &str = "unpublished#";
-    /// Status item: the winning event's rank class (see `store::sync::Rank`).
+    /// Status item: the winning event's rank class (see `domain::sync::Rank`).
     pub const RANK_CLASS: &str = "rank_class";
     /// Status item: when the winning event was applied, ms.
     pub const UPDATED_AT: &str = "updated_at";

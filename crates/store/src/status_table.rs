@@ -1,5 +1,5 @@
 //! The status table: one item per subject (`{provider}#{subject}`) holding the
-//! state of the highest-ranked event seen for it (see [`crate::sync`]), plus the
+//! state of the highest-ranked event seen for it (see [`domain::sync`]), plus the
 //! signers seen so far whatever their order.
 
 use std::collections::{BTreeSet, HashMap};
@@ -8,10 +8,11 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use verify::{Event, JsonText, Provider};
 
-use crate::limits::{cap, subject_key, MAX_FIELD_BYTES, MAX_METADATA_BYTES};
+use domain::limits::{cap, subject_key, MAX_FIELD_BYTES, MAX_METADATA_BYTES};
+use domain::sync::{rank_text, StatusUpdate};
+use domain::{metadata_marker, StatusChange};
 
 use crate::schema::attr;
-use crate::sync::{rank_text, StatusUpdate};
 use crate::StoreError;
 
 /// What [`StatusTable::apply`] did with an event.
@@ -55,41 +56,6 @@ pub struct Change {
     /// The event was already its subject's state before this call (applied
     /// before: a redelivery of the current winner).
     pub already_applied: bool,
-}
-
-/// Whether an event changed its subject's status, as the status table's
-/// write decided it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum StatusChange {
-    /// The status stayed (or the event reports none, or it was superseded).
-    #[default]
-    Unchanged,
-    /// The subject's first status: contract-hooks had seen none before.
-    First,
-    /// From this status to the event's.
-    From(String),
-}
-
-impl StatusChange {
-    /// How a change is kept in an item (`previous_status`, the ledger's
-    /// `unpublished#{key}`): the status before, "" for a first status;
-    /// `None` when there is no change.
-    pub fn stored(&self) -> Option<&str> {
-        match self {
-            Self::Unchanged => None,
-            Self::First => Some(""),
-            Self::From(previous) => Some(previous),
-        }
-    }
-
-    /// The change [`StatusChange::stored`] kept.
-    pub fn from_stored(previous: &str) -> Self {
-        if previous.is_empty() {
-            Self::First
-        } else {
-            Self::From(previous.to_owned())
-        }
-    }
 }
 
 /// A status item as read back (tests, CLI).
@@ -236,12 +202,6 @@ fn fields(event: &Event) -> Vec<(&'static str, AttributeValue)> {
         out.push((attr::EXTERNAL_METADATA, s(kept)));
     }
     out
-}
-
-/// What stands for external metadata too large to keep or publish: a JSON
-/// object that says so and how large it was, never a silent gap.
-pub fn metadata_marker(bytes: usize) -> String {
-    format!(r#"{{"contract_hooks_omitted":"external_metadata too large","bytes":{bytes}}}"#)
 }
 
 /// The attribute holding the rank (as [`rank_text`]) of the event whose value
@@ -454,7 +414,7 @@ impl StatusTable {
             attr::LAST_EVENT_TYPE,
             s(cap(&event.event_type, MAX_FIELD_BYTES)),
         );
-        expr.set(attr::UPDATED_AT, n(crate::now_ms()));
+        expr.set(attr::UPDATED_AT, n(domain::now_ms()));
         let status = update
             .status
             .as_deref()
@@ -717,7 +677,7 @@ fn item_from(item: &HashMap<String, AttributeValue>) -> Result<StatusItem, Store
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::Rank;
+    use domain::sync::Rank;
 
     #[test]
     fn a_redelivered_winner_reads_its_change_back() {

@@ -222,7 +222,7 @@ impl ArchiveStack {
                 use aws_sdk_sqs::types::MessageSystemAttributeName as A;
                 let attr = |name: &A| m.attributes().and_then(|a| a.get(name)).cloned();
                 let count = attr(&A::ApproximateReceiveCount).unwrap_or_else(|| "1".into());
-                let sent = attr(&A::SentTimestamp).unwrap_or_else(|| store::now_ms().to_string());
+                let sent = attr(&A::SentTimestamp).unwrap_or_else(|| domain::now_ms().to_string());
                 json!({
                     "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
                     "attributes": {"ApproximateReceiveCount": count, "SentTimestamp": sent},
@@ -454,7 +454,7 @@ pub fn spotdraft_executed(contract_id: &str, kind: Option<&str>) -> Value {
 
 /// Makes every record of `event` look queued `age` ago (`SentTimestamp`).
 pub fn aged(mut event: SqsEvent, age: std::time::Duration) -> SqsEvent {
-    let sent = store::now_ms() - age.as_millis() as i64;
+    let sent = domain::now_ms() - age.as_millis() as i64;
     for r in &mut event.records {
         r.attributes
             .insert("SentTimestamp".into(), sent.to_string());

@@ -328,7 +328,7 @@ pub fn ledger_key(provider: Provider, body: &[u8]) -> String {
 }
 
 fn now_ms() -> i64 {
-    store::now_ms()
+    domain::now_ms()
 }
 
 // ------------------------------------------------------------------ running

@@ -140,7 +140,7 @@ pub struct Subject {
     pub key: String,
     /// Provider status, if any.
     pub status: Option<String>,
-    /// Lifecycle (`store::events::lifecycle`).
+    /// Lifecycle (`domain::events::lifecycle`).
     pub lifecycle: &'static str,
     /// Title, if any.
     pub title: Option<String>,
@@ -163,7 +163,7 @@ impl Subject {
         let status = s(attr::STATUS);
         let lifecycle = provider
             .parse::<Provider>()
-            .map(|p| store::events::lifecycle(p, status.as_deref()))
+            .map(|p| domain::events::lifecycle(p, status.as_deref()))
             .unwrap_or("unknown");
         Some(Subject {
             key,

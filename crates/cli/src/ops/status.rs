@@ -212,11 +212,11 @@ pub fn render(
     let mut line = |label: &str, value: &str| {
         out.push_str(&format!("  {label:<13} {value}\n"));
     };
-    if key.contains(store::limits::HASHED_SUBJECT_PREFIX) {
+    if key.contains(domain::limits::HASHED_SUBJECT_PREFIX) {
         line("key", &format!("{key} (the id is too long for a key)"));
     }
     let status = text(item, attr::STATUS);
-    let lifecycle = store::events::lifecycle(provider, status);
+    let lifecycle = domain::events::lifecycle(provider, status);
     match status {
         Some(status) => {
             let mut value = shown(status);

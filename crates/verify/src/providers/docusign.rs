@@ -119,7 +119,7 @@ pub(crate) fn key_object<'a>(root: &Object<'a>) -> Node<'a> {
 /// field that cannot be read is left out and noted in
 /// [`Event::unread_fields`]. `status` is the envelope's status as DocuSign
 /// reports it (`envelopeSummary.status`); the status table derives its own
-/// from the event type and that (`store::sync`).
+/// from the event type and that (`domain::sync`).
 pub(crate) fn parse(root: &Object<'_>, key: String) -> Event {
     let mut read = Lenient::default();
     let event_type = read

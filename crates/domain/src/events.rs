@@ -1,13 +1,13 @@
 //! The contract-event detail published on the EventBridge bus: one vocabulary
 //! for every provider, versioned, documented in `docs/contract-event.schema.json`.
-//! Pure (no AWS types): [`crate::Bus`] sends what is built here.
+//! Pure (no AWS types): `store::Bus` sends what is built here.
 
 use serde::Serialize;
 use verify::{Event, JsonText, Provider};
 
-use crate::status_table::metadata_marker;
+use crate::metadata_marker;
 use crate::sync::{docusign, rank_text, subnoto, StatusUpdate};
-pub use crate::StatusChange;
+use crate::StatusChange;
 
 /// The `source` of every event this project publishes.
 pub const SOURCE: &str = "contract-hooks";

@@ -1,6 +1,6 @@
 //! The pure rules of the status sync: which status an event reports, and the
 //! total order in which events for one subject supersede each other. No AWS
-//! types here; [`crate::StatusTable`] turns these rules into conditional writes.
+//! types here; `store::StatusTable` turns these rules into conditional writes.
 //!
 //! # Ordering
 //!
