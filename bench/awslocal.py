@@ -1,6 +1,6 @@
 """The local AWS side of the bench: moto on loopback, the resources, a counting proxy, the floor.
 
-* moto is started with the test harness's launcher (`tests/harness/moto_server.py`, from the
+* moto is started with the test harness's launcher (`crates/testkit/moto_server.py`, from the
   project's `.venv`), on a free loopback port, fresh for every run.
 * Resources are created with boto3 to the same definitions as `crates/store/src/schema.rs`
   (ledger table with TTL and the sparse `pending-index`, status table, queue + DLQ with the

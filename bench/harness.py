@@ -712,7 +712,7 @@ def main():
     if any_processor and not args.processor_bin.exists():
         ap.error(f"{args.processor_bin} not found: cargo build --release --bin processor")
     args.samples = events.load_samples(args.samples_dir)
-    launcher = str(ROOT / "tests/harness/moto_server.py")
+    launcher = str(ROOT / "crates/testkit/moto_server.py")
 
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     outdir = args.out / stamp

@@ -62,7 +62,7 @@ def main():
                     help="let the subscriber queue grow (as in the processor runs) instead of purging it")
     ap.add_argument("--moto-python", type=Path, default=ROOT / ".venv/bin/python")
     args = ap.parse_args()
-    moto = awslocal.Moto(str(args.moto_python), str(ROOT / "tests/harness/moto_server.py"))
+    moto = awslocal.Moto(str(args.moto_python), str(ROOT / "crates/testkit/moto_server.py"))
     try:
         _, sqs = awslocal.clients(moto.url)
         events = boto3.client("events", endpoint_url=moto.url, region_name=awslocal.REGION,

@@ -19,12 +19,10 @@ pub mod eventbridge;
 pub mod faults;
 pub mod iam;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use lambda_http::Request;
@@ -92,21 +90,8 @@ pub fn samples() -> Vec<(Provider, String)> {
 pub struct Moto {
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
-    /// The server process (none when the parent process owns it).
-    _child: Option<Mutex<Child>>,
-}
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("MOTO_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = repo_root().join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "moto is not installed: run `make venv` (creates .venv with moto[server]) or set MOTO_PYTHON \
-         to a python that has moto[server]; integration tests need it and never skip"
-    );
-    venv
+    /// The server (none when the parent process owns it).
+    _server: Option<testkit::MotoServer>,
 }
 
 /// The process-wide moto server, started on first use on a free loopback port.
@@ -118,27 +103,14 @@ pub fn moto() -> &'static Moto {
         if let Ok(endpoint) = std::env::var(child::MOTO_ENDPOINT_ENV) {
             return Moto {
                 endpoint,
-                _child: None,
+                _server: None,
             };
         }
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("harness/moto_server.py");
-        let mut child = Command::new(python())
-            .arg(&script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start moto (see `make venv`)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("reading moto's port");
-        let port: u16 = line.trim().parse().unwrap_or_else(|_| {
-            panic!("moto did not start (printed {line:?}); is moto[server] installed in .venv?")
-        });
+        let server = testkit::MotoServer::start(&testkit::moto::python(&repo_root()), 0)
+            .unwrap_or_else(|e| panic!("{e}; integration tests need moto[server] and never skip"));
         Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            _child: Some(Mutex::new(child)),
+            endpoint: server.endpoint().to_owned(),
+            _server: Some(server),
         }
     })
 }
@@ -146,16 +118,7 @@ pub fn moto() -> &'static Moto {
 /// SDK configuration pointing at `endpoint` with dummy credentials and the
 /// project's timeouts and retries.
 pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .timeout_config(AwsClients::timeouts())
-        .retry_config(AwsClients::retries())
-        .load()
-        .await
+    testkit::sdk_config_for(endpoint).await
 }
 
 /// Clients for a function under test whose AWS traffic goes to `endpoint`
@@ -263,14 +226,14 @@ impl Stack {
         let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let events_table = format!("{name}-events");
         let status_table = format!("{name}-status");
-        store::schema::create_ledger_table(&clients.dynamodb, &events_table)
+        testkit::resources::create_ledger_table(&clients.dynamodb, &events_table)
             .await
             .unwrap();
-        store::schema::create_status_table(&clients.dynamodb, &status_table)
+        testkit::resources::create_status_table(&clients.dynamodb, &status_table)
             .await
             .unwrap();
         let (queue_url, dlq_url) =
-            store::schema::create_queues(&clients.sqs, &format!("{name}-queue"))
+            testkit::resources::create_queues(&clients.sqs, &format!("{name}-queue"))
                 .await
                 .unwrap();
         let mut roles = Vec::new();
@@ -885,10 +848,10 @@ pub async fn subscribe_to_bus(stack: &Stack) -> Subscriber {
     let events = &stack.clients.events;
     events.create_event_bus().name(&bus).send().await.unwrap();
     let (queue_url, _) =
-        store::schema::create_queues(&stack.clients.sqs, &format!("{}-sub", stack.name))
+        testkit::resources::create_queues(&stack.clients.sqs, &format!("{}-sub", stack.name))
             .await
             .unwrap();
-    store::schema::route_to_queue(
+    testkit::resources::route_to_queue(
         events,
         &stack.clients.sqs,
         &bus,

@@ -423,11 +423,13 @@ async fn every_executed_subject_reaches_the_archive_route_in_any_order() {
     for (order, bodies) in [("in order", in_order), ("newest first", newest_first)] {
         let stack = Stack::new().await;
         let sub = subscribe_to_bus(&stack).await;
-        let (queue_url, _) =
-            store::schema::create_queues(&stack.clients.sqs, &format!("{}-archive", stack.name))
-                .await
-                .unwrap();
-        store::schema::route_to_queue(
+        let (queue_url, _) = testkit::resources::create_queues(
+            &stack.clients.sqs,
+            &format!("{}-archive", stack.name),
+        )
+        .await
+        .unwrap();
+        testkit::resources::route_to_queue(
             &stack.clients.events,
             &stack.clients.sqs,
             &sub.bus,

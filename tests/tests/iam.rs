@@ -275,7 +275,7 @@ async fn a_stack_check_names_a_call_outside_the_role_and_passes_once_it_is_expec
 
     // The processor pointed at a table outside its role: named.
     let foreign = format!("{}-foreign", stack.name);
-    store::schema::create_status_table(&stack.clients.dynamodb, &foreign)
+    testkit::resources::create_status_table(&stack.clients.dynamodb, &foreign)
         .await
         .unwrap();
     let stray = stack.processor(&[("STATUS_TABLE", &foreign)]);

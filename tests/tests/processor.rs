@@ -851,7 +851,7 @@ async fn a_transient_failure_is_reported_and_the_redelivery_applies_it_once() {
     }
 
     // It recovers; SQS redelivers the failed records.
-    store::schema::create_status_table(&stack.clients.dynamodb, &later)
+    testkit::resources::create_status_table(&stack.clients.dynamodb, &later)
         .await
         .unwrap();
     let report = processor::process_batch(&app, &sqs_event(records(2))).await;

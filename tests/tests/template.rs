@@ -592,7 +592,7 @@ async fn queue_redrive_and_visibility_match_the_schema_and_the_processor_timeout
     let dlq_retention = number(at(dlq, &["MessageRetentionPeriod"]), "DLQ retention");
     assert_eq!(dlq_retention, 14 * 86_400);
 
-    // The queues `make dev` and the tests use (store::schema::create_queues) agree.
+    // The queues `make dev` and the tests use (testkit::resources::create_queues) agree.
     let stack = Stack::new().await;
     let attrs = |url: String| {
         let sqs = stack.clients.sqs.clone();
@@ -1589,7 +1589,7 @@ async fn archive_queue_rule_and_bucket_match_the_code() {
     );
     // The queues `make dev` and the tests create agree.
     let stack = Stack::new().await;
-    let (url, _) = store::archive::schema::create_archive_queues(&stack.clients.sqs, &stack.name)
+    let (url, _) = testkit::resources::create_archive_queues(&stack.clients.sqs, &stack.name)
         .await
         .unwrap();
     let attrs = stack

@@ -256,10 +256,10 @@ async fn main() {
     let sdk = integration_tests::sdk_config_for(&moto.endpoint).await;
     let archive = store::archive::ArchiveClients::new(&sdk, &stack.clients.calls);
     let bucket = format!("{}-documents", stack.name);
-    store::archive::schema::create_bucket(&archive.s3, &bucket)
+    testkit::resources::create_bucket(&archive.s3, &bucket)
         .await
         .unwrap();
-    let (queue_url, dlq_url) = store::archive::schema::create_archive_queues(
+    let (queue_url, dlq_url) = testkit::resources::create_archive_queues(
         &stack.clients.sqs,
         &format!("{}-archive", stack.name),
     )

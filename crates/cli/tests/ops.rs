@@ -28,12 +28,13 @@ async fn stack() -> Stack {
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     let events_table = format!("{name}-events");
-    store::schema::create_ledger_table(&clients.dynamodb, &events_table)
+    testkit::resources::create_ledger_table(&clients.dynamodb, &events_table)
         .await
         .unwrap();
-    let (queue_url, dlq_url) = store::schema::create_queues(&clients.sqs, &format!("{name}-q"))
-        .await
-        .unwrap();
+    let (queue_url, dlq_url) =
+        testkit::resources::create_queues(&clients.sqs, &format!("{name}-q"))
+            .await
+            .unwrap();
     Stack {
         ledger: Ledger::new(clients.dynamodb.clone(), &events_table, 30, 30_000),
         clients,
@@ -280,7 +281,7 @@ async fn redrive_moves_dead_letters_and_reads_settings_from_the_env_file() {
 async fn archive_queues_a_document_and_a_metadata_job_for_spotdraft() {
     let stack = stack().await;
     let status_table = format!("{}-status", stack.events_table);
-    store::schema::create_status_table(&stack.clients.dynamodb, &status_table)
+    testkit::resources::create_status_table(&stack.clients.dynamodb, &status_table)
         .await
         .unwrap();
     for (provider, subject) in [(Provider::SpotDraft, "48213"), (Provider::Subnoto, "e1")] {

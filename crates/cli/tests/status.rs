@@ -31,10 +31,10 @@ async fn stack() -> Stack {
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     let (status_table, events_table) = (format!("{name}-status"), format!("{name}-events"));
-    store::schema::create_status_table(&clients.dynamodb, &status_table)
+    testkit::resources::create_status_table(&clients.dynamodb, &status_table)
         .await
         .unwrap();
-    store::schema::create_ledger_table(&clients.dynamodb, &events_table)
+    testkit::resources::create_ledger_table(&clients.dynamodb, &events_table)
         .await
         .unwrap();
     Stack {

@@ -50,7 +50,9 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn aws<E: StdError + ProvideErrorMetadata>(operation: &'static str, err: E) -> Self {
+    /// Classifies a failed AWS call: a request AWS refused as invalid (it would
+    /// fail the same way again) or one a retry may fix.
+    pub fn aws<E: StdError + ProvideErrorMetadata>(operation: &'static str, err: E) -> Self {
         let message = error_chain(&err);
         if err
             .code()
@@ -65,7 +67,7 @@ impl StoreError {
     /// A failure around an AWS call that carries no service error code (a
     /// body stream broken mid-read, a request that could not be built):
     /// treated as one a retry may fix.
-    pub(crate) fn aws_other(operation: &'static str, err: impl StdError) -> Self {
+    pub fn aws_other(operation: &'static str, err: impl StdError) -> Self {
         StoreError::Aws {
             operation,
             message: error_chain(&err),

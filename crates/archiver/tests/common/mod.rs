@@ -14,8 +14,9 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::{moto, sdk_config_for, Stack};
 use serde_json::{json, Value};
-use store::archive::{schema, ArchiveClients, DocumentStore};
+use store::archive::{ArchiveClients, DocumentStore};
 use store::StatusTable;
+use testkit::resources as schema;
 use verify::Provider;
 
 #[allow(unused_imports)] // not every test file uses every one
@@ -67,7 +68,7 @@ impl ArchiveStack {
             .unwrap()
             .queue_url
             .unwrap();
-        store::schema::route_to_queue(
+        testkit::resources::route_to_queue(
             &stack.clients.events,
             &stack.clients.sqs,
             &bus,

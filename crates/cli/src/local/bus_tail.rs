@@ -21,7 +21,7 @@ pub async fn start(
         .await?
         .queue_url
         .unwrap_or_default();
-    store::schema::route_to_queue(
+    testkit::resources::route_to_queue(
         events,
         sqs,
         bus,

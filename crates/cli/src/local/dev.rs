@@ -14,20 +14,17 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use testkit::{MotoError, MotoServer};
 use tokio::process::{Child, Command};
 
 use crate::devenv;
 use crate::error::CliError;
-
-/// The moto launcher shared with the test harness.
-const MOTO_SERVER_PY: &str = include_str!("../../../../tests/harness/moto_server.py");
 
 /// Public test secrets (the ones in `vectors/signatures.json`): never use them in AWS.
 pub const DEV_SPOTDRAFT_KEY: &str =
@@ -83,38 +80,23 @@ pub fn run(args: DevArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn start_moto(args: &DevArgs) -> anyhow::Result<(Child, String)> {
-    if !args.python.exists() {
-        return Err(anyhow!(
+fn start_moto(args: &DevArgs) -> anyhow::Result<(MotoServer, String)> {
+    let moto = MotoServer::start(&args.python, args.moto_port).map_err(|e| match e {
+        MotoError::NoPython(path) => anyhow!(
             "{} not found: run `make venv` (or `make dev`, which does) to install moto",
-            args.python.display()
-        ));
-    }
-    let mut child = Command::new(&args.python)
-        .arg("-c")
-        .arg(MOTO_SERVER_PY)
-        .arg(args.moto_port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting moto")?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .await?;
-    let port: u16 = line.trim().parse().map_err(|_| {
-        anyhow!(
-            "moto did not start on port {} (in use? try --moto-port)",
-            args.moto_port
-        )
+            path.display()
+        ),
+        MotoError::NoPort { port, .. } => {
+            anyhow!("moto did not start on port {port} (in use? try --moto-port)")
+        }
+        other => anyhow!(other),
     })?;
-    Ok((child, format!("http://127.0.0.1:{port}")))
+    let endpoint = moto.endpoint().to_owned();
+    Ok((moto, endpoint))
 }
 
 async fn run_async(args: DevArgs) -> anyhow::Result<()> {
-    let (_moto, endpoint) = start_moto(&args).await?;
+    let (_moto, endpoint) = start_moto(&args)?;
     std::fs::create_dir_all(&args.state_dir)?;
 
     let mut vars = BTreeMap::from([
@@ -129,10 +111,10 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
 
     let events_table = "contract-hooks-events";
     let status_table = "contract-hooks-status";
-    store::schema::create_ledger_table(&clients.dynamodb, events_table).await?;
-    store::schema::create_status_table(&clients.dynamodb, status_table).await?;
+    testkit::resources::create_ledger_table(&clients.dynamodb, events_table).await?;
+    testkit::resources::create_status_table(&clients.dynamodb, status_table).await?;
     let (queue_url, dlq_url) =
-        store::schema::create_queues(&clients.sqs, "contract-hooks-events").await?;
+        testkit::resources::create_queues(&clients.sqs, "contract-hooks-events").await?;
     let secrets = json!({
         "spotdraft": [DEV_SPOTDRAFT_KEY],
         "subnoto": [DEV_SUBNOTO_SECRET],
@@ -154,11 +136,10 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
     let archive = store::archive::ArchiveClients::new(&sdk, &clients.calls);
     let bucket = "contract-hooks-documents";
     let bus = "contract-hooks";
-    store::archive::schema::create_bucket(&archive.s3, bucket).await?;
+    testkit::resources::create_bucket(&archive.s3, bucket).await?;
     let (archive_queue_url, archive_dlq_url) =
-        store::archive::schema::create_archive_queues(&clients.sqs, "contract-hooks-archive")
-            .await?;
-    store::archive::schema::create_archive_route(
+        testkit::resources::create_archive_queues(&clients.sqs, "contract-hooks-archive").await?;
+    testkit::resources::create_archive_route(
         &clients.events,
         &clients.sqs,
         bus,
@@ -166,7 +147,7 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
     )
     .await?;
     // Metadata jobs, as deployed: the archive rule's second target and the key-pointer rule.
-    store::archive::schema::create_metadata_routes(
+    testkit::resources::create_metadata_routes(
         &clients.events,
         &clients.sqs,
         bus,

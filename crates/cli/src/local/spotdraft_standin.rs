@@ -384,40 +384,17 @@ mod tests {
     /// receiver stands for ingest and records what arrives.
     #[tokio::test]
     async fn retrigger_resends_the_latest_webhook_signed_to_ingest() {
-        use std::io::{BufRead, BufReader};
         use std::sync::Mutex;
 
         let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let python = std::env::var_os("MOTO_PYTHON")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| root.join(".venv/bin/python"));
-        assert!(python.exists(), "moto is not installed: run `make venv`");
-        let mut moto = std::process::Command::new(python)
-            .arg(root.join("tests/harness/moto_server.py"))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(moto.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let endpoint = format!("http://127.0.0.1:{}", line.trim());
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "testing", "testing", None, None, "tests",
-            ))
-            .load()
-            .await;
+        let moto = testkit::MotoServer::start(&testkit::moto::python(&root), 0).unwrap();
+        let sdk = testkit::sdk_config_for(moto.endpoint()).await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let (status_table, events_table) = ("standin-status", "standin-events");
-        store::schema::create_status_table(&dynamodb, status_table)
+        testkit::resources::create_status_table(&dynamodb, status_table)
             .await
             .unwrap();
-        store::schema::create_ledger_table(&dynamodb, events_table)
+        testkit::resources::create_ledger_table(&dynamodb, events_table)
             .await
             .unwrap();
         // The executed contract as ingest stored it and the processor applied it.
@@ -505,7 +482,6 @@ mod tests {
                 .map(|(_, v)| v.as_str()),
             "signed with the workspace key"
         );
-        drop(moto.stdin.take());
-        let _ = moto.wait();
+        drop(moto);
     }
 }

@@ -1,10 +1,9 @@
 //! Helpers shared by the CLI tests: the binary, the signature vectors (`vectors/`), temp files.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use base64::Engine;
 use serde_json::Value;
@@ -168,42 +167,15 @@ pub fn repo_root() -> PathBuf {
 /// free loopback port; it stops when its stdin closes (when we exit). These
 /// tests never skip: without moto they fail and say how to install it.
 pub fn moto() -> &'static str {
-    static MOTO: OnceLock<(String, Mutex<Child>)> = OnceLock::new();
-    &MOTO
-        .get_or_init(|| {
-            let python = std::env::var_os("MOTO_PYTHON")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
-            assert!(
-                python.exists(),
-                "moto is not installed: run `make venv` (or set MOTO_PYTHON); these tests never skip"
-            );
-            let mut child = Command::new(python)
-                .arg(repo_root().join("tests/harness/moto_server.py"))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("moto starts");
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            let port: u16 = line.trim().parse().expect("moto prints its port");
-            (format!("http://127.0.0.1:{port}"), Mutex::new(child))
-        })
-        .0
+    static MOTO: OnceLock<testkit::MotoServer> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        testkit::MotoServer::start(&testkit::moto::python(&repo_root()), 0)
+            .unwrap_or_else(|e| panic!("{e}; these tests never skip"))
+    })
+    .endpoint()
 }
 
 /// AWS clients (the store's, with its timeouts and retries) talking to [`moto`].
 pub async fn moto_clients() -> store::AwsClients {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await;
-    store::AwsClients::new(&sdk)
+    store::AwsClients::new(&testkit::sdk_config_for(moto()).await)
 }
