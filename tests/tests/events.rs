@@ -2,7 +2,7 @@
 //! over moto: every ingest event gets the status `events/expected.json` gives
 //! it, every SQS batch exactly the listed batch item failures (the archiver's
 //! also the listed outcome per record), the sweep runs, and `events/env.json`
-//! configures each function as template.yaml declares.
+//! configures each function `make sam-test` runs as template.yaml declares.
 //!
 //! Subnoto signatures expire after 5 minutes, so a committed Subnoto event that
 //! must be accepted is first checked to carry a valid signature for its own
@@ -459,6 +459,20 @@ async fn archiver_events_get_the_expected_batch_item_failures_and_outcomes() {
     assert_eq!(reasons, dead_lettered, "the archive DLQ");
 }
 
+/// The functions `make sam-test` runs: `sam/sam_test.py`'s `FUNCTIONS`.
+fn sam_test_functions() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(repo_root().join("sam/sam_test.py")).unwrap();
+    let list = text
+        .split_once("\nFUNCTIONS = [\n")
+        .and_then(|(_, rest)| rest.split_once("\n]"))
+        .expect("sam_test.py has a FUNCTIONS list")
+        .0;
+    list.lines()
+        .filter_map(|line| line.trim().strip_prefix("Function(\""))
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
 /// The template's functions (`AWS::Serverless::Function`).
 fn template_functions() -> BTreeSet<String> {
     let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
@@ -495,7 +509,9 @@ fn template_env_names(function: &str) -> BTreeSet<String> {
 fn env_json_configures_each_function_with_the_test_secrets() {
     let env = load("env.json");
     let functions: BTreeSet<String> = env.as_object().unwrap().keys().cloned().collect();
-    // A block for every function of the template.
+    // Every function sam-test runs has a block, and sam-test runs every
+    // function of the template.
+    assert_eq!(functions, sam_test_functions(), "env.json and sam_test.py");
     assert_eq!(
         functions,
         template_functions(),
