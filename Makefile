@@ -74,9 +74,9 @@ EVENTS_ARGS ?=
 events: ## Regenerate events/ for sam local / cargo lambda invoke (Subnoto signatures expire in 5 minutes)
 	cargo run -q -p contract-hooks -- events --out $(EVENTS_OUT) --samples samples $(EVENTS_ARGS)
 
-# Both functions under AWS SAM: sam build (x86_64 copy of the template, debug build unless
-# SAM_TEST_RELEASE=1), sam local invoke of every events/ file, sam local start-api with real
-# HTTP requests. Uses a reachable Docker engine, else installs Debian's docker.io and starts one
+# The three functions under AWS SAM: sam build (x86_64 copy of the template, debug build unless
+# SAM_TEST_RELEASE=1), sam local invoke of every events/ file (the archiver against moto and the
+# local SpotDraft stand-in), sam local start-api with real HTTP requests. Uses a reachable Docker engine, else installs Debian's docker.io and starts one
 # (root); builds a stand-in Lambda base image when no registry has it. See sam/sam_test.py.
 sam-test: venv sam-venv ## Run the functions under SAM (Docker): build, invoke every event, start-api
 	$(VENV)/bin/pip install --quiet -r requirements-package.txt

@@ -9,11 +9,15 @@ SAM's YAML reader). One function per step; each prints one line with its time:
   build       `sam build` of template.yaml (a copy for the host's architecture),
               debug mode unless SAM_TEST_RELEASE=1
   moto        moto on the host with the template's resources (`contract-hooks dev
-              --resources-only`), reachable from containers through a DNAT rule
+              --resources-only`, which also starts the local SpotDraft stand-in),
+              both reachable from containers through DNAT rules
   events      `make events` into .sam-test/events (the committed events/ stay as
-              they are), checked against the file list in events/
+              they are), checked against the file list in events/; SpotDraft
+              there is the stand-in
   invoke      `sam local invoke` of every function with every event file, each
-              answer compared with expected.json
+              answer compared with expected.json (the archiver's also with the
+              outcome it logged per record), then what the archiver left: the
+              dead letters on the archive DLQ, the key pointers on the status item
   api         `sam local start-api`, `contract-hooks send` of every sample over
               HTTP, the processor invoked with what landed on the queue, and
               `contract-hooks status` of every contract and envelope
@@ -29,6 +33,7 @@ SAM_TEST_KEEP_ENGINE=1 (leave a dockerd started here running; you stop it).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import platform
@@ -66,10 +71,12 @@ class Function:
 FUNCTIONS = [
     Function("IngestFunction", "ingest"),
     Function("ProcessorFunction", "processor"),
+    Function("ArchiverFunction", "archiver"),
 ]
 
 INGEST = "IngestFunction"
 PROCESSOR = "ProcessorFunction"
+ARCHIVER = "ArchiverFunction"
 LAMBDA_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[
     platform.machine()
 ]
@@ -88,6 +95,7 @@ class State:
     failures: list = field(default_factory=list)
     moto_port: int = 0
     moto_proc: subprocess.Popen | None = None
+    bridge: str = ""
     bridge_ip: str = ""
     cli: Path | None = None
     events_signed_at: float = 0.0
@@ -207,6 +215,10 @@ def base_env() -> dict:
     hand them to the functions and call STS), no telemetry or version check."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.pop("CARGO_TARGET_DIR", None)  # SAM's Rust builder copies from ./target/lambda
+    # A real SpotDraft workspace stays out: `contract-hooks dev` starts its local
+    # stand-in instead, the archiver's events expect the stand-in's answers.
+    for var in ("SPOTDRAFT_API_BASE_URL", "SPOTDRAFT_API_CREDENTIALS"):
+        env.pop(var, None)
     # A private HOME (below) must not hide the Rust toolchain.
     for var, default in (("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")):
         env.setdefault(var, str(Path.home() / default))
@@ -417,20 +429,39 @@ def step_moto() -> str:
          '{{index .Options "com.docker.network.bridge.name"}}'],
         "bridge",
     )
-    bridge = bridge.strip() or "docker0"
+    S.bridge = bridge.strip() or "docker0"
     # The bridge's own address (docker's IPAM record may leave the gateway out).
-    _, addr = run([sbin("ip"), "-4", "-o", "addr", "show", "dev", bridge], "bridge-address")
+    _, addr = run([sbin("ip"), "-4", "-o", "addr", "show", "dev", S.bridge], "bridge-address")
     S.bridge_ip = addr.split(" inet ")[1].split("/")[0]
-    sysctl = Path(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet")
+    sysctl = Path(f"/proc/sys/net/ipv4/conf/{S.bridge}/route_localnet")
     before = sysctl.read_text().strip()
-    sysctl.write_text("1")  # lets the DNAT below reach 127.0.0.1
+    sysctl.write_text("1")  # lets the DNAT rules below reach 127.0.0.1
     on_exit("reset route_localnet", lambda: sysctl.write_text(before))
-    rule = ["PREROUTING", "-i", bridge, "-d", S.bridge_ip, "-p", "tcp",
-            "--dport", str(S.moto_port), "-j", "DNAT",
-            "--to-destination", f"127.0.0.1:{S.moto_port}"]
-    run([sbin("iptables"), "-t", "nat", "-I", *rule], "iptables-add")
-    on_exit("delete the DNAT rule", lambda: run([sbin("iptables"), "-t", "nat", "-D", *rule], "iptables-del"))
-    return f"127.0.0.1:{S.moto_port}, reached from containers as host.docker.internal ({bridge} {S.bridge_ip})"
+    forward_to_loopback(S.moto_port, "moto")
+    standin = standin_port()
+    forward_to_loopback(standin, "spotdraft-standin")
+    return (f"127.0.0.1:{S.moto_port}, SpotDraft stand-in 127.0.0.1:{standin}, reached from "
+            f"containers as host.docker.internal ({S.bridge} {S.bridge_ip})")
+
+
+def forward_to_loopback(port: int, what: str) -> None:
+    """A DNAT rule: containers reach 127.0.0.1:port of the host at the bridge's
+    address (host.docker.internal); deleted on the way out."""
+    rule = ["PREROUTING", "-i", S.bridge, "-d", S.bridge_ip, "-p", "tcp",
+            "--dport", str(port), "-j", "DNAT",
+            "--to-destination", f"127.0.0.1:{port}"]
+    run([sbin("iptables"), "-t", "nat", "-I", *rule], f"iptables-add-{what}")
+    on_exit(f"delete the DNAT rule ({what})",
+            lambda: run([sbin("iptables"), "-t", "nat", "-D", *rule], f"iptables-del-{what}"))
+
+
+def standin_port() -> int:
+    """The port of the SpotDraft stand-in `contract-hooks dev` started (on loopback)."""
+    url = dev_env().get("SPOTDRAFT_API_BASE_URL", "")
+    prefix = "http://127.0.0.1:"
+    if not url.startswith(prefix) or not url[len(prefix):].isdigit():
+        raise StepError(f"contract-hooks dev did not start the local SpotDraft stand-in (SPOTDRAFT_API_BASE_URL {url!r})")
+    return int(url[len(prefix):])
 
 
 def step_events() -> str:
@@ -455,11 +486,15 @@ RESIGN_AFTER_S = 150
 
 
 def generate_events() -> Path:
-    """`make events` into .sam-test/events, with this moto's queue URL."""
+    """`make events` into .sam-test/events, with this moto's queues and the
+    SpotDraft stand-in as the archiver's container reaches it."""
     out = WORK / "events"
     shutil.rmtree(out, ignore_errors=True)
-    queue_url = dev_env()["QUEUE_URL"]
-    run(["make", "-s", "events", f"EVENTS_OUT={out}", f"EVENTS_ARGS=--queue-url {queue_url}"], "make-events")
+    vars = dev_env()
+    args = (f"--queue-url {vars['QUEUE_URL']} --archive-queue-url {vars['ARCHIVE_QUEUE_URL']} "
+            f"--archive-dlq-url {vars['ARCHIVE_DLQ_URL']} "
+            f"--spotdraft-standin-url http://host.docker.internal:{standin_port()}")
+    run(["make", "-s", "events", f"EVENTS_OUT={out}", f"EVENTS_ARGS={args}"], "make-events")
     S.events_signed_at = time.monotonic()
     return out
 
@@ -498,7 +533,7 @@ def check_answer(name: str, expected: dict, answer: dict | None, seen_keys: set)
     if answer is None or "errorType" in answer or "errorMessage" in answer:
         check(False, name, f"no answer or an error: {answer}; see {log_path(name)}")
         return
-    known = {"function", "statusCode", "ledger_key", "batchItemFailures", "sweep"}
+    known = {"function", "statusCode", "ledger_key", "batchItemFailures", "sweep", "outcomes"}
     unknown = set(expected) - known
     if unknown:
         check(False, name, f"sam_test.py does not know how to check {sorted(unknown)}")
@@ -518,6 +553,26 @@ def check_answer(name: str, expected: dict, answer: dict | None, seen_keys: set)
         check(got == want, name, f"batchItemFailures {got}, expected {want}")
     if expected.get("sweep"):
         check(True, name)  # an answer without an error is what the sweep owes
+    if "outcomes" in expected:
+        logged = logged_outcomes(name)
+        for want in expected["outcomes"]:
+            got = logged.get(want["messageId"])
+            want = {k: v for k, v in want.items() if k != "messageId"}
+            check(got == want, f"{name}: outcome", f"logged {got}, expected {want}")
+
+
+def logged_outcomes(name: str) -> dict:
+    """What the function logged for each record of an invocation (its JSON log
+    lines `"message": "record"` in the invoke log): messageId -> {outcome, reason}."""
+    out = {}
+    for line in log_path(name).read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and entry.get("message") == "record" and "outcome" in entry:
+            out[entry.get("message_id")] = {k: entry[k] for k in ("outcome", "reason") if k in entry}
+    return out
 
 
 def step_invoke() -> str:
@@ -545,12 +600,54 @@ def step_invoke() -> str:
             answer, took = sam_invoke(f.logical_id, file, name)
             check_answer(name, exp, answer, seen_keys)
             count, slowest = count + 1, max(slowest, took)
+    check_archiver_effects(events, expected)
     # What the processor made of events/processor/sqs-*.json (every sample): the API
     # step must reach the same states through HTTP, the queue and the processor.
     for provider, _, ident in samples():
         S.synced[(provider, ident)] = synced_state(provider, ident, "invoke")
         check(S.synced[(provider, ident)] is not None, f"status {provider} {ident} after invoke")
     return f"{count} invocations, slowest {slowest:.1f} s, events signed anew {resigned}x"
+
+
+def check_archiver_effects(events: Path, expected: dict) -> None:
+    """What the archiver's invocations left in moto: each dead letter on the
+    archive DLQ with its reason (nothing else there), and the stand-in's key
+    pointers recorded on the status item of each contract a metadata job named."""
+    import boto3
+
+    archiver = {path: exp for path, exp in expected.items() if exp["function"] == ARCHIVER}
+    outcomes = [o for exp in archiver.values() for o in exp.get("outcomes", [])]
+    vars = dev_env()
+    sqs = boto3.client("sqs", endpoint_url=vars["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    reasons = []
+    for _ in range(100):
+        got = sqs.receive_message(QueueUrl=vars["ARCHIVE_DLQ_URL"], MaxNumberOfMessages=10,
+                                  MessageAttributeNames=["All"], VisibilityTimeout=60)
+        messages = got.get("Messages", [])
+        if not messages:
+            break
+        reasons += [m.get("MessageAttributes", {}).get("error", {}).get("StringValue") for m in messages]
+    want = sorted(o["reason"] for o in outcomes if o["outcome"] == "dead_lettered")
+    check(sorted(reasons, key=str) == want, "archiver: the archive DLQ holds each dead letter with its reason",
+          f"{sorted(reasons, key=str)}, expected {want}")
+
+    subjects = set()
+    for path, exp in archiver.items():
+        if any(o["outcome"] == "metadata_captured" for o in exp.get("outcomes", [])):
+            for record in json.loads((events / path).read_text())["Records"]:
+                subjects.add(json.loads(record["body"])["detail"]["subject"])
+    check(bool(subjects), "archiver: a metadata job expects the stand-in's key pointers", count_pass=False)
+    for subject in sorted(subjects):
+        rc, out = run([S.cli, "status", "spotdraft", subject, "--json", "--env-file", WORK / "dev" / "env"],
+                      f"status-archiver-spotdraft-{subject}", check_rc=False)
+        item = json.loads(out) if rc == 0 else {}
+        text = item.get("key_pointers") or "[]"
+        values = json.loads(text)
+        ok = (bool(values) and all(v.get("field_name") for v in values)
+              and item.get("key_pointers_sha256") == hashlib.sha256(text.encode()).hexdigest())
+        check(ok, f"archiver: key pointers of spotdraft {subject} on its status item",
+              f"key_pointers {text[:200]}, key_pointers_sha256 {item.get('key_pointers_sha256')}")
 
 
 def synced_state(provider: str, ident: str, phase: str) -> tuple | None:

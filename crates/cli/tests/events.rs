@@ -1,6 +1,7 @@
 //! `contract-hooks events`: what it writes, that the signed events verify with
-//! the test secrets at generation time, that output is deterministic apart from
-//! timestamps, and that a rerun replaces what an earlier run wrote.
+//! the test secrets at generation time, that the archiver reads its messages as
+//! the manifest says, that output is deterministic apart from timestamps, and
+//! that a rerun replaces what an earlier run wrote.
 
 mod common;
 
@@ -19,12 +20,17 @@ const SUBNOTO_SECRET: &str = "whsec_subnoto_public_test_secret_0001";
 const T: i64 = 1_795_341_731_904;
 
 fn generate(out: &Path, t_ms: i64) {
+    generate_with(out, t_ms, &[]);
+}
+
+fn generate_with(out: &Path, t_ms: i64, extra: &[&str]) {
     cli()
         .args(["events", "--out"])
         .arg(out)
         .arg("--samples")
         .arg(data_dir().join("samples"))
         .args(["--timestamp-ms", &t_ms.to_string()])
+        .args(extra)
         .assert()
         .success();
 }
@@ -91,7 +97,11 @@ fn events_cover_every_sample_and_verify_as_the_manifest_says() {
     let written: BTreeSet<&str> = files
         .keys()
         .map(String::as_str)
-        .filter(|f| f.starts_with("ingest/") || f.starts_with("processor/"))
+        .filter(|f| {
+            ["ingest/", "processor/", "archiver/"]
+                .iter()
+                .any(|d| f.starts_with(d))
+        })
         .collect();
     assert_eq!(
         listed, written,
@@ -125,9 +135,12 @@ fn events_cover_every_sample_and_verify_as_the_manifest_says() {
         }
     }
 
+    let mut archive_requests = BTreeSet::new();
     for (file, want) in expected {
         let event: Value = serde_json::from_str(&files[file]).unwrap();
-        if let Some(status) = want["statusCode"].as_u64() {
+        if want["function"] == "ArchiverFunction" {
+            archive_requests.extend(check_archiver_event(file, &event, want));
+        } else if let Some(status) = want["statusCode"].as_u64() {
             assert_eq!(want["function"], "IngestFunction");
             let v2 = event["version"] == "2.0";
             assert_eq!(v2, file.contains("apigw-v2"), "{file}");
@@ -211,16 +224,155 @@ fn events_cover_every_sample_and_verify_as_the_manifest_says() {
         }
     }
 
+    // An executed contract of each provider, both kinds of metadata job.
+    for want in [
+        "archive spotdraft",
+        "archive subnoto",
+        "archive docusign",
+        "metadata spotdraft Contract Metadata Requested",
+        "metadata spotdraft Contract Event",
+    ] {
+        assert!(
+            archive_requests.iter().any(|r| r.starts_with(want)),
+            "no archiver event: {want} ({archive_requests:?})"
+        );
+    }
+
     let env: Value = serde_json::from_str(&files["env.json"]).unwrap();
     let secrets: Value =
         serde_json::from_str(env["IngestFunction"]["WEBHOOK_SECRETS"].as_str().unwrap()).unwrap();
     assert_eq!(secrets["spotdraft"][0], SPOTDRAFT_KEY);
     assert_eq!(secrets["subnoto"][0], SUBNOTO_SECRET);
+    assert_eq!(env["ArchiverFunction"]["SPOTDRAFT_API_BASE_URL"], "");
+}
+
+/// One archive-queue event: one record (the archiver's BatchSize), an outcome
+/// per record, the retried ones (only) as batch item failures, and a body the
+/// archiver reads as its outcome needs. Returns what each record asks for.
+fn check_archiver_event(file: &str, event: &Value, want: &Value) -> Vec<String> {
+    use archiver::event::{parse, Request};
+    let records = event["Records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{file}: BatchSize is 1");
+    let outcomes = want["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), records.len(), "{file}");
+    let retried: Vec<&Value> = outcomes
+        .iter()
+        .filter(|o| o["outcome"] == "retrying")
+        .map(|o| &o["messageId"])
+        .collect();
+    let failures: Vec<&Value> = want["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["itemIdentifier"])
+        .collect();
+    assert_eq!(failures, retried, "{file}");
+    let mut asked = Vec::new();
+    for (record, outcome) in records.iter().zip(outcomes) {
+        assert_eq!(record["eventSource"], "aws:sqs", "{file}");
+        assert_eq!(record["messageId"], outcome["messageId"], "{file}");
+        let body = record["body"].as_str().unwrap();
+        let name = outcome["outcome"].as_str().unwrap();
+        let reason = outcome["reason"].as_str();
+        match parse(body) {
+            Err(_) => assert_eq!(reason, Some("unusable_message"), "{file}"),
+            Ok(Request::Ignore(_)) => assert_eq!(name, "ignored", "{file}"),
+            Ok(Request::Archive(r)) => {
+                assert!(
+                    !["ignored", "metadata_captured"].contains(&name)
+                        && reason != Some("unusable_message"),
+                    "{file}: {name}"
+                );
+                asked.push(format!("archive {}", r.provider));
+            }
+            Ok(Request::Metadata(r)) => {
+                assert!(
+                    ["metadata_captured", "archive_not_configured"].contains(&name),
+                    "{file}: {name}"
+                );
+                let delivered: Value = serde_json::from_str(body).unwrap();
+                asked.push(format!(
+                    "metadata {} {}",
+                    r.provider,
+                    delivered["detail-type"].as_str().unwrap()
+                ));
+            }
+        }
+        if ["dead_lettered", "retrying"].contains(&name) {
+            assert!(reason.is_some(), "{file}: a {name} has a reason");
+        }
+    }
+    asked
+}
+
+/// With the stand-in's URL, SpotDraft is configured in env.json and its jobs
+/// expect the stand-in's answers; nothing else changes.
+#[test]
+fn the_spotdraft_standin_configures_spotdraft_and_its_expected_outcomes() {
+    let plain = tempfile::tempdir().unwrap();
+    let standin = tempfile::tempdir().unwrap();
+    generate(plain.path(), T);
+    let url = "http://host.docker.internal:40123";
+    generate_with(standin.path(), T, &["--spotdraft-standin-url", url]);
+    let (plain, standin) = (tree(plain.path()), tree(standin.path()));
+    let json = |files: &BTreeMap<String, String>, name: &str| -> Value {
+        serde_json::from_str(&files[name]).unwrap()
+    };
+    let env = json(&standin, "env.json");
+    let archiver = &env["ArchiverFunction"];
+    assert_eq!(archiver["SPOTDRAFT_API_BASE_URL"], url);
+    let credentials: Value =
+        serde_json::from_str(archiver["SPOTDRAFT_API_CREDENTIALS"].as_str().unwrap()).unwrap();
+    assert_eq!(credentials["client_id"], "local-standin");
+    let mut plain_env = json(&plain, "env.json");
+    plain_env["ArchiverFunction"]["SPOTDRAFT_API_BASE_URL"] =
+        archiver["SPOTDRAFT_API_BASE_URL"].clone();
+    plain_env["ArchiverFunction"]["SPOTDRAFT_API_CREDENTIALS"] =
+        archiver["SPOTDRAFT_API_CREDENTIALS"].clone();
+    assert_eq!(plain_env, env, "only SpotDraft's settings differ");
+
+    let (before, after) = (
+        json(&plain, "expected.json"),
+        json(&standin, "expected.json"),
+    );
+    let mut changed = BTreeMap::new();
+    for (file, want) in after["events"].as_object().unwrap() {
+        let was = &before["events"][file];
+        assert_eq!(
+            want["batchItemFailures"], was["batchItemFailures"],
+            "{file}"
+        );
+        assert_eq!(plain[file], standin[file], "{file}: same event");
+        if want != was {
+            changed.insert(file.as_str(), want["outcomes"][0]["outcome"].clone());
+            assert_eq!(
+                was["outcomes"][0]["outcome"], "archive_not_configured",
+                "{file}"
+            );
+        }
+    }
+    assert_eq!(
+        changed,
+        BTreeMap::from([
+            (
+                "archiver/sqs-spotdraft-executed.json",
+                Value::from("dead_lettered")
+            ),
+            (
+                "archiver/sqs-spotdraft-key-pointer-updated.json",
+                Value::from("metadata_captured")
+            ),
+            (
+                "archiver/sqs-spotdraft-metadata-requested.json",
+                Value::from("metadata_captured")
+            ),
+        ])
+    );
 }
 
 /// Drops what changes with the generation time.
 fn normalise(value: &mut Value) {
-    const VOLATILE: [&str; 10] = [
+    const VOLATILE: [&str; 11] = [
         "requestTimeEpoch",
         "requestTime",
         "timeEpoch",
@@ -231,6 +383,7 @@ fn normalise(value: &mut Value) {
         "x-webhook-signature",
         "md5OfBody",
         "received_at_ms",
+        "received_at",
     ];
     match value {
         Value::Object(map) => {

@@ -1,4 +1,4 @@
-//! `events`: writes Lambda test events for both functions into `events/`.
+//! `events`: writes Lambda test events for the three functions into `events/`.
 //!
 //! - `ingest/`: API Gateway REST (payload 1.0) and HTTP API (payload 2.0) events
 //!   for every provider sample (Subnoto also form-encoded), signed with the public
@@ -6,6 +6,10 @@
 //!   wrong method, unsupported content type, signed but unreadable body).
 //! - `processor/`: SQS batches of queue messages (`{"v":1,"ledger_key",..}` as
 //!   ingest sends them), malformed records, and an EventBridge scheduled sweep.
+//! - `archiver/`: archive-queue messages, one per SQS event (`BatchSize: 1`),
+//!   as the archive and key-pointer rules deliver them: executed `Contract
+//!   Status Changed` of each provider, the metadata jobs, a status that is not
+//!   executed, an unreadable body ([`archiver_events`]).
 //! - `env.json`: per-function environment for `sam local invoke --env-vars`,
 //!   with the same test secrets inline.
 //! - `expected.json`: what each file must get back.
@@ -50,18 +54,29 @@ const SOURCE_IP: &str = "203.0.113.9";
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:contract-hooks-EventQueue";
 const SWEEP_RULE_ARN: &str =
     "arn:aws:events:us-east-1:123456789012:rule/contract-hooks-ProcessorFunctionSweep";
+const ARCHIVE_QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:contract-hooks-ArchiveQueue";
+/// ARCHIVE_BUCKET in env.json (the bucket `contract-hooks dev` creates).
+const ARCHIVE_BUCKET: &str = "contract-hooks-documents";
+/// SUBNOTO_API_URL in env.json: nothing listens there (the discard port on
+/// loopback, in a function's container as on the host), so a Subnoto job meets
+/// a provider that cannot be reached and must come back as a batch item failure.
+const UNREACHABLE_SUBNOTO_PROXY: &str = "http://127.0.0.1:9";
+/// Subnoto API keys for env.json: test values, never sent anywhere that answers.
+const TEST_SUBNOTO_API_KEYS: &str =
+    r#"{"access_key":"local-test-access-key","secret_key":"local-test-secret-key"}"#;
 /// Version of the queue message document (`store::QUEUE_MESSAGE_VERSION`).
 const QUEUE_MESSAGE_VERSION: u32 = 1;
 
 /// Function logical ids in `template.yaml`.
 const INGEST_FUNCTION: &str = "IngestFunction";
 const PROCESSOR_FUNCTION: &str = "ProcessorFunction";
+const ARCHIVER_FUNCTION: &str = "ArchiverFunction";
 
 /// Arguments of `contract-hooks events`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Writes ingest/*.json, processor/*.json, env.json and expected.json \
-under --out, replacing files an earlier run wrote. Subnoto events are signed at \
+    after_help = "Writes ingest/*.json, processor/*.json, archiver/*.json, env.json and \
+expected.json under --out, replacing files an earlier run wrote. Subnoto events are signed at \
 --timestamp-ms (default: now) and go stale 5 minutes later: regenerate with `make events`."
 )]
 pub struct EventsArgs {
@@ -92,6 +107,29 @@ pub struct EventsArgs {
         default_value = "https://sqs.us-east-1.amazonaws.com/123456789012/contract-hooks-events"
     )]
     pub queue_url: String,
+
+    /// ARCHIVE_QUEUE_URL in env.json.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://sqs.us-east-1.amazonaws.com/123456789012/contract-hooks-archive"
+    )]
+    pub archive_queue_url: String,
+
+    /// ARCHIVE_DLQ_URL in env.json.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://sqs.us-east-1.amazonaws.com/123456789012/contract-hooks-archive-dlq"
+    )]
+    pub archive_dlq_url: String,
+
+    /// SPOTDRAFT_API_BASE_URL in env.json: the local SpotDraft stand-in that
+    /// `contract-hooks dev` starts, at an address the archiver reaches (with its
+    /// credentials); expected.json then expects the stand-in's answers. Without
+    /// it, SpotDraft is not configured (archive_not_configured).
+    #[arg(long, value_name = "URL")]
+    pub spotdraft_standin_url: Option<String>,
 }
 
 /// Runs `events`.
@@ -248,6 +286,7 @@ fn generate(samples: &[Sample], t_ms: i64, args: &EventsArgs) -> Result<EventSet
 
     negative_ingest_events(samples, &clock, &mut set)?;
     processor_events(samples, &clock, &mut set)?;
+    archiver_events(samples, &clock, args, &mut set)?;
     set.files.insert("env.json".to_owned(), env_json(args));
     Ok(set)
 }
@@ -588,6 +627,247 @@ fn processor_events(samples: &[Sample], clock: &Clock, set: &mut EventSet) -> Re
     Ok(())
 }
 
+/// What the archiver must make of one archive-queue record: an outcome of
+/// `archiver::batch` (`archived`, `ignored`, `dead_lettered`, …) and, for a
+/// dead letter or a retry, its reason.
+struct ArchiveOutcome {
+    outcome: &'static str,
+    reason: Option<&'static str>,
+}
+
+impl ArchiveOutcome {
+    fn done(outcome: &'static str) -> Self {
+        ArchiveOutcome {
+            outcome,
+            reason: None,
+        }
+    }
+
+    fn because(outcome: &'static str, reason: &'static str) -> Self {
+        ArchiveOutcome {
+            outcome,
+            reason: Some(reason),
+        }
+    }
+}
+
+/// The EventBridge event an SQS target receives (the archive rule delivers
+/// the whole event).
+fn eventbridge_body(seed: &str, detail_type: &str, detail: &str, clock: &Clock) -> String {
+    let detail: Value = serde_json::from_str(detail).expect("details are JSON");
+    json!({
+        "version": "0",
+        "id": id_from(seed),
+        "detail-type": detail_type,
+        "source": store::events::SOURCE,
+        "account": ACCOUNT,
+        "time": clock.rfc3339,
+        "region": REGION,
+        "resources": [],
+        "detail": detail
+    })
+    .to_string()
+}
+
+/// The processor's bus entry for an event that set its subject's first status.
+fn first_status_entry(event: &Event, received_at_ms: i64) -> store::events::BusEntry {
+    store::events::entry_for(
+        event,
+        &event.ledger_key(),
+        received_at_ms,
+        &store::StatusChange::First,
+        store::events::Delivery::default(),
+    )
+}
+
+/// The first sample of `provider` whose event reports a status of
+/// `lifecycle` (or, with `not`, of another lifecycle).
+fn sample_in<'s>(
+    samples: &'s [Sample],
+    provider: Provider,
+    lifecycle: &str,
+    not: bool,
+) -> Result<(&'s Sample, Event), CliError> {
+    for sample in samples.iter().filter(|s| s.provider == provider) {
+        let event = Event::parse(provider, BodyFormat::Json, &sample.body)
+            .map_err(|e| CliError::usage(format!("sample {} does not parse: {e}", sample.stem)))?;
+        let entry = first_status_entry(&event, 0);
+        if entry.detail_type != store::events::STATUS_CHANGED {
+            continue; // no status
+        }
+        let detail: Value = serde_json::from_str(&entry.detail).expect("details are JSON");
+        if (detail["lifecycle"] == lifecycle) != not {
+            return Ok((sample, event));
+        }
+    }
+    Err(CliError::usage(format!(
+        "no {provider} sample {}{lifecycle}",
+        if not { "with a status other than " } else { "" }
+    )))
+}
+
+/// Archive-queue messages for the archiver, one record per SQS event
+/// (`BatchSize: 1` in template.yaml), each body what the rules deliver: the
+/// processor's `Contract Status Changed` as the archive rule passes it on, the
+/// same event rewritten by its metadata target, a key-pointer `Contract Event`.
+///
+/// The outcomes follow from env.json: SpotDraft is the local stand-in when
+/// `--spotdraft-standin-url` is given (its download URL is plain http on
+/// loopback, which the archiver's document policy refuses: a dead letter; its
+/// key pointers are recorded), else not configured; Subnoto's proxy cannot be
+/// reached (retried: the only batch item failure); DocuSign is not configured.
+fn archiver_events(
+    samples: &[Sample],
+    clock: &Clock,
+    args: &EventsArgs,
+    set: &mut EventSet,
+) -> Result<(), CliError> {
+    use store::events::{entry_for, Delivery, CONTRACT_EVENT, STATUS_CHANGED};
+
+    let t = clock.t_ms;
+    let standin = args.spotdraft_standin_url.is_some();
+    let spotdraft_outcome = |configured: ArchiveOutcome| {
+        if standin {
+            configured
+        } else {
+            ArchiveOutcome::done("archive_not_configured")
+        }
+    };
+    let changed = |seed: &str, event: &Event| {
+        let entry = first_status_entry(event, t);
+        assert_eq!(entry.detail_type, STATUS_CHANGED, "{seed}");
+        eventbridge_body(seed, entry.detail_type, &entry.detail, clock)
+    };
+
+    let mut cases: Vec<(String, String, ArchiveOutcome)> = Vec::new();
+    let (spotdraft_sample, spotdraft) = sample_in(samples, Provider::SpotDraft, "executed", false)?;
+    let path = "archiver/sqs-spotdraft-executed.json".to_owned();
+    cases.push((
+        path.clone(),
+        changed(&path, &spotdraft),
+        spotdraft_outcome(ArchiveOutcome::because(
+            "dead_lettered",
+            "document_url_refused",
+        )),
+    ));
+
+    // The archive rule's second target: the same event as a metadata job.
+    let path = "archiver/sqs-spotdraft-metadata-requested.json".to_owned();
+    let (_, template) = store::archive::metadata_target_input();
+    let delivered: Value = serde_json::from_str(&changed(&path, &spotdraft)).expect("JSON");
+    let body = template
+        .replace("<id>", delivered["id"].as_str().unwrap_or_default())
+        .replace("<detail>", &delivered["detail"].to_string());
+    cases.push((
+        path,
+        body,
+        spotdraft_outcome(ArchiveOutcome::done("metadata_captured")),
+    ));
+
+    // Key pointers updated on the executed contract: a `Contract Event` (the
+    // status stays) that the key-pointer rule delivers as it is.
+    let mut body: Value = serde_json::from_slice(&spotdraft_sample.body)
+        .map_err(|e| CliError::usage(format!("sample {}: {e}", spotdraft_sample.stem)))?;
+    body["activity"] = "CONTRACT_KEY_POINTER_UPDATION".into();
+    let body = serde_json::to_vec(&body).expect("JSON");
+    let event = Event::parse(Provider::SpotDraft, BodyFormat::Json, &body)
+        .map_err(|e| CliError::usage(format!("key pointer event: {e}")))?;
+    let status = event.status.clone().unwrap_or_default();
+    let entry = entry_for(
+        &event,
+        &event.ledger_key(),
+        t,
+        &store::StatusChange::From(status),
+        Delivery::default(),
+    );
+    assert_eq!(entry.detail_type, CONTRACT_EVENT);
+    let path = "archiver/sqs-spotdraft-key-pointer-updated.json".to_owned();
+    cases.push((
+        path.clone(),
+        eventbridge_body(&path, entry.detail_type, &entry.detail, clock),
+        spotdraft_outcome(ArchiveOutcome::done("metadata_captured")),
+    ));
+
+    let (_, subnoto) = sample_in(samples, Provider::Subnoto, "executed", false)?;
+    let path = "archiver/sqs-subnoto-executed.json".to_owned();
+    cases.push((
+        path.clone(),
+        changed(&path, &subnoto),
+        ArchiveOutcome::because("retrying", "provider_unavailable"),
+    ));
+
+    let (_, docusign) = sample_in(samples, Provider::DocuSign, "executed", false)?;
+    let path = "archiver/sqs-docusign-executed.json".to_owned();
+    cases.push((
+        path.clone(),
+        changed(&path, &docusign),
+        ArchiveOutcome::done("archive_not_configured"),
+    ));
+
+    // A status that is not executed (the rule would not deliver it): skipped.
+    let (_, draft) = sample_in(samples, Provider::SpotDraft, "executed", true)?;
+    let path = format!(
+        "archiver/sqs-spotdraft-{}.json",
+        store::events::lifecycle(Provider::SpotDraft, draft.status.as_deref())
+    );
+    cases.push((
+        path.clone(),
+        changed(&path, &draft),
+        ArchiveOutcome::done("ignored"),
+    ));
+
+    // An unreadable body: dead-lettered at once, not retried.
+    cases.push((
+        "archiver/sqs-malformed.json".to_owned(),
+        r#"{"version":"0","detail-type":"Contract Status Changed","source":"contract-hooks","detail":{"provider":"spotd"#.to_owned(),
+        ArchiveOutcome::because("dead_lettered", "unusable_message"),
+    ));
+
+    for (path, body, expected) in cases {
+        let record = archive_record(&format!("{path}#0"), &body, clock);
+        let id = record["messageId"].clone();
+        let failures: Vec<Value> = (expected.outcome == "retrying")
+            .then(|| json!({"itemIdentifier": id}))
+            .into_iter()
+            .collect();
+        let mut outcome = json!({"messageId": id, "outcome": expected.outcome});
+        if let Some(reason) = expected.reason {
+            outcome["reason"] = reason.into();
+        }
+        set.add(
+            path,
+            json!({ "Records": [record] }),
+            json!({
+                "function": ARCHIVER_FUNCTION,
+                "batchItemFailures": failures,
+                "outcomes": [outcome],
+            }),
+        );
+    }
+    Ok(())
+}
+
+/// One archive-queue record as the event source mapping delivers it: sent by
+/// EventBridge, no message attributes.
+fn archive_record(seed: &str, body: &str, clock: &Clock) -> Value {
+    json!({
+        "messageId": id_from(seed),
+        "receiptHandle": format!("AQEB{}", base64::engine::general_purpose::STANDARD.encode(verify::dedup_key_for_bytes(seed.as_bytes()))),
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": clock.t_ms.to_string(),
+            "SenderId": "AIDAEXAMPLEEVENTBRIDGE",
+            "ApproximateFirstReceiveTimestamp": (clock.t_ms + 20).to_string()
+        },
+        "messageAttributes": {},
+        "md5OfBody": md5::hex(body.as_bytes()),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": ARCHIVE_QUEUE_ARN,
+        "awsRegion": REGION
+    })
+}
+
 /// One SQS record as the event source mapping delivers it.
 fn sqs_record(seed: &str, body: &str, event: Option<&Event>, label: &str, clock: &Clock) -> Value {
     let mut attributes: BTreeMap<&str, &str> = BTreeMap::new();
@@ -633,13 +913,21 @@ fn sqs_record(seed: &str, body: &str, event: Option<&Event>, label: &str, clock:
 }
 
 /// `env.json` for `sam local invoke --env-vars`: the variables template.yaml
-/// declares for each function, with inline test secrets instead of the ARN.
+/// declares for each function, with inline test secrets instead of the ARNs.
 fn env_json(args: &EventsArgs) -> Value {
     let secrets = json!({
         "spotdraft": [SPOTDRAFT_TEST_KEY],
         "subnoto": [SUBNOTO_TEST_SECRET],
         "docusign": [DOCUSIGN_TEST_KEY],
     });
+    let spotdraft_credentials = match &args.spotdraft_standin_url {
+        Some(_) => json!({
+            "client_id": crate::local::spotdraft_standin::CLIENT_ID,
+            "client_secret": crate::local::spotdraft_standin::CLIENT_SECRET,
+        })
+        .to_string(),
+        None => String::new(),
+    };
     json!({
         INGEST_FUNCTION: {
             "EVENTS_TABLE": args.events_table,
@@ -664,6 +952,32 @@ fn env_json(args: &EventsArgs) -> Value {
             "SWEEP_MAX_ATTEMPTS": "5",
             // Publishing off: set a bus name that exists where the function runs.
             "EVENT_BUS_NAME": "",
+            "RUST_LOG": "info"
+        },
+        // Every variable the template gives the archiver: its !Ref / !GetAtt values
+        // (tables, bucket, queues, bus, credential secrets) mean nothing to `sam local`.
+        ARCHIVER_FUNCTION: {
+            "STATUS_TABLE": args.status_table,
+            "ARCHIVE_BUCKET": ARCHIVE_BUCKET,
+            "ARCHIVE_QUEUE_URL": args.archive_queue_url,
+            "ARCHIVE_DLQ_URL": args.archive_dlq_url,
+            // Publishing off, as for the processor.
+            "EVENT_BUS_NAME": "",
+            "SPOTDRAFT_API_BASE_URL": args.spotdraft_standin_url.clone().unwrap_or_default(),
+            "SPOTDRAFT_API_CREDENTIALS": spotdraft_credentials,
+            "SPOTDRAFT_API_CREDENTIALS_ARN": "",
+            "SUBNOTO_API_URL": UNREACHABLE_SUBNOTO_PROXY,
+            "SUBNOTO_API_CREDENTIALS": TEST_SUBNOTO_API_KEYS,
+            "SUBNOTO_API_CREDENTIALS_ARN": "",
+            // DocuSign not configured (its jobs: archive_not_configured).
+            "DOCUSIGN_AUTH_HOST": "",
+            "DOCUSIGN_API_BASE_URL": "",
+            "DOCUSIGN_API_CREDENTIALS": "",
+            "DOCUSIGN_API_CREDENTIALS_ARN": "",
+            "MAX_DOCUMENT_BYTES": "268435456",
+            "DOCUMENT_HOST_ALLOWLIST": "",
+            "SECRETS_REFRESH_SECONDS": "300",
+            "SPOTDRAFT_REQUESTS_PER_SECOND": "4",
             "RUST_LOG": "info"
         }
     })
@@ -848,7 +1162,9 @@ fn write_all(out: &Path, set: &EventSet) -> Result<usize, CliError> {
         .map(|events| events.keys().cloned().collect())
         .unwrap_or_default();
     for stale in previous {
-        let ours = (stale.starts_with("ingest/") || stale.starts_with("processor/"))
+        let ours = ["ingest/", "processor/", "archiver/"]
+            .iter()
+            .any(|dir| stale.starts_with(dir))
             && stale.ends_with(".json")
             && !stale.contains("..");
         if ours && !set.files.contains_key(&stale) {
@@ -859,7 +1175,9 @@ fn write_all(out: &Path, set: &EventSet) -> Result<usize, CliError> {
         "about": "Expected answers for the events in this directory (regenerate with `make events`). \
     ingest: statusCode against a ledger that has not seen ledger_key yet; a later event with the same \
     ledger_key is a duplicate and gets 200. processor: batchItemFailures of the SQS response; \
-    \"sweep\": the scheduled sweep, which must complete without error.",
+    \"sweep\": the scheduled sweep, which must complete without error. archiver: batchItemFailures \
+    of the SQS response, and outcomes: what the archiver logged for each record (its `outcome` and, \
+    for a dead letter or a retry, its `reason`), with env.json's settings.",
         "events": set.expected,
     });
     let mut count = 0;
