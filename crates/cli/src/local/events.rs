@@ -659,7 +659,7 @@ fn eventbridge_body(seed: &str, detail_type: &str, detail: &str, clock: &Clock) 
         "version": "0",
         "id": id_from(seed),
         "detail-type": detail_type,
-        "source": store::events::SOURCE,
+        "source": domain::events::SOURCE,
         "account": ACCOUNT,
         "time": clock.rfc3339,
         "region": REGION,
@@ -670,13 +670,13 @@ fn eventbridge_body(seed: &str, detail_type: &str, detail: &str, clock: &Clock) 
 }
 
 /// The processor's bus entry for an event that set its subject's first status.
-fn first_status_entry(event: &Event, received_at_ms: i64) -> store::events::BusEntry {
-    store::events::entry_for(
+fn first_status_entry(event: &Event, received_at_ms: i64) -> domain::events::BusEntry {
+    domain::events::entry_for(
         event,
         &event.ledger_key(),
         received_at_ms,
-        &store::StatusChange::First,
-        store::events::Delivery::default(),
+        &domain::StatusChange::First,
+        domain::events::Delivery::default(),
     )
 }
 
@@ -692,7 +692,7 @@ fn sample_in<'s>(
         let event = Event::parse(provider, BodyFormat::Json, &sample.body)
             .map_err(|e| CliError::usage(format!("sample {} does not parse: {e}", sample.stem)))?;
         let entry = first_status_entry(&event, 0);
-        if entry.detail_type != store::events::STATUS_CHANGED {
+        if entry.detail_type != domain::events::STATUS_CHANGED {
             continue; // no status
         }
         let detail: Value = serde_json::from_str(&entry.detail).expect("details are JSON");
@@ -722,7 +722,7 @@ fn archiver_events(
     args: &EventsArgs,
     set: &mut EventSet,
 ) -> Result<(), CliError> {
-    use store::events::{entry_for, Delivery, CONTRACT_EVENT, STATUS_CHANGED};
+    use domain::events::{entry_for, Delivery, CONTRACT_EVENT, STATUS_CHANGED};
 
     let t = clock.t_ms;
     let standin = args.spotdraft_standin_url.is_some();
@@ -777,7 +777,7 @@ fn archiver_events(
         &event,
         &event.ledger_key(),
         t,
-        &store::StatusChange::From(status),
+        &domain::StatusChange::From(status),
         Delivery::default(),
     );
     assert_eq!(entry.detail_type, CONTRACT_EVENT);
@@ -808,7 +808,7 @@ fn archiver_events(
     let (_, draft) = sample_in(samples, Provider::SpotDraft, "executed", true)?;
     let path = format!(
         "archiver/sqs-spotdraft-{}.json",
-        store::events::lifecycle(Provider::SpotDraft, draft.status.as_deref())
+        domain::events::lifecycle(Provider::SpotDraft, draft.status.as_deref())
     );
     cases.push((
         path.clone(),
