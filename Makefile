@@ -46,7 +46,7 @@ dev: venv ## Run the whole pipeline locally: moto, the functions, queue pollers,
 	cargo build --bin ingest
 	cargo build --bin processor
 	cargo build --bin archiver
-	cargo run -q -p contract-hooks -- dev
+	cargo run -q -p contract-hooks-local -- dev
 
 build: ## Build every crate (debug)
 	cargo build --workspace
@@ -72,7 +72,7 @@ lint: venv sam-venv ## cargo fmt --check, clippy with warnings as errors, cfn-li
 EVENTS_OUT  ?= events
 EVENTS_ARGS ?=
 events: ## Regenerate events/ for sam local / cargo lambda invoke (Subnoto signatures expire in 5 minutes)
-	cargo run -q -p contract-hooks -- events --out $(EVENTS_OUT) --samples samples $(EVENTS_ARGS)
+	cargo run -q -p contract-hooks-local -- events --out $(EVENTS_OUT) --samples samples $(EVENTS_ARGS)
 
 # The three functions under AWS SAM: sam build (x86_64 copy of the template, debug build unless
 # SAM_TEST_RELEASE=1), sam local invoke of every events/ file (the archiver against moto and the
@@ -158,7 +158,7 @@ fuzz: fuzz-seeds ## Fuzz every verify target for FUZZ_SECONDS each (FUZZ_TARGETS
 	done
 
 # --- Load (issue 8, part 3): the local stack under increasing rates -------------------------
-# Starts its own stack (`contract-hooks dev` on free loopback ports, temporary state folder),
+# Starts its own stack (`contract-hooks-local dev` on free loopback ports, temporary state folder),
 # sends new events, ~30% duplicates and ~5% forged ones at 20, 50, 100 req/s (each step at most
 # 15 s and 1500 requests), waits for the queue to drain and checks the ledger. Exit 1 if an
 # accepted event is lost or a forged one stored. Not part of `make test`.
@@ -169,4 +169,4 @@ LOAD_ARGS ?=
 load: venv ## Load the local stack: throughput, p50/p99, errors, lost = 0, forged stored = 0 (LOAD_ARGS=…)
 	cargo build --bin ingest
 	cargo build --bin processor
-	cargo run -q -p contract-hooks -- load $(LOAD_ARGS)
+	cargo run -q -p contract-hooks-local -- load $(LOAD_ARGS)

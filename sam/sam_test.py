@@ -8,7 +8,7 @@ SAM's YAML reader). One function per step; each prints one line with its time:
   image       the Lambda base image, else a stand-in built with debootstrap
   build       `sam build` of template.yaml (a copy for the host's architecture),
               debug mode unless SAM_TEST_RELEASE=1
-  moto        moto on the host with the template's resources (`contract-hooks dev
+  moto        moto on the host with the template's resources (`contract-hooks-local dev
               --resources-only`, which also starts the local SpotDraft stand-in),
               both reachable from containers through DNAT rules
   events      `make events` into .sam-test/events (the committed events/ stay as
@@ -97,7 +97,8 @@ class State:
     moto_proc: subprocess.Popen | None = None
     bridge: str = ""
     bridge_ip: str = ""
-    cli: Path | None = None
+    cli: Path | None = None  # contract-hooks: send, status
+    local: Path | None = None  # contract-hooks-local: dev --resources-only
     events_signed_at: float = 0.0
     synced: dict = field(default_factory=dict)  # (provider, id) -> state after the invoke step
 
@@ -215,7 +216,7 @@ def base_env() -> dict:
     hand them to the functions and call STS), no telemetry or version check."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.pop("CARGO_TARGET_DIR", None)  # SAM's Rust builder copies from ./target/lambda
-    # A real SpotDraft workspace stays out: `contract-hooks dev` starts its local
+    # A real SpotDraft workspace stays out: `contract-hooks-local dev` starts its local
     # stand-in instead, the archiver's events expect the stand-in's answers.
     for var in ("SPOTDRAFT_API_BASE_URL", "SPOTDRAFT_API_CREDENTIALS"):
         env.pop(var, None)
@@ -399,14 +400,14 @@ def start_moto() -> None:
     shutil.rmtree(state, ignore_errors=True)
     log = open(log_path("moto"), "a")
     proc = subprocess.Popen(
-        [S.cli, "dev", "--resources-only", "--moto-port", str(S.moto_port),
+        [S.local, "dev", "--resources-only", "--moto-port", str(S.moto_port),
          "--state-dir", state, "--python", DEV_VENV_BIN / "python"],
         cwd=ROOT, env=S.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )
     S.moto_proc = proc
     wait_for(lambda: (state / "env").exists() or proc.poll() is not None, 60, "moto")
     if proc.poll() is not None:
-        raise StepError(f"contract-hooks dev exited {proc.returncode}; see {log_path('moto')}")
+        raise StepError(f"contract-hooks-local dev exited {proc.returncode}; see {log_path('moto')}")
 
 
 def stop_moto() -> None:
@@ -417,9 +418,11 @@ def stop_moto() -> None:
 
 def step_moto() -> str:
     """moto for the functions in containers: DNAT from the bridge to loopback."""
-    run(["cargo", "build", "-q", "-p", "contract-hooks"], "cargo-build-cli", timeout=3600)
+    run(["cargo", "build", "-q", "-p", "contract-hooks", "-p", "contract-hooks-local"], "cargo-build-cli",
+        timeout=3600)
     _, meta = run(["cargo", "metadata", "-q", "--format-version", "1", "--no-deps"], "cargo-metadata")
     S.cli = Path(json.loads(meta)["target_directory"]) / "debug" / "contract-hooks"
+    S.local = S.cli.with_name("contract-hooks-local")
     S.moto_port = free_port()
     on_exit("stop moto", stop_moto)
     start_moto()
@@ -456,11 +459,11 @@ def forward_to_loopback(port: int, what: str) -> None:
 
 
 def standin_port() -> int:
-    """The port of the SpotDraft stand-in `contract-hooks dev` started (on loopback)."""
+    """The port of the SpotDraft stand-in `contract-hooks-local dev` started (on loopback)."""
     url = dev_env().get("SPOTDRAFT_API_BASE_URL", "")
     prefix = "http://127.0.0.1:"
     if not url.startswith(prefix) or not url[len(prefix):].isdigit():
-        raise StepError(f"contract-hooks dev did not start the local SpotDraft stand-in (SPOTDRAFT_API_BASE_URL {url!r})")
+        raise StepError(f"contract-hooks-local dev did not start the local SpotDraft stand-in (SPOTDRAFT_API_BASE_URL {url!r})")
     return int(url[len(prefix):])
 
 

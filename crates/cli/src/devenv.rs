@@ -7,7 +7,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::error::CliError;
 
-/// Reads a dotenv file written by `contract-hooks dev` (`NAME='value'` lines).
+/// Reads a dotenv file written by `contract-hooks-local dev` (`NAME='value'` lines).
 pub fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
@@ -37,7 +37,8 @@ pub fn read_env_file_if_present(path: &Path) -> Result<BTreeMap<String, String>,
 
 /// Writes `vars` as a dotenv file that cargo-lambda and shells both read.
 pub fn write_env_file(path: &Path, vars: &BTreeMap<String, String>) -> Result<(), CliError> {
-    let mut text = String::from("# Written by `contract-hooks dev`; local emulator settings.\n");
+    let mut text =
+        String::from("# Written by `contract-hooks-local dev`; local emulator settings.\n");
     for (k, v) in vars {
         text.push_str(&format!("{k}='{v}'\n"));
     }

@@ -1,27 +1,17 @@
-//! `contract-hooks`: sign, verify and send test webhooks for SpotDraft and Subnoto;
-//! manage SpotDraft subscriptions; replay, redrive and list failed events.
+//! `contract-hooks`: sign, verify and send test webhooks for SpotDraft, Subnoto and
+//! DocuSign; manage SpotDraft subscriptions; show status; replay, redrive and list
+//! failed events; re-archive documents. The local stack (`make dev`) is
+//! `contract-hooks-local`, in crates/local.
 //!
 //! Exit codes: 0 success, 1 a signature did not verify or a request failed,
 //! 2 usage or configuration errors (bad arguments, unusable secrets, unreadable files).
-
-mod common;
-mod devenv;
-mod error;
-mod input;
-mod local;
-mod ops;
-mod secrets;
-mod send;
-mod sign;
-mod signing;
-mod verify_cmd;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use local::{dev, events, load};
-use ops::{recent, recovery, spotdraft, status};
+use contract_hooks::ops::{self, recent, recovery, spotdraft, status};
+use contract_hooks::{send, sign, verify_cmd};
 
 /// Sign, verify and send test webhooks the way SpotDraft and Subnoto do, and operate a
 /// contract-hooks deployment.
@@ -40,14 +30,10 @@ enum Command {
     Verify(verify_cmd::VerifyArgs),
     /// Sign a body and POST it to a receiver.
     Send(send::SendArgs),
-    /// Run the whole pipeline locally (moto, both functions, queue poller, sweep).
-    Dev(dev::DevArgs),
     /// Show the synced status of a contract or envelope.
     Status(status::StatusArgs),
     /// List the subjects with the newest events (scans the status table).
     Recent(recent::RecentArgs),
-    /// Write Lambda test events (API Gateway, SQS, schedule) and env.json for both functions.
-    Events(events::EventsArgs),
     /// SpotDraft webhook subscriptions, the workspace HMAC key, and re-sending webhooks.
     Spotdraft(spotdraft::SpotdraftArgs),
     /// Re-enqueue stored events from the ledger (the processor is idempotent).
@@ -56,8 +42,6 @@ enum Command {
     Redrive(recovery::RedriveArgs),
     /// List ledger events marked FAILED.
     Failed(recovery::FailedArgs),
-    /// Drive the local stack at increasing rates; check nothing is lost or forged.
-    Load(load::LoadArgs),
     /// Re-archive a contract's or envelope's executed document (queues an archive request).
     Archive(ops::archive::ArchiveArgs),
 }
@@ -68,15 +52,12 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Send(args) => send::run(args),
-        Command::Dev(args) => dev::run(args),
         Command::Status(args) => status::run(args),
         Command::Recent(args) => recent::run(args),
-        Command::Events(args) => events::run(args),
         Command::Spotdraft(args) => spotdraft::run(args),
         Command::Replay(args) => recovery::replay(args),
         Command::Redrive(args) => recovery::redrive(args),
         Command::Failed(args) => recovery::failed_cmd(args),
-        Command::Load(args) => load::run(args),
         Command::Archive(args) => ops::archive::run(args),
     };
     match result {

@@ -1,4 +1,4 @@
-//! `contract-hooks dev`: the whole pipeline on this machine.
+//! `contract-hooks-local dev`: the whole pipeline on this machine.
 //!
 //! moto (DynamoDB, SQS, Secrets Manager) on loopback with the same tables, index,
 //! queue and secret the template creates; both functions under `cargo lambda
@@ -10,7 +10,7 @@
 //! filled by the bus rule (executed contracts), the same polling loop feeding
 //! the archiver. With no SpotDraft credentials in the environment
 //! (`SPOTDRAFT_API_BASE_URL` + `SPOTDRAFT_API_CREDENTIALS`), SpotDraft is the
-//! local stand-in of `crate::local::spotdraft_standin`, and the output says so.
+//! local stand-in of `crate::spotdraft_standin`, and the output says so.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,8 +23,8 @@ use serde_json::{json, Value};
 use testkit::{MotoError, MotoServer};
 use tokio::process::{Child, Command};
 
-use crate::devenv;
-use crate::error::CliError;
+use contract_hooks::devenv;
+use contract_hooks::error::CliError;
 
 /// Public test secrets (the ones in `vectors/signatures.json`): never use them in AWS.
 pub const DEV_SPOTDRAFT_KEY: &str =
@@ -168,22 +168,20 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
             (url, credentials, false)
         }
         _ => {
-            let url = crate::local::spotdraft_standin::start(Some(
-                crate::local::spotdraft_standin::Resend {
-                    dynamodb: clients.dynamodb.clone(),
-                    status_table: status_table.into(),
-                    events_table: events_table.into(),
-                    ingest_url: format!(
-                        "http://127.0.0.1:{}/lambda-url/ingest/webhooks/spotdraft",
-                        args.port
-                    ),
-                    hmac_key: DEV_SPOTDRAFT_KEY.into(),
-                },
-            ))
+            let url = crate::spotdraft_standin::start(Some(crate::spotdraft_standin::Resend {
+                dynamodb: clients.dynamodb.clone(),
+                status_table: status_table.into(),
+                events_table: events_table.into(),
+                ingest_url: format!(
+                    "http://127.0.0.1:{}/lambda-url/ingest/webhooks/spotdraft",
+                    args.port
+                ),
+                hmac_key: DEV_SPOTDRAFT_KEY.into(),
+            }))
             .await?;
             let credentials = json!({
-                "client_id": crate::local::spotdraft_standin::CLIENT_ID,
-                "client_secret": crate::local::spotdraft_standin::CLIENT_SECRET,
+                "client_id": crate::spotdraft_standin::CLIENT_ID,
+                "client_secret": crate::spotdraft_standin::CLIENT_SECRET,
             });
             (url, credentials.to_string(), true)
         }
@@ -232,7 +230,7 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
     }
 
     // The contract events the processor publishes, as a subscriber sees them.
-    let bus_tail = crate::local::bus_tail::start(&clients.events, &clients.sqs, bus).await?;
+    let bus_tail = crate::bus_tail::start(&clients.events, &clients.sqs, bus).await?;
 
     let cargo_lambda = args.cargo_lambda.clone().unwrap_or_else(|| {
         let venv = PathBuf::from(".venv/bin/cargo-lambda");
@@ -293,8 +291,8 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
                  SPOTDRAFT_CLIENT_ID={id} SPOTDRAFT_CLIENT_SECRET={secret} cargo run -q -p \
                  contract-hooks -- \\\n    spotdraft --base-url {url} retrigger --contract-id 48213\n",
                 url = spotdraft_api.0,
-                id = crate::local::spotdraft_standin::CLIENT_ID,
-                secret = crate::local::spotdraft_standin::CLIENT_SECRET,
+                id = crate::spotdraft_standin::CLIENT_ID,
+                secret = crate::spotdraft_standin::CLIENT_SECRET,
             )
         } else {
             format!("SpotDraft documents: {}\n", spotdraft_api.0)

@@ -28,9 +28,9 @@ use clap::Args;
 use serde_json::{json, Map, Value};
 use verify::{BodyFormat, Event, Provider};
 
-use crate::error::{CliError, CliResult};
-use crate::input::{now_ms, print_stdout};
-use crate::signing::form_encode;
+use contract_hooks::error::{CliError, CliResult};
+use contract_hooks::input::{now_ms, print_stdout};
+use contract_hooks::signing::form_encode;
 
 /// The public SpotDraft test key (base64) the events are signed with; the same
 /// as the test harness's `SPOTDRAFT_KEY` and `vectors/signatures.json`.
@@ -55,7 +55,7 @@ const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:contract-hooks-Event
 const SWEEP_RULE_ARN: &str =
     "arn:aws:events:us-east-1:123456789012:rule/contract-hooks-ProcessorFunctionSweep";
 const ARCHIVE_QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:contract-hooks-ArchiveQueue";
-/// ARCHIVE_BUCKET in env.json (the bucket `contract-hooks dev` creates).
+/// ARCHIVE_BUCKET in env.json (the bucket `contract-hooks-local dev` creates).
 const ARCHIVE_BUCKET: &str = "contract-hooks-documents";
 /// SUBNOTO_API_URL in env.json: nothing listens there (the discard port on
 /// loopback, in a function's container as on the host), so a Subnoto job meets
@@ -72,7 +72,7 @@ const INGEST_FUNCTION: &str = "IngestFunction";
 const PROCESSOR_FUNCTION: &str = "ProcessorFunction";
 const ARCHIVER_FUNCTION: &str = "ArchiverFunction";
 
-/// Arguments of `contract-hooks events`.
+/// Arguments of `contract-hooks-local events`.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Writes ingest/*.json, processor/*.json, archiver/*.json, env.json and \
@@ -125,7 +125,7 @@ pub struct EventsArgs {
     pub archive_dlq_url: String,
 
     /// SPOTDRAFT_API_BASE_URL in env.json: the local SpotDraft stand-in that
-    /// `contract-hooks dev` starts, at an address the archiver reaches (with its
+    /// `contract-hooks-local dev` starts, at an address the archiver reaches (with its
     /// credentials); expected.json then expects the stand-in's answers. Without
     /// it, SpotDraft is not configured (archive_not_configured).
     #[arg(long, value_name = "URL")]
@@ -922,8 +922,8 @@ fn env_json(args: &EventsArgs) -> Value {
     });
     let spotdraft_credentials = match &args.spotdraft_standin_url {
         Some(_) => json!({
-            "client_id": crate::local::spotdraft_standin::CLIENT_ID,
-            "client_secret": crate::local::spotdraft_standin::CLIENT_SECRET,
+            "client_id": crate::spotdraft_standin::CLIENT_ID,
+            "client_secret": crate::spotdraft_standin::CLIENT_SECRET,
         })
         .to_string(),
         None => String::new(),

@@ -1,4 +1,4 @@
-//! `contract-hooks load`: a load generator for the local stack (`make load`).
+//! `contract-hooks-local load`: a load generator for the local stack (`make load`).
 //!
 //! Sends signed webhooks at increasing rates (steps, each bounded in time and
 //! count) to a loopback ingest URL: new events made from `samples/` with fresh
@@ -10,7 +10,7 @@
 //! so each accepted event must be its subject's last event. Exit 1 when an
 //! event is lost, a forged one was stored or a status item disagrees.
 //!
-//! Without `--url` it starts its own stack (`contract-hooks dev` on free ports
+//! Without `--url` it starts its own stack (`contract-hooks-local dev` on free ports
 //! with a temporary state folder) and stops it at the end.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -29,16 +29,16 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 use verify::{BodyFormat, Event, Provider, SecretSet, Verifier};
 
-use crate::devenv;
-use crate::error::{CliError, CliResult, EXIT_FAILURE};
-use crate::local::dev;
+use crate::dev;
+use contract_hooks::devenv;
+use contract_hooks::error::{CliError, CliResult, EXIT_FAILURE};
 
 /// Drive the local stack at increasing rates and check nothing is lost or forged.
 #[derive(Debug, clap::Args)]
 pub struct LoadArgs {
     /// Base URL of a running ingest (loopback only), up to `/webhooks`, e.g.
     /// `http://127.0.0.1:9000/lambda-url/ingest/webhooks`. Without it a stack is
-    /// started (`contract-hooks dev` on free ports) and stopped at the end.
+    /// started (`contract-hooks-local dev` on free ports) and stopped at the end.
     #[arg(long)]
     url: Option<String>,
     /// Env file of the running stack (with `--url`).
@@ -445,7 +445,7 @@ fn start_stack(args: &LoadArgs) -> anyhow::Result<Stack> {
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .spawn()
-        .context("starting contract-hooks dev")?;
+        .context("starting contract-hooks-local dev")?;
     let stdout = child.stdout.take().expect("piped");
     let stack = Stack {
         base: format!("http://127.0.0.1:{port}/lambda-url/ingest/webhooks"),
@@ -543,9 +543,9 @@ pub fn run(args: LoadArgs) -> CliResult {
         || report["status_items_missing"].as_u64() != Some(0)
         || report["status_items_mismatched"].as_u64() != Some(0);
     if args.json {
-        crate::common::print_json(&report)?;
+        contract_hooks::common::print_json(&report)?;
     } else {
-        crate::common::print_line(&text_report(&report))?;
+        contract_hooks::common::print_line(&text_report(&report))?;
     }
     Ok(if failed {
         ExitCode::from(EXIT_FAILURE)
@@ -934,7 +934,7 @@ async fn check(
     Ok(json!({
         "seed": seed,
         "base_url": stack.base,
-        "stack": if stack.child.is_some() { "started by load (contract-hooks dev, debug functions under cargo lambda watch)" } else { "given with --url" },
+        "stack": if stack.child.is_some() { "started by load (contract-hooks-local dev, debug functions under cargo lambda watch)" } else { "given with --url" },
         "concurrency": args.concurrency,
         "mix": {"duplicates": args.duplicates, "forged": args.forged},
         "loadavg_before": load_before,

@@ -1,4 +1,4 @@
-//! A LOCAL STAND-IN for SpotDraft's document API, for `contract-hooks dev`
+//! A LOCAL STAND-IN for SpotDraft's document API, for `contract-hooks-local dev`
 //! when no SpotDraft credentials are configured. It is not SpotDraft: it
 //! answers the calls the archiver makes the way SpotDraft's API reference
 //! documents them, for any contract id, with a generated PDF and sample

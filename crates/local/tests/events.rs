@@ -1,16 +1,31 @@
-//! `contract-hooks events`: what it writes, that the signed events verify with
+//! `contract-hooks-local events`: what it writes, that the signed events verify with
 //! the test secrets at generation time, that the archiver reads its messages as
 //! the manifest says, that output is deterministic apart from timestamps, and
 //! that a rerun replaces what an earlier run wrote.
-
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use base64::Engine;
-use common::{cli, data_dir};
 use serde_json::Value;
+
+/// `contract-hooks-local`, without a secret from the caller's environment.
+fn cli() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_contract-hooks-local"));
+    cmd.env_remove("CONTRACT_HOOKS_SECRET");
+    cmd
+}
+
+/// The repository root, where `vectors/` and `samples/` live (tracked in git).
+fn data_dir() -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    assert!(
+        dir.join("vectors/signatures.json").is_file(),
+        "test data not found under {}",
+        dir.display()
+    );
+    dir
+}
 use verify::{Provider, SecretSet, Verifier};
 
 /// The public test secrets the generator signs with (tests/harness's too).

@@ -1,4 +1,4 @@
-//! `contract-hooks dev` end to end, as a newcomer runs it: the stack comes up,
+//! `contract-hooks-local dev` end to end, as a newcomer runs it: the stack comes up,
 //! `contract-hooks send` of each sample gets 202, and `contract-hooks status`
 //! shows the synced state within a few seconds.
 
@@ -43,8 +43,36 @@ impl Drop for Dev {
     }
 }
 
+/// The operator CLI, `contract-hooks`, beside this crate's binary in the same
+/// target folder: `send` and `status` against the local stack. Built here
+/// when a run of this package alone has not built it.
 fn contract_hooks() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_contract-hooks"));
+    let local = PathBuf::from(env!("CARGO_BIN_EXE_contract-hooks-local"));
+    let operator = local.with_file_name(format!("contract-hooks{}", std::env::consts::EXE_SUFFIX));
+    if !operator.exists() {
+        let built = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "contract-hooks",
+                "--bin",
+                "contract-hooks",
+            ])
+            .current_dir(repo_root())
+            .status()
+            .expect("cargo runs");
+        assert!(built.success(), "cargo build -p contract-hooks failed");
+    }
+    let mut cmd = Command::new(operator);
+    cmd.current_dir(repo_root())
+        .env_remove("CONTRACT_HOOKS_SECRET");
+    cmd
+}
+
+/// The local-stack tooling, `contract-hooks-local`.
+fn contract_hooks_local() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_contract-hooks-local"));
     cmd.current_dir(repo_root())
         .env_remove("CONTRACT_HOOKS_SECRET");
     cmd
@@ -72,7 +100,7 @@ fn make_dev_accepts_signed_samples_and_syncs_their_status() {
     );
     let state = std::env::temp_dir().join(format!("contract-hooks-dev-{}", std::process::id()));
     let port = free_port();
-    let mut child = contract_hooks()
+    let mut child = contract_hooks_local()
         .args(["dev", "--moto-port", "0", "--sweep-every", "3600", "--port"])
         .arg(port.to_string())
         .arg("--state-dir")
@@ -83,7 +111,7 @@ fn make_dev_accepts_signed_samples_and_syncs_their_status() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("starting contract-hooks dev");
+        .expect("starting contract-hooks-local dev");
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
     let dev = Dev(child);

@@ -1,4 +1,4 @@
-//! `contract-hooks dev` shows the contract events as the processor publishes
+//! `contract-hooks-local dev` shows the contract events as the processor publishes
 //! them: a queue subscribed to the local bus (what a user's own system would
 //! do with a rule), read in a loop, one line per event. Ids, types and
 //! lifecycles only: names and emails stay on the bus.
