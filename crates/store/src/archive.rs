@@ -761,6 +761,23 @@ impl StatusDocuments {
     }
 }
 
+/// Puts an archive job (an archive or metadata request body) on the archive
+/// queue at `queue_url`; returns its message id (operator re-archiving).
+pub async fn queue_job(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    body: String,
+) -> Result<String, StoreError> {
+    let sent = sqs
+        .send_message()
+        .queue_url(queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .map_err(|e| StoreError::aws("SQS.SendMessage", e))?;
+    Ok(sent.message_id().unwrap_or_default().to_owned())
+}
+
 /// Hides an archive-queue message for `seconds` (0–43200): the back-off of a
 /// throttled or failing record, which the event source mapping then leaves to
 /// SQS as a batch item failure.

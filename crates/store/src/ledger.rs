@@ -183,6 +183,33 @@ impl Ledger {
         }
     }
 
+    /// The ledger in `table` for reading (operator commands): retention and
+    /// lease only matter for writes.
+    pub fn reader(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self::new(client, table, 0, 0)
+    }
+
+    /// When the event under `key` (`{provider}#{dedup key}`) reached ingest,
+    /// ms; `None` when the item has expired or never was (reads only that
+    /// attribute, never the body).
+    pub async fn received_at(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(attr::PK, AttributeValue::S(key.to_owned()))
+            .projection_expression("#r")
+            .expression_attribute_names("#r", attr::RECEIVED_AT)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("DynamoDB.GetItem", e))?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get(attr::RECEIVED_AT))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok()))
+    }
+
     /// The enqueue lease length.
     pub fn lease_ms(&self) -> i64 {
         self.lease_ms

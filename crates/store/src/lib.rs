@@ -33,4 +33,7 @@ pub use logging::init_json_logs;
 pub use metrics::Metrics;
 pub use queue::{Queue, QueueMessage, QUEUE_MESSAGE_VERSION, REDRIVEN_ATTRIBUTE};
 pub use secrets::{parse_secrets, SecretsError, SecretsHandle, Verifiers};
-pub use status_table::{Applied, Change, StatusItem, StatusTable};
+pub use status_table::{
+    plain_json, Applied, Change, RecentPage, RecentSubject, ScanCursor, StatusItem, StatusTable,
+    StatusView,
+};

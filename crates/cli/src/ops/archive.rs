@@ -17,11 +17,10 @@ use std::process::ExitCode;
 
 use anyhow::anyhow;
 use archiver::event::{metadata_request_body, request_body, ArchiveRequest};
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 
-use crate::devenv;
 use crate::error::{CliError, CliResult, EXIT_FAILURE};
+use crate::ops::context::{failed, OpsContext};
 use crate::signing::ProviderArg;
 
 /// Re-archive the executed document of a contract or envelope (SpotDraft:
@@ -42,103 +41,70 @@ pub struct ArchiveArgs {
 
 /// Runs `archive`.
 pub fn run(args: ArchiveArgs) -> CliResult {
-    let vars = devenv::read_env_file_if_present(&args.env_file)?;
-    let need = |name: &str| {
-        devenv::setting(&vars, name).ok_or_else(|| {
-            CliError::usage(format!(
-                "{name} is not set (and not in {}): export it or start `make dev`",
-                args.env_file.display()
-            ))
-        })
-    };
-    let table = need("STATUS_TABLE")?;
-    let queue_url = need("ARCHIVE_QUEUE_URL")?;
-    let provider = verify::Provider::from(args.provider);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::Failed(anyhow!("cannot start runtime: {e}")))?;
-    runtime
-        .block_on(async {
-            let sdk = devenv::sdk_config(&vars).await;
-            let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-            let item = dynamodb
-                .get_item()
-                .table_name(&table)
-                .key(
-                    "pk",
-                    AttributeValue::S(store::StatusTable::key(provider, &args.id)),
-                )
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| anyhow!("reading {table}: {}", crate::common::error_chain(&e)))?
-                .item;
-            let Some(item) = item else {
-                eprintln!(
-                    "no status for {provider} {}: the archiver records documents on status items, \
+    runtime.block_on(async {
+        let context =
+            OpsContext::load(&args.env_file, &["STATUS_TABLE", "ARCHIVE_QUEUE_URL"]).await?;
+        let queue_url = context.setting("ARCHIVE_QUEUE_URL")?;
+        let provider = verify::Provider::from(args.provider);
+        let table = context.status_table()?;
+        let view = table
+            .view(provider, &args.id)
+            .await
+            .map_err(|e| failed(&format!("reading {}", table.table()), e))?;
+        let Some(view) = view else {
+            eprintln!(
+                "no status for {provider} {}: the archiver records documents on status items, \
                  so a contract must have been seen first",
-                    args.id
-                );
-                return Ok::<ExitCode, anyhow::Error>(ExitCode::from(EXIT_FAILURE));
-            };
-            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-            let request = ArchiveRequest {
-                id: format!("archive-request#{}", uuid::Uuid::new_v4()),
-                provider,
-                subject: args.id.clone(),
-                contract_kind: None,
-                workspace: text(store::schema::attr::WORKSPACE),
-                document_id: text(store::schema::attr::DOCUMENT_ID),
-            };
-            let now = time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default();
-            let sqs = aws_sdk_sqs::Client::new(&sdk);
-            let send = |body: String| {
-                let sqs = sqs.clone();
-                let queue_url = queue_url.clone();
-                async move {
-                    let sent = sqs
-                        .send_message()
-                        .queue_url(&queue_url)
-                        .message_body(body)
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            anyhow!(
-                                "sending to the archive queue: {}",
-                                crate::common::error_chain(&e)
-                            )
-                        })?;
-                    Ok::<String, anyhow::Error>(sent.message_id().unwrap_or_default().to_owned())
-                }
-            };
-            let message_id = send(request_body(&request, &now)).await?;
-            let metadata_message_id = match provider {
-                verify::Provider::SpotDraft => {
-                    Some(send(metadata_request_body(&request, &now)).await?)
-                }
-                verify::Provider::Subnoto | verify::Provider::DocuSign => None,
-            };
-            if args.json {
-                let mut out = json!({"queued": true, "request": request.id, "message_id": message_id,
-                   "provider": provider.as_str(), "subject": args.id});
-                if let Some(id) = &metadata_message_id {
-                    out["metadata_message_id"] = id.clone().into();
-                }
-                println!("{out}");
-            } else {
-                println!(
-                    "queued {} for {provider} {} (message {message_id}); \
-                 `contract-hooks status {provider} {}` shows the document once archived",
-                    request.id, args.id, args.id
-                );
-                if let Some(id) = metadata_message_id {
-                    println!("queued its metadata values too (message {id})");
-                }
+                args.id
+            );
+            return Ok(ExitCode::from(EXIT_FAILURE));
+        };
+        let request = ArchiveRequest {
+            id: format!("archive-request#{}", uuid::Uuid::new_v4()),
+            provider,
+            subject: args.id.clone(),
+            contract_kind: None,
+            workspace: view.workspace,
+            document_id: view.document_id,
+        };
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let sqs = &context.clients.sqs;
+        let send = |body: String| {
+            let queue_url = queue_url.clone();
+            async move {
+                store::archive::queue_job(sqs, &queue_url, body)
+                    .await
+                    .map_err(|e| failed("sending to the archive queue", e))
             }
-            Ok(ExitCode::SUCCESS)
-        })
-        .map_err(CliError::Failed)
+        };
+        let message_id = send(request_body(&request, &now)).await?;
+        let metadata_message_id = match provider {
+            verify::Provider::SpotDraft => Some(send(metadata_request_body(&request, &now)).await?),
+            verify::Provider::Subnoto | verify::Provider::DocuSign => None,
+        };
+        if args.json {
+            let mut out = json!({"queued": true, "request": request.id, "message_id": message_id,
+                   "provider": provider.as_str(), "subject": args.id});
+            if let Some(id) = &metadata_message_id {
+                out["metadata_message_id"] = id.clone().into();
+            }
+            println!("{out}");
+        } else {
+            println!(
+                "queued {} for {provider} {} (message {message_id}); \
+                 `contract-hooks status {provider} {}` shows the document once archived",
+                request.id, args.id, args.id
+            );
+            if let Some(id) = metadata_message_id {
+                println!("queued its metadata values too (message {id})");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }

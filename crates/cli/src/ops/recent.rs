@@ -10,20 +10,18 @@
 //! See docs/ARCHITECTURE.md ("Listing the latest subjects") for why this is a
 //! Scan and not an index.
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use clap::Args;
 use serde_json::{json, Value};
-use store::schema::attr;
+use store::RecentSubject;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use verify::Provider;
 
 use crate::common::{format_ms, print_json, print_line, runtime, spinner};
-use crate::devenv;
-use crate::error::{CliError, CliResult};
+use crate::error::CliResult;
+use crate::ops::context::{failed, OpsContext};
 use crate::ops::recovery::EnvArgs;
 use crate::ops::status::shortened;
 use crate::signing::ProviderArg;
@@ -151,33 +149,22 @@ pub struct Subject {
 }
 
 impl Subject {
-    fn from_item(item: &HashMap<String, AttributeValue>) -> Option<Subject> {
-        let s = |name: &str| {
-            item.get(name)
-                .and_then(|v| v.as_s().ok())
-                .filter(|v| !v.is_empty())
-                .cloned()
-        };
-        let provider = s(attr::PROVIDER)?;
-        let key = s(attr::PK)?;
-        let status = s(attr::STATUS);
-        let lifecycle = provider
+    fn from_recent(recent: RecentSubject) -> Subject {
+        let lifecycle = recent
+            .provider
             .parse::<Provider>()
-            .map(|p| domain::events::lifecycle(p, status.as_deref()))
+            .map(|p| domain::events::lifecycle(p, recent.status.as_deref()))
             .unwrap_or("unknown");
-        Some(Subject {
-            key,
-            subject: s(attr::SUBJECT)?,
-            status,
+        Subject {
+            key: recent.key,
+            subject: recent.subject,
+            status: recent.status,
             lifecycle,
-            title: s(attr::TITLE),
-            last_event_type: s(attr::LAST_EVENT_TYPE),
-            event_time_ms: item
-                .get(attr::EVENT_TIME)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse().ok())?,
-            provider,
-        })
+            title: recent.title,
+            last_event_type: recent.last_event_type,
+            event_time_ms: recent.event_time_ms,
+            provider: recent.provider,
+        }
     }
 
     fn json(&self) -> Value {
@@ -205,77 +192,39 @@ fn newest_first(a: &Subject, b: &Subject) -> std::cmp::Ordering {
 
 /// Runs `recent`.
 pub fn run(args: RecentArgs) -> CliResult {
-    let vars = devenv::read_env_file_if_present(&args.env.env_file)?;
-    let table = crate::ops::status::status_table(&vars)?;
     let now = crate::input::now_ms()?;
     let since_ms = args.since.ms(now);
     let provider = args.provider.map(Provider::from);
     let limit = args.limit as usize;
     let rt = runtime()?;
     rt.block_on(async {
-        let sdk = devenv::sdk_config(&vars).await;
-        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let context = OpsContext::load(&args.env.env_file, &["STATUS_TABLE"]).await?;
+        let table = context.status_table()?;
         let progress = spinner("scanning the status table: matched", args.json);
         let mut kept: Vec<Subject> = Vec::new();
         let (mut matched, mut scanned, mut pages) = (0usize, 0usize, 0usize);
         let mut cursor = None;
         loop {
-            let mut request = client
-                .scan()
-                .table_name(&table)
-                .set_exclusive_start_key(cursor.take())
-                .set_limit(args.page_size)
-                .projection_expression("#pk, #provider, #subject, #status, #type, #time, #title")
-                .expression_attribute_names("#pk", attr::PK)
-                .expression_attribute_names("#provider", attr::PROVIDER)
-                .expression_attribute_names("#subject", attr::SUBJECT)
-                .expression_attribute_names("#status", attr::STATUS)
-                .expression_attribute_names("#type", attr::LAST_EVENT_TYPE)
-                .expression_attribute_names("#time", attr::EVENT_TIME)
-                .expression_attribute_names("#title", attr::TITLE)
-                .expression_attribute_values(":since", AttributeValue::N(since_ms.to_string()));
-            let mut filter = "#time >= :since".to_owned();
-            if let Some(p) = provider {
-                filter.push_str(" AND #provider = :provider");
-                request = request
-                    .expression_attribute_values(":provider", AttributeValue::S(p.to_string()));
-            }
-            let page = request
-                .filter_expression(filter)
-                .send()
+            let page = table
+                .recent_page(since_ms, provider, args.page_size, cursor.take())
                 .await
-                .map_err(|e| {
-                    CliError::Failed(anyhow::anyhow!(
-                        "scanning {table}: {}",
-                        crate::common::error_chain(&e)
-                    ))
-                })?;
+                .map_err(|e| failed(&format!("scanning {}", table.table()), e))?;
             pages += 1;
-            scanned += usize::try_from(page.scanned_count).unwrap_or(0);
-            for item in page.items() {
-                match Subject::from_item(item) {
-                    Some(subject) => {
-                        matched += 1;
-                        kept.push(subject);
-                    }
-                    None => eprintln!(
-                        "skipped an unreadable status item {}",
-                        item.get(attr::PK)
-                            .and_then(|v| v.as_s().ok())
-                            .map(|k| shortened(k, 80))
-                            .unwrap_or_else(|| "?".into())
-                    ),
-                }
+            scanned += page.scanned;
+            for key in &page.unreadable {
+                eprintln!("skipped an unreadable status item {}", shortened(key, 80));
             }
+            matched += page.subjects.len();
+            kept.extend(page.subjects.into_iter().map(Subject::from_recent));
             progress.set_position(matched as u64);
             // Only the newest `limit` are ever needed: memory stays bounded.
             if kept.len() > limit.saturating_mul(4).max(1024) {
                 kept.sort_by(newest_first);
                 kept.truncate(limit);
             }
-            match page.last_evaluated_key {
-                Some(next) if !next.is_empty() => cursor = Some(next),
-                _ => break,
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
             }
         }
         progress.finish_and_clear();

@@ -5,18 +5,17 @@
 //! `DLQ_URL` (CLI only: the dead-letter queue) and `AWS_ENDPOINT_URL` from the
 //! environment, falling back to the file `make dev` writes.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use store::ops::{replay_message, CorruptItem, LedgerFilter, Redrive, ScannedEntry};
-use store::{AwsClients, Ledger, Queue};
+use store::Queue;
 
 use crate::common::{bar, format_ms, parse_time, print_json, print_line, runtime, spinner};
-use crate::devenv;
 use crate::error::{CliError, CliResult, EXIT_FAILURE};
+use crate::ops::context::{failed, OpsContext};
 use crate::signing::ProviderArg;
 
 /// Where the settings come from.
@@ -47,54 +46,6 @@ impl LedgerStatus {
             LedgerStatus::Failed => store::schema::status::FAILED,
         }
     }
-}
-
-/// Settings and clients of one command.
-struct OpsEnv {
-    vars: BTreeMap<String, String>,
-    clients: AwsClients,
-}
-
-impl OpsEnv {
-    /// Reads the settings; checks that `required` are all set before any AWS
-    /// configuration is loaded.
-    async fn load(args: &EnvArgs, required: &[&str]) -> Result<OpsEnv, CliError> {
-        let vars = devenv::read_env_file_if_present(&args.env_file)?;
-        for name in required {
-            setting(&vars, name)?;
-        }
-        let sdk = devenv::sdk_config(&vars).await;
-        Ok(OpsEnv {
-            clients: AwsClients::new(&sdk),
-            vars,
-        })
-    }
-
-    fn setting(&self, name: &str) -> Result<String, CliError> {
-        setting(&self.vars, name)
-    }
-
-    fn ledger(&self) -> Result<Ledger, CliError> {
-        // Retention and lease only matter for writes this tool does not make.
-        Ok(Ledger::new(
-            self.clients.dynamodb.clone(),
-            self.setting("EVENTS_TABLE")?,
-            30,
-            30_000,
-        ))
-    }
-}
-
-fn setting(vars: &BTreeMap<String, String>, name: &str) -> Result<String, CliError> {
-    devenv::setting(vars, name).ok_or_else(|| {
-        CliError::usage(format!(
-            "{name} is not set (and not in the env file): export it, or start `make dev`"
-        ))
-    })
-}
-
-fn failed(context: &str, err: impl std::fmt::Display) -> CliError {
-    CliError::Failed(anyhow::anyhow!("{context}: {err}"))
 }
 
 fn entry_json(scanned: &ScannedEntry) -> Value {
@@ -168,7 +119,7 @@ pub fn replay(args: ReplayArgs) -> CliResult {
 }
 
 async fn replay_async(args: ReplayArgs) -> CliResult {
-    let env = OpsEnv::load(&args.env, &["EVENTS_TABLE", "QUEUE_URL"]).await?;
+    let env = OpsContext::load(&args.env.env_file, &["EVENTS_TABLE", "QUEUE_URL"]).await?;
     let ledger = env.ledger()?;
     let queue_url = env.setting("QUEUE_URL")?;
     let queue = Queue::new(env.clients.sqs.clone(), &queue_url);
@@ -321,7 +272,7 @@ async fn redrive_async(args: RedriveArgs) -> CliResult {
     if args.max == Some(0) {
         return Err(CliError::usage("--max must be at least 1"));
     }
-    let env = OpsEnv::load(&args.env, &["QUEUE_URL", "DLQ_URL"]).await?;
+    let env = OpsContext::load(&args.env.env_file, &["QUEUE_URL", "DLQ_URL"]).await?;
     let queue_url = env.setting("QUEUE_URL")?;
     let dlq_url = env.setting("DLQ_URL")?;
     if queue_url == dlq_url {
@@ -419,7 +370,7 @@ pub struct FailedArgs {
 pub fn failed_cmd(args: FailedArgs) -> CliResult {
     let rt = runtime()?;
     rt.block_on(async {
-        let env = OpsEnv::load(&args.env, &["EVENTS_TABLE"]).await?;
+        let env = OpsContext::load(&args.env.env_file, &["EVENTS_TABLE"]).await?;
         let ledger = env.ledger()?;
         let filter = LedgerFilter {
             provider: args.provider.map(Into::into),

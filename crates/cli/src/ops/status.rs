@@ -3,19 +3,17 @@
 //! archived document, the recorded metadata values), or the whole status
 //! item with `--json`.
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
-use store::schema::attr;
+use store::StatusView;
 use verify::Provider;
 
 use crate::common::{format_ms, print_json, runtime};
-use crate::devenv;
 use crate::error::{CliError, CliResult, EXIT_FAILURE};
 use crate::input::print_stdout;
+use crate::ops::context::{failed, OpsContext};
 use crate::signing::ProviderArg;
 
 /// Show the synced status of a SpotDraft contract or Subnoto envelope.
@@ -54,105 +52,52 @@ pub enum Received {
     Unknown(String),
 }
 
-/// `STATUS_TABLE` from the environment or the env file (`status`, `recent`).
-pub(crate) fn status_table(vars: &BTreeMap<String, String>) -> Result<String, CliError> {
-    devenv::setting(vars, "STATUS_TABLE").ok_or_else(|| {
-        CliError::usage(
-            "STATUS_TABLE is not set (and not in the env file): export it, or start `make dev`",
-        )
-    })
-}
-
 /// Runs `status`.
 pub fn run(args: StatusArgs) -> CliResult {
-    let vars = devenv::read_env_file_if_present(&args.env_file)?;
-    let table = status_table(&vars)?;
-    if args.id.trim().is_empty() {
-        return Err(CliError::usage("the id is empty"));
-    }
-    let events_table = devenv::setting(&vars, "EVENTS_TABLE");
-    let provider = Provider::from(args.provider);
-    let key = store::StatusTable::key(provider, &args.id);
     let rt = runtime()?;
     rt.block_on(async {
-        let sdk = devenv::sdk_config(&vars).await;
-        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-        let item = dynamodb
-            .get_item()
-            .table_name(&table)
-            .key(attr::PK, AttributeValue::S(key.clone()))
-            .consistent_read(true)
-            .send()
+        let context = OpsContext::load(&args.env_file, &["STATUS_TABLE"]).await?;
+        if args.id.trim().is_empty() {
+            return Err(CliError::usage("the id is empty"));
+        }
+        let provider = Provider::from(args.provider);
+        let key = store::StatusTable::key(provider, &args.id);
+        let table = context.status_table()?;
+        let view = table
+            .view(provider, &args.id)
             .await
-            .map_err(|e| {
-                CliError::Failed(anyhow::anyhow!(
-                    "reading {table}: {}",
-                    crate::common::error_chain(&e)
-                ))
-            })?
-            .item;
-        let Some(item) = item else {
+            .map_err(|e| failed(&format!("reading {}", table.table()), e))?;
+        let Some(view) = view else {
             eprintln!(
-                "not found: no status for {provider} {} in {table}. No event for it has been \
+                "not found: no status for {provider} {} in {}. No event for it has been \
                  processed: check the id (`contract-hooks recent` lists the latest subjects), \
                  or look for it with `contract-hooks failed`",
-                shown_id(&args.id)
+                shown_id(&args.id),
+                table.table()
             );
             return Ok(ExitCode::from(EXIT_FAILURE));
         };
         if args.json {
-            let fields: serde_json::Map<String, Value> =
-                item.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
-            print_json(&Value::Object(fields))?;
+            print_json(&view.item)?;
             return Ok(ExitCode::SUCCESS);
         }
-        let received = match (&events_table, text(&item, attr::LAST_EVENT_KEY)) {
+        let received = match (context.optional("EVENTS_TABLE"), &view.last_event_key) {
             (None, _) => Received::Unknown("EVENTS_TABLE is not set".into()),
             (Some(_), None) => Received::Unknown("the item names no event".into()),
             (Some(events), Some(event_key)) => {
-                received_at(&dynamodb, events, &format!("{provider}#{event_key}")).await
+                let ledger = store::Ledger::reader(context.clients.dynamodb.clone(), &events);
+                match ledger.received_at(&format!("{provider}#{event_key}")).await {
+                    Ok(Some(ms)) => Received::At(ms),
+                    Ok(None) => Received::Unknown(
+                        "its ledger item has expired (retention) or was never there".into(),
+                    ),
+                    Err(e) => Received::Unknown(format!("reading {events}: {e}")),
+                }
             }
         };
-        print_stdout(&render(provider, &args.id, &key, &item, &received))?;
+        print_stdout(&render(provider, &args.id, &key, &view, &received))?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// The ledger item's `received_at` (projected: the body is not read).
-async fn received_at(client: &aws_sdk_dynamodb::Client, table: &str, key: &str) -> Received {
-    let out = client
-        .get_item()
-        .table_name(table)
-        .key(attr::PK, AttributeValue::S(key.to_owned()))
-        .projection_expression("#r")
-        .expression_attribute_names("#r", attr::RECEIVED_AT)
-        .send()
-        .await;
-    match out {
-        Ok(out) => match out.item.as_ref().and_then(|i| number(i, attr::RECEIVED_AT)) {
-            Some(ms) => Received::At(ms),
-            None => Received::Unknown(
-                "its ledger item has expired (retention) or was never there".into(),
-            ),
-        },
-        Err(e) => Received::Unknown(format!(
-            "reading {table}: {}",
-            crate::common::error_chain(&e)
-        )),
-    }
-}
-
-fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .filter(|s| !s.is_empty())
-}
-
-fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse().ok())
 }
 
 /// Text from a webhook made safe for a terminal: control characters (escape
@@ -199,7 +144,7 @@ pub fn render(
     provider: Provider,
     id: &str,
     key: &str,
-    item: &HashMap<String, AttributeValue>,
+    view: &StatusView,
     received: &Received,
 ) -> String {
     let mut out = String::new();
@@ -215,12 +160,12 @@ pub fn render(
     if key.contains(domain::limits::HASHED_SUBJECT_PREFIX) {
         line("key", &format!("{key} (the id is too long for a key)"));
     }
-    let status = text(item, attr::STATUS);
+    let status = view.status.as_deref();
     let lifecycle = domain::events::lifecycle(provider, status);
     match status {
         Some(status) => {
             let mut value = shown(status);
-            if let Some(previous) = text(item, attr::PREVIOUS_STATUS).filter(|p| *p != status) {
+            if let Some(previous) = view.previous_status.as_deref().filter(|p| *p != status) {
                 value.push_str(&format!(" (was {})", shown(previous)));
             }
             line("status", &value);
@@ -232,17 +177,12 @@ pub fn render(
     }
     line("lifecycle", lifecycle);
     let or_dash = |v: Option<&str>| v.map(shown).unwrap_or_else(|| "-".into());
-    line("title", &or_dash(text(item, attr::TITLE)));
+    line("title", &or_dash(view.title.as_deref()));
     if provider == Provider::SpotDraft {
-        line("reference", &or_dash(text(item, attr::REFERENCE)));
-        line("counterparty", &or_dash(text(item, attr::COUNTERPARTY)));
+        line("reference", &or_dash(view.reference.as_deref()));
+        line("counterparty", &or_dash(view.counterparty.as_deref()));
     }
-    let mut signers: Vec<String> = item
-        .get(attr::SIGNERS)
-        .and_then(|v| v.as_ss().ok())
-        .map(|set| set.iter().map(|s| shown(s)).collect())
-        .unwrap_or_default();
-    signers.sort();
+    let signers: Vec<String> = view.signers.iter().map(|s| shown(s)).collect();
     line(
         "signers",
         &if signers.is_empty() {
@@ -251,8 +191,8 @@ pub fn render(
             signers.join(", ")
         },
     );
-    let event_type = or_dash(text(item, attr::LAST_EVENT_TYPE));
-    match number(item, attr::EVENT_TIME) {
+    let event_type = or_dash(view.last_event_type.as_deref());
+    match view.event_time_ms {
         Some(ms) => line("last event", &format!("{event_type} at {}", format_ms(ms))),
         None => line("last event", &event_type),
     }
@@ -260,25 +200,22 @@ pub fn render(
         Received::At(ms) => line("received", &format_ms(*ms)),
         Received::Unknown(why) => line("received", &format!("unknown ({why})")),
     }
-    if let Some(ms) = number(item, attr::UPDATED_AT) {
+    if let Some(ms) = view.updated_at_ms {
         line("applied", &format_ms(ms));
     }
-    if let Some(kind) = text(item, attr::CONTRACT_KIND) {
+    if let Some(kind) = &view.contract_kind {
         line("kind", &shown(kind));
     }
-    if let Some(workspace) = text(item, attr::WORKSPACE) {
+    if let Some(workspace) = &view.workspace {
         line("workspace", &shown(workspace));
     }
-    if let Some(document) = text(item, attr::DOCUMENT_ID) {
+    if let Some(document) = &view.document_id {
         line("document id", &shown(document));
     }
-    if let Some(metadata) = text(item, attr::EXTERNAL_METADATA) {
+    if let Some(metadata) = &view.external_metadata {
         line("metadata", &shortened(metadata, 200));
     }
-    match item
-        .get(store::archive::DOCUMENT_ATTR)
-        .and_then(store::archive::DocumentRecord::from_item)
-    {
+    match &view.document {
         Some(doc) => {
             line("document", &shown(&doc.s3_uri));
             let (bucket, object) = doc
@@ -303,14 +240,14 @@ pub fn render(
         ),
         None => line("document", "-"),
     }
-    render_values(&mut out, item);
+    render_values(&mut out, view);
     out
 }
 
 /// The metadata values (SpotDraft key pointers) the archiver recorded: one
 /// line each, `field_name  value`, dates as RFC 3339 dates.
-fn render_values(out: &mut String, item: &HashMap<String, AttributeValue>) {
-    let Some(stored) = store::metadata::StoredMetadata::from_item(item) else {
+fn render_values(out: &mut String, view: &StatusView) {
+    let Some(stored) = &view.metadata else {
         return;
     };
     let values: Vec<Value> = serde_json::from_str(&stored.values).unwrap_or_default();
@@ -332,39 +269,9 @@ fn render_values(out: &mut String, item: &HashMap<String, AttributeValue>) {
     }
 }
 
-/// A DynamoDB attribute as plain JSON.
-pub fn to_json(value: &AttributeValue) -> Value {
-    match value {
-        AttributeValue::S(s) => Value::String(s.clone()),
-        AttributeValue::N(n) => n
-            .parse::<i64>()
-            .map(Value::from)
-            .or_else(|_| n.parse::<f64>().map(Value::from))
-            .unwrap_or_else(|_| Value::String(n.clone())),
-        AttributeValue::Bool(b) => Value::Bool(*b),
-        AttributeValue::Null(_) => Value::Null,
-        AttributeValue::Ss(items) => {
-            let mut items = items.clone();
-            items.sort();
-            Value::from(items)
-        }
-        AttributeValue::Ns(items) => Value::from(items.clone()),
-        AttributeValue::L(items) => Value::Array(items.iter().map(to_json).collect()),
-        AttributeValue::M(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
-        }
-        AttributeValue::B(b) => Value::String(format!("<{} bytes>", b.as_ref().len())),
-        _ => Value::Null,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn s(v: &str) -> AttributeValue {
-        AttributeValue::S(v.into())
-    }
 
     #[test]
     fn terminal_text_is_escaped_and_long_text_shortened() {
@@ -381,12 +288,15 @@ mod tests {
             {"field_name": "initial_term", "data_type": "duration", "value": {"type": "MONTHS", "value": 24}},
             {"field_name": "governing_law", "data_type": "string", "value": "England\u{1b}[31m"}
         ]);
-        let item = HashMap::from([
-            (attr::STATUS.into(), s("EXECUTED")),
-            ("key_pointers".into(), s(&values.to_string())),
-            ("key_pointers_sha256".into(), s("ab")),
-            ("key_pointers_at".into(), s("2026-12-06T02:00:00Z")),
-        ]);
+        let item = StatusView {
+            status: Some("EXECUTED".into()),
+            metadata: Some(store::metadata::StoredMetadata {
+                values: values.to_string(),
+                sha256: "ab".into(),
+                fetched_at: "2026-12-06T02:00:00Z".into(),
+            }),
+            ..StatusView::default()
+        };
         let text = render(
             Provider::SpotDraft,
             "1",
@@ -411,17 +321,12 @@ mod tests {
 
     #[test]
     fn a_subnoto_item_without_document_or_parties() {
-        let item = HashMap::from([
-            (attr::PROVIDER.into(), s("subnoto")),
-            (attr::SUBJECT.into(), s("env-1")),
-            (attr::STATUS.into(), s("COMPLETED")),
-            (attr::LAST_EVENT_TYPE.into(), s("ENVELOPE_COMPLETED")),
-            (
-                attr::EVENT_TIME.into(),
-                AttributeValue::N("1700000000000".into()),
-            ),
-            ("title_rank".into(), s("4|09223373836854775807|k")),
-        ]);
+        let item = StatusView {
+            status: Some("COMPLETED".into()),
+            last_event_type: Some("ENVELOPE_COMPLETED".into()),
+            event_time_ms: Some(1_700_000_000_000),
+            ..StatusView::default()
+        };
         let text = render(
             Provider::Subnoto,
             "env-1",

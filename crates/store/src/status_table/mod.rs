@@ -19,10 +19,12 @@ mod expr;
 mod item;
 #[cfg(test)]
 mod tests;
+mod view;
 
 use expr::*;
 pub use item::StatusItem;
 use item::*;
+pub use view::{plain_json, RecentPage, RecentSubject, ScanCursor, StatusView};
 
 /// What [`StatusTable::apply`] did with an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
