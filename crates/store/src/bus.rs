@@ -57,15 +57,15 @@ impl Bus {
     /// whether EventBridge took it. A call that fails fails all its entries;
     /// a partial failure (`FailedEntryCount`) fails exactly the entries whose
     /// result carries an error code. Never logs the details.
-    pub async fn put(&self, entries: &[BusEntry]) -> Vec<Result<(), String>> {
-        let mut results: Vec<Result<(), String>> = Vec::with_capacity(entries.len());
+    pub async fn put(&self, entries: &[BusEntry]) -> Vec<Result<(), EntryError>> {
+        let mut results: Vec<Result<(), EntryError>> = Vec::with_capacity(entries.len());
         for range in chunks(entries) {
             let batch = &entries[range.clone()];
             match self.put_chunk(batch).await {
                 Ok(per_entry) => results.extend(per_entry),
                 Err(err) => {
-                    let message = err.to_string();
-                    results.extend(batch.iter().map(|_| Err(message.clone())));
+                    let call = EntryError::Call(err.to_string());
+                    results.extend(batch.iter().map(|_| Err(call.clone())));
                 }
             }
         }
@@ -78,16 +78,21 @@ impl Bus {
             .put_chunk(std::slice::from_ref(entry))
             .await?
             .pop()
-            .unwrap_or_else(|| Err("EventBridge.PutEvents answered no result".into()));
-        taken.map_err(|message| StoreError::Aws {
+            .unwrap_or(Err(EntryError::NoResult));
+        taken.map_err(|err| StoreError::Aws {
             operation: "EventBridge.PutEvents",
-            message: message
-                .trim_start_matches("EventBridge.PutEvents ")
-                .to_owned(),
+            message: match err {
+                EntryError::Refused(code) => format!("entry failed: {code}"),
+                EntryError::NoResult => "answered no result for the entry".to_owned(),
+                EntryError::Call(message) => message,
+            },
         })
     }
 
-    async fn put_chunk(&self, batch: &[BusEntry]) -> Result<Vec<Result<(), String>>, StoreError> {
+    async fn put_chunk(
+        &self,
+        batch: &[BusEntry],
+    ) -> Result<Vec<Result<(), EntryError>>, StoreError> {
         let request_entries = batch
             .iter()
             .map(|e| {
@@ -110,20 +115,33 @@ impl Bus {
     }
 }
 
+/// Why EventBridge did not take an entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    /// The `PutEvents` call itself failed, so every entry of it did.
+    #[error("{0}")]
+    Call(String),
+    /// The answer refused this entry with an error code.
+    #[error("EventBridge.PutEvents entry failed: {0}")]
+    Refused(String),
+    /// The answer has no result for this entry.
+    #[error("EventBridge.PutEvents answered no result for the entry")]
+    NoResult,
+}
+
 /// Per-entry outcome of a `PutEvents` answer: an entry failed when its result
 /// has an error code, or when the answer has no result for it.
 pub fn entry_results(
     sent: usize,
     answered: &[aws_sdk_eventbridge::types::PutEventsResultEntry],
-) -> Vec<Result<(), String>> {
+) -> Vec<Result<(), EntryError>> {
     (0..sent)
         .map(|i| match answered.get(i) {
             Some(r) if r.error_code().is_none() && r.event_id().is_some() => Ok(()),
-            Some(r) => Err(format!(
-                "EventBridge.PutEvents entry failed: {}",
-                r.error_code().unwrap_or("no event id")
+            Some(r) => Err(EntryError::Refused(
+                r.error_code().unwrap_or("no event id").to_owned(),
             )),
-            None => Err("EventBridge.PutEvents answered no result for the entry".into()),
+            None => Err(EntryError::NoResult),
         })
         .collect()
 }
@@ -160,7 +178,15 @@ mod tests {
             .build();
         let results = entry_results(3, &[ok.clone(), failed, ok]);
         assert!(results[0].is_ok() && results[2].is_ok());
-        assert!(results[1].as_ref().unwrap_err().contains("InternalFailure"));
+        assert_eq!(
+            results[1],
+            Err(EntryError::Refused("InternalFailure".into()))
+        );
+        assert!(results[1]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("InternalFailure"));
         // An answer with fewer results than entries fails the rest.
         let results = entry_results(2, &[PutEventsResultEntry::builder().event_id("e").build()]);
         assert!(results[0].is_ok() && results[1].is_err());

@@ -25,7 +25,7 @@ mod secrets;
 mod status_table;
 
 pub use aws::{AwsClients, CallCounter, Meter};
-pub use bus::{chunks, entry_results, Bus};
+pub use bus::{chunks, entry_results, Bus, EntryError};
 pub use config::{positive_integer, Config, ConfigError, SecretsSource};
 pub use error::{error_chain, StoreError};
 pub use ledger::{Accepted, Ledger, LedgerEntry, NewEntry, PendingEntry, Stored, ALLOWED_HEADERS};
