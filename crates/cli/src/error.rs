@@ -45,3 +45,8 @@ impl From<anyhow::Error> for CliError {
 
 /// Result of a command: the exit code to use on success paths.
 pub type CliResult = Result<ExitCode, CliError>;
+
+/// The process's exit code for a command's result (an error is printed).
+pub fn exit_code(result: CliResult) -> ExitCode {
+    result.unwrap_or_else(CliError::report)
+}

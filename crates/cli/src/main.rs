@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use contract_hooks::error::exit_code;
 use contract_hooks::ops::{self, recent, recovery, spotdraft, status};
 use contract_hooks::{send, sign, verify_cmd};
 
@@ -60,10 +61,7 @@ fn main() -> ExitCode {
         Command::Failed(args) => recovery::failed_cmd(args),
         Command::Archive(args) => ops::archive::run(args),
     };
-    match result {
-        Ok(code) => code,
-        Err(err) => err.report(),
-    }
+    exit_code(result)
 }
 
 #[cfg(test)]

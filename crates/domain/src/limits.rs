@@ -45,6 +45,12 @@ pub fn cap(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// The status table key of a subject: `{provider}#{subject}`, the subject
+/// hashed when it is too long for a key ([`subject_key`]).
+pub fn status_key(provider: verify::Provider, subject: &str) -> String {
+    format!("{provider}#{}", subject_key(subject))
+}
+
 /// The subject part of a status key: the subject itself, or, when it is
 /// longer than [`MAX_SUBJECT_KEY_BYTES`] or looks hashed, `subject-sha256:` +
 /// its SHA-256 (so no subject can take another's key). The item keeps the

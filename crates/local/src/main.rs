@@ -15,6 +15,7 @@ mod spotdraft_standin;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use contract_hooks::error::exit_code;
 
 /// The local stack: run it, write its test events, load it.
 #[derive(Debug, Parser)]
@@ -41,10 +42,7 @@ fn main() -> ExitCode {
         Command::Events(args) => events::run(args),
         Command::Load(args) => load::run(args),
     };
-    match result {
-        Ok(code) => code,
-        Err(err) => err.report(),
-    }
+    exit_code(result)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use futures::future::join_all;
 use store::{Applied, Change, Meter, Metrics, QueueMessage, StatusTable, StoreError};
 use verify::{Event, Provider};
 
-use crate::{App, ProcessorError, FUNCTION};
+use crate::app::{App, ProcessorError, FUNCTION};
 
 /// Why one record failed.
 #[derive(Debug, thiserror::Error)]

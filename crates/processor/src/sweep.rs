@@ -9,7 +9,7 @@ use serde::Serialize;
 use store::schema::{status, PENDING_SHARDS};
 use store::{Metrics, PendingEntry, QueueMessage, StoreError};
 
-use crate::{App, FUNCTION};
+use crate::app::{App, FUNCTION};
 
 /// Items handled at once.
 const CONCURRENCY: usize = 8;

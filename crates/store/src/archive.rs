@@ -21,7 +21,10 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use verify::Provider;
 
-use crate::{CallCounter, StatusTable, StoreError};
+use crate::aws::CallCounter;
+use crate::error::StoreError;
+use crate::schema::attr;
+use domain::limits::status_key;
 
 pub use domain::events::{DOCUMENT_ARCHIVED, SOURCE as EVENT_SOURCE, STATUS_CHANGED};
 /// The archive rule's event pattern (template.yaml has the same, checked by a test).
@@ -91,7 +94,7 @@ pub const PART_BYTES: usize = 8 * 1024 * 1024;
 /// Room above a part for the chunk that completes it (HTTP chunks are small).
 const PART_SLACK: usize = 256 * 1024;
 
-/// The S3 client for the archiver, counted like [`crate::AwsClients`] (whose
+/// The S3 client for the archiver, counted like [`crate::aws::AwsClients`] (whose
 /// EventBridge client the archiver publishes with).
 #[derive(Debug, Clone)]
 pub struct ArchiveClients {
@@ -703,7 +706,7 @@ impl StatusDocuments {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(StatusTable::key(provider, subject)))
+            .key(attr::PK, AttributeValue::S(status_key(provider, subject)))
             .update_expression("SET #doc = :doc, #rank = :rank")
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(#rank) OR #rank < :rank)",
@@ -752,7 +755,7 @@ impl StatusDocuments {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(StatusTable::key(provider, subject)))
+            .key(attr::PK, AttributeValue::S(status_key(provider, subject)))
             .consistent_read(true)
             .send()
             .await

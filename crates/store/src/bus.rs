@@ -2,7 +2,7 @@
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use crate::StoreError;
+use crate::error::StoreError;
 use domain::events::{BusEntry, SOURCE};
 
 /// Entries per `PutEvents` call (EventBridge's limit).

@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use verify::{BodyFormat, Event, Provider};
 
+use crate::error::StoreError;
 use crate::schema::{attr, status, PENDING_INDEX, PENDING_SHARDS};
-use crate::StoreError;
 use domain::limits::{cap, MAX_FIELD_BYTES};
 
 /// Request headers kept with the stored body (lower-case names): enough to

@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use verify::Provider;
 
-use crate::{StatusTable, StoreError};
+use crate::error::StoreError;
+use crate::schema::attr;
+use domain::limits::status_key;
 
 /// Status item attribute: the values, JSON text.
 pub const KEY_POINTERS_ATTR: &str = "key_pointers";
@@ -86,7 +88,7 @@ impl StatusMetadata {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(StatusTable::key(provider, subject)))
+            .key(attr::PK, AttributeValue::S(status_key(provider, subject)))
             .update_expression("SET #kp = :kp, #h = :h, #at = :at")
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(#pub) OR #pub <> :h)",
@@ -123,7 +125,7 @@ impl StatusMetadata {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(StatusTable::key(provider, subject)))
+            .key(attr::PK, AttributeValue::S(status_key(provider, subject)))
             .update_expression("SET #pub = :h")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#pub", KEY_POINTERS_PUBLISHED_ATTR)

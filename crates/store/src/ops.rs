@@ -21,8 +21,11 @@ use aws_sdk_sqs::types::{
 use serde_json::{Map, Value};
 use verify::{Provider, SecretSet};
 
+use crate::error::StoreError;
+use crate::ledger::{Ledger, LedgerEntry};
+use crate::queue::QueueMessage;
 use crate::schema::{attr, status};
-use crate::{parse_secrets, Ledger, LedgerEntry, QueueMessage, SecretsError, StoreError};
+use crate::secrets::{parse_secrets, SecretsError};
 
 // ------------------------------------------------------------------ listing
 
@@ -330,7 +333,7 @@ impl Redrive {
 
     /// Receives up to `max` (at most 10) messages from the dead-letter queue,
     /// sends them to the queue with their body and message attributes
-    /// unchanged (plus [`crate::REDRIVEN_ATTRIBUTE`]), and deletes from the dead-letter queue exactly those whose
+    /// unchanged (plus [`crate::queue::REDRIVEN_ATTRIBUTE`]), and deletes from the dead-letter queue exactly those whose
     /// send succeeded. A message is never deleted before it is on the queue.
     pub async fn step(&self, max: usize) -> Result<RedriveStep, StoreError> {
         let max = max.clamp(1, 10);
@@ -366,7 +369,10 @@ impl Redrive {
             // Body and attributes unchanged, plus `redriven`: the processor
             // then knows the event may have been handled before.
             let mut attributes = message.message_attributes.clone().unwrap_or_default();
-            attributes.insert(crate::REDRIVEN_ATTRIBUTE.to_owned(), redriven.clone());
+            attributes.insert(
+                crate::queue::REDRIVEN_ATTRIBUTE.to_owned(),
+                redriven.clone(),
+            );
             let entry = SendMessageBatchRequestEntry::builder()
                 .id(i.to_string())
                 .message_body(message.body().unwrap_or_default())

@@ -2,7 +2,7 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 use serde::{Deserialize, Serialize};
 use verify::Event;
 
-use crate::StoreError;
+use crate::error::StoreError;
 use domain::limits::{cap, sqs_attribute, sqs_safe_json, MAX_FIELD_BYTES, SQS_MAX_MESSAGE_BYTES};
 
 /// Message attribute `redrive` adds to every message it moves back from the

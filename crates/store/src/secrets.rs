@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use verify::{Provider, SecretError, SecretSet, Verifier};
 
-use crate::{SecretsSource, StoreError};
+use crate::config::SecretsSource;
+use crate::error::StoreError;
 
 /// One verifier per configured provider, built from the secrets document.
 #[derive(Debug, Clone)]

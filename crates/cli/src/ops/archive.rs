@@ -15,11 +15,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::anyhow;
 use archiver::event::{metadata_request_body, request_body, ArchiveRequest};
 use serde_json::json;
 
-use crate::error::{CliError, CliResult, EXIT_FAILURE};
+use crate::common::runtime;
+use crate::error::{CliResult, EXIT_FAILURE};
 use crate::ops::context::{failed, OpsContext};
 use crate::signing::ProviderArg;
 
@@ -41,11 +41,7 @@ pub struct ArchiveArgs {
 
 /// Runs `archive`.
 pub fn run(args: ArchiveArgs) -> CliResult {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Failed(anyhow!("cannot start runtime: {e}")))?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let context =
             OpsContext::load(&args.env_file, &["STATUS_TABLE", "ARCHIVE_QUEUE_URL"]).await?;
         let queue_url = context.setting("ARCHIVE_QUEUE_URL")?;

@@ -1,7 +1,7 @@
 //! A status item as read back (tests, the CLI), with its attribute checks.
 
+use crate::error::StoreError;
 use crate::schema::attr;
-use crate::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeSet, HashMap};
 use verify::JsonText;

@@ -8,12 +8,12 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use verify::{Event, Provider};
 
-use domain::limits::{cap, subject_key, MAX_FIELD_BYTES};
+use domain::limits::{cap, MAX_FIELD_BYTES};
 use domain::sync::{rank_text, StatusUpdate};
 use domain::StatusChange;
 
+use crate::error::StoreError;
 use crate::schema::attr;
-use crate::StoreError;
 
 mod expr;
 mod item;
@@ -135,7 +135,7 @@ impl StatusTable {
     /// The item key of a subject: `{provider}#{subject}`, the subject hashed
     /// when it is too long for a key ([`subject_key`]).
     pub fn key(provider: Provider, subject: &str) -> String {
-        format!("{provider}#{}", subject_key(subject))
+        domain::limits::status_key(provider, subject)
     }
 
     /// Applies one event to its subject's item. `fallback_time_ms` (the queue

@@ -9,9 +9,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use verify::Provider;
 
+use crate::error::StoreError;
 use crate::metadata::StoredMetadata;
 use crate::schema::attr;
-use crate::{StatusTable, StoreError};
+use crate::status_table::StatusTable;
 
 /// A subject's status item as an operator reads it. Text fields that are
 /// absent or empty are `None`.
