@@ -1,5 +1,5 @@
 //! The archiver's settings, read once at cold start. Names are the design's
-//! and template.yaml's (checked by tests/tests/template.rs).
+//! and template.yaml's (checked by tests/tests/template/archiver.rs).
 
 use std::fmt;
 use std::time::Duration;
@@ -119,7 +119,7 @@ pub const ENV_NAMES: &[&str] = &[
 ];
 
 /// Of [`ENV_NAMES`], those for local development and tests only: never set
-/// by the template (checked by tests/tests/template.rs).
+/// by the template (checked by tests/tests/template/archiver.rs).
 pub const DEV_ONLY_ENV_NAMES: &[&str] = &["ARCHIVE_ALLOW_INSECURE_DOCUMENT_URLS"];
 
 impl ArchiverConfig {
