@@ -98,7 +98,6 @@ fn start_moto(args: &DevArgs) -> anyhow::Result<(MotoServer, String)> {
 async fn run_async(args: DevArgs) -> anyhow::Result<()> {
     let (_moto, endpoint) = start_moto(&args)?;
     std::fs::create_dir_all(&args.state_dir)?;
-
     let mut vars = BTreeMap::from([
         ("AWS_ENDPOINT_URL".to_string(), endpoint.clone()),
         ("AWS_REGION".into(), "us-east-1".into()),
@@ -108,9 +107,61 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
     ]);
     let sdk = devenv::sdk_config(&vars).await;
     let clients = store::AwsClients::new(&sdk);
+    let stack = create_stack(&args, &sdk, &clients, &mut vars).await?;
+    if args.resources_only {
+        println!(
+            "moto with the template's resources: {endpoint} (settings in {})",
+            stack.env_file.display()
+        );
+        stop_signal(args.stop_after).await;
+        return Ok(());
+    }
+    // The contract events the processor publishes, as a subscriber sees them.
+    let bus_tail = crate::bus_tail::start(&clients.events, &clients.sqs, BUS).await?;
+    let (mut watch, http, base) = start_functions(&args, &stack.env_file).await?;
+    println!("{}", banner(&args, &stack, &base, &endpoint));
+    let served = serve(&args, &clients, &http, &base, &stack, &mut watch).await;
+    println!("stopping…");
+    bus_tail.abort();
+    let _ = watch.kill().await;
+    served
+}
 
-    let events_table = "contract-hooks-events";
-    let status_table = "contract-hooks-status";
+/// The template's resource names, as `dev` creates them on moto.
+const EVENTS_TABLE: &str = "contract-hooks-events";
+const STATUS_TABLE: &str = "contract-hooks-status";
+const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:contract-hooks-events";
+const BUCKET: &str = "contract-hooks-documents";
+const BUS: &str = "contract-hooks";
+const ARCHIVE_QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:contract-hooks-archive";
+
+/// What `create_stack` made: the settings file the functions read, and the
+/// queues the pollers drain.
+struct Stack {
+    env_file: PathBuf,
+    queue_url: String,
+    archive_queue_url: String,
+    spotdraft: SpotDraftApi,
+}
+
+/// Where the archiver fetches SpotDraft documents: a real workspace, or the
+/// local stand-in.
+struct SpotDraftApi {
+    url: String,
+    credentials: String,
+    stand_in: bool,
+}
+
+/// The template's resources on moto (tables, queues, secret, bucket, bus
+/// rules), the SpotDraft API the archiver uses, and the env file and key
+/// files that say where everything is.
+async fn create_stack(
+    args: &DevArgs,
+    sdk: &aws_config::SdkConfig,
+    clients: &store::AwsClients,
+    vars: &mut BTreeMap<String, String>,
+) -> anyhow::Result<Stack> {
+    let (events_table, status_table, bucket, bus) = (EVENTS_TABLE, STATUS_TABLE, BUCKET, BUS);
     testkit::resources::create_ledger_table(&clients.dynamodb, events_table).await?;
     testkit::resources::create_status_table(&clients.dynamodb, status_table).await?;
     let (queue_url, dlq_url) =
@@ -130,12 +181,9 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         .context("creating the webhook secret")?
         .arn
         .unwrap_or_default();
-    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:contract-hooks-events";
 
     // The archiver's side: bucket, archive queue + DLQ, bus and rule.
-    let archive = store::archive::ArchiveClients::new(&sdk, &clients.calls);
-    let bucket = "contract-hooks-documents";
-    let bus = "contract-hooks";
+    let archive = store::archive::ArchiveClients::new(sdk, &clients.calls);
     testkit::resources::create_bucket(&archive.s3, bucket).await?;
     let (archive_queue_url, archive_dlq_url) =
         testkit::resources::create_archive_queues(&clients.sqs, "contract-hooks-archive").await?;
@@ -154,39 +202,7 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         &archive_queue_url,
     )
     .await?;
-    let archive_queue_arn = "arn:aws:sqs:us-east-1:123456789012:contract-hooks-archive";
-    let spotdraft_api = match (
-        std::env::var("SPOTDRAFT_API_BASE_URL")
-            .ok()
-            .filter(|v| !v.is_empty()),
-        std::env::var("SPOTDRAFT_API_CREDENTIALS")
-            .ok()
-            .filter(|v| !v.is_empty()),
-    ) {
-        (Some(url), Some(credentials)) => {
-            eprintln!("archiver: SpotDraft documents from {url} (SPOTDRAFT_API_BASE_URL)");
-            (url, credentials, false)
-        }
-        _ => {
-            let url = crate::spotdraft_standin::start(Some(crate::spotdraft_standin::Resend {
-                dynamodb: clients.dynamodb.clone(),
-                status_table: status_table.into(),
-                events_table: events_table.into(),
-                ingest_url: format!(
-                    "http://127.0.0.1:{}/lambda-url/ingest/webhooks/spotdraft",
-                    args.port
-                ),
-                hmac_key: DEV_SPOTDRAFT_KEY.into(),
-            }))
-            .await?;
-            let credentials = json!({
-                "client_id": crate::spotdraft_standin::CLIENT_ID,
-                "client_secret": crate::spotdraft_standin::CLIENT_SECRET,
-            });
-            (url, credentials.to_string(), true)
-        }
-    };
-
+    let spotdraft = spotdraft_api(args, clients).await?;
     vars.extend([
         ("EVENTS_TABLE".to_string(), events_table.to_string()),
         ("STATUS_TABLE".into(), status_table.into()),
@@ -199,14 +215,17 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         ("ARCHIVE_QUEUE_URL".into(), archive_queue_url.clone()),
         ("ARCHIVE_DLQ_URL".into(), archive_dlq_url),
         ("EVENT_BUS_NAME".into(), bus.into()),
-        ("SPOTDRAFT_API_BASE_URL".into(), spotdraft_api.0.clone()),
-        ("SPOTDRAFT_API_CREDENTIALS".into(), spotdraft_api.1.clone()),
+        ("SPOTDRAFT_API_BASE_URL".into(), spotdraft.url.clone()),
+        (
+            "SPOTDRAFT_API_CREDENTIALS".into(),
+            spotdraft.credentials.clone(),
+        ),
         // The local SpotDraft stand-in serves documents over http on
         // loopback; the deployed archiver never allows that.
         ("ARCHIVE_ALLOW_INSECURE_DOCUMENT_URLS".into(), "true".into()),
     ]);
     let env_file = args.state_dir.join("env");
-    devenv::write_env_file(&env_file, &vars).map_err(|e| anyhow!("{e:?}"))?;
+    devenv::write_env_file(&env_file, vars).map_err(|e| anyhow!("{e:?}"))?;
     std::fs::write(
         args.state_dir.join("spotdraft.key"),
         format!("{DEV_SPOTDRAFT_KEY}\n"),
@@ -220,18 +239,69 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         format!("{DEV_DOCUSIGN_KEY}\n"),
     )?;
 
-    if args.resources_only {
-        println!(
-            "moto with the template's resources: {endpoint} (settings in {})",
-            env_file.display()
-        );
-        stop_signal(args.stop_after).await;
-        return Ok(());
-    }
+    Ok(Stack {
+        env_file,
+        queue_url,
+        archive_queue_url,
+        spotdraft,
+    })
+}
 
-    // The contract events the processor publishes, as a subscriber sees them.
-    let bus_tail = crate::bus_tail::start(&clients.events, &clients.sqs, bus).await?;
+/// `SPOTDRAFT_API_BASE_URL` and `SPOTDRAFT_API_CREDENTIALS` when both are set,
+/// else the local stand-in, started here.
+async fn spotdraft_api(
+    args: &DevArgs,
+    clients: &store::AwsClients,
+) -> anyhow::Result<SpotDraftApi> {
+    Ok(
+        match (
+            std::env::var("SPOTDRAFT_API_BASE_URL")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            std::env::var("SPOTDRAFT_API_CREDENTIALS")
+                .ok()
+                .filter(|v| !v.is_empty()),
+        ) {
+            (Some(url), Some(credentials)) => {
+                eprintln!("archiver: SpotDraft documents from {url} (SPOTDRAFT_API_BASE_URL)");
+                SpotDraftApi {
+                    url,
+                    credentials,
+                    stand_in: false,
+                }
+            }
+            _ => {
+                let url = crate::spotdraft_standin::start(Some(crate::spotdraft_standin::Resend {
+                    dynamodb: clients.dynamodb.clone(),
+                    status_table: STATUS_TABLE.into(),
+                    events_table: EVENTS_TABLE.into(),
+                    ingest_url: format!(
+                        "http://127.0.0.1:{}/lambda-url/ingest/webhooks/spotdraft",
+                        args.port
+                    ),
+                    hmac_key: DEV_SPOTDRAFT_KEY.into(),
+                }))
+                .await?;
+                let credentials = json!({
+                    "client_id": crate::spotdraft_standin::CLIENT_ID,
+                    "client_secret": crate::spotdraft_standin::CLIENT_SECRET,
+                });
+                SpotDraftApi {
+                    url,
+                    credentials: credentials.to_string(),
+                    stand_in: true,
+                }
+            }
+        },
+    )
+}
 
+/// `cargo lambda watch` serving the functions on `args.port`, warmed up; the
+/// HTTP client and base URL that reach it.
+async fn start_functions(
+    args: &DevArgs,
+    env_file: &std::path::Path,
+) -> anyhow::Result<(Child, reqwest::Client, String)> {
     let cargo_lambda = args.cargo_lambda.clone().unwrap_or_else(|| {
         let venv = PathBuf::from(".venv/bin/cargo-lambda");
         if venv.exists() {
@@ -241,7 +311,7 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         }
     });
     let mut watch = Command::new(&cargo_lambda);
-    watch.args(["lambda", "watch", "--env-file"]).arg(&env_file);
+    watch.args(["lambda", "watch", "--env-file"]).arg(env_file);
     if args.no_reload {
         watch.arg("--ignore-changes");
     }
@@ -269,7 +339,14 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
         .send()
         .await
         .context("warming up the ingest function")?;
-    println!(
+    Ok((watch, http, base))
+}
+
+/// What `dev` prints once the stack is up: the URLs, a first command, where
+/// documents and events go.
+fn banner(args: &DevArgs, stack: &Stack, base: &str, endpoint: &str) -> String {
+    let (bucket, bus, spotdraft_api) = (BUCKET, BUS, &stack.spotdraft);
+    format!(
         "\ncontract-hooks is running locally.\n\n\
          Webhook URLs (POST):\n  {base}/lambda-url/ingest/webhooks/spotdraft\n  {base}/lambda-url/ingest/webhooks/subnoto\n  {base}/lambda-url/ingest/webhooks/docusign\n\n\
          Send a signed sample:\n  \
@@ -282,23 +359,35 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
          once: `Contract Status Changed` when it changed the status, else `Contract Event`.\n\
          AWS emulator: {endpoint} (settings in {env})\nCtrl-C stops everything.\n",
         state = args.state_dir.display(),
-        env = env_file.display(),
-        spotdraft = if spotdraft_api.2 {
+        env = stack.env_file.display(),
+        spotdraft = if spotdraft_api.stand_in {
             format!(
                 "SpotDraft documents: LOCAL STAND-IN at {url} (not SpotDraft: it serves a generated \
                  PDF for any contract; set SPOTDRAFT_API_BASE_URL and SPOTDRAFT_API_CREDENTIALS \
                  to use a real workspace). It re-sends a contract's latest webhook too:\n  \
                  SPOTDRAFT_CLIENT_ID={id} SPOTDRAFT_CLIENT_SECRET={secret} cargo run -q -p \
                  contract-hooks -- \\\n    spotdraft --base-url {url} retrigger --contract-id 48213\n",
-                url = spotdraft_api.0,
+                url = spotdraft_api.url,
                 id = crate::spotdraft_standin::CLIENT_ID,
                 secret = crate::spotdraft_standin::CLIENT_SECRET,
             )
         } else {
-            format!("SpotDraft documents: {}\n", spotdraft_api.0)
+            format!("SpotDraft documents: {}\n", spotdraft_api.url)
         },
-    );
+    )
+}
 
+/// Runs the queue pollers (processor and archiver) and the sweep until Ctrl-C,
+/// the deadline, or the functions' exit.
+async fn serve(
+    args: &DevArgs,
+    clients: &store::AwsClients,
+    http: &reqwest::Client,
+    base: &str,
+    stack: &Stack,
+    watch: &mut Child,
+) -> anyhow::Result<()> {
+    let (queue_url, queue_arn) = (&stack.queue_url, QUEUE_ARN);
     let invoke_url = format!("{base}/2015-03-31/functions/processor/invocations");
     let archiver_url = format!("{base}/2015-03-31/functions/archiver/invocations");
     // The archive queue's poller runs on its own: a select! would cancel a
@@ -306,13 +395,14 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
     // queue's 12-minute visibility timeout.
     let archive_poller = {
         let (sqs, http) = (clients.sqs.clone(), http.clone());
+        let archive_queue_url = stack.archive_queue_url.clone();
         tokio::spawn(async move {
             loop {
                 let polled = poll_once(
                     &sqs,
                     &http,
                     &archive_queue_url,
-                    archive_queue_arn,
+                    ARCHIVE_QUEUE_ARN,
                     &archiver_url,
                     "archiver",
                 )
@@ -339,7 +429,7 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
                     Err(e) => eprintln!("sweep failed: {e}"),
                 }
             }
-            polled = poll_once(&clients.sqs, &http, &queue_url, queue_arn, &invoke_url, "processor") => {
+            polled = poll_once(&clients.sqs, http, queue_url, queue_arn, &invoke_url, "processor") => {
                 if let Err(e) = polled {
                     eprintln!("queue poller: {e:#}");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -348,10 +438,7 @@ async fn run_async(args: DevArgs) -> anyhow::Result<()> {
 
         }
     }
-    println!("stopping…");
     archive_poller.abort();
-    bus_tail.abort();
-    let _ = watch.kill().await;
     Ok(())
 }
 
