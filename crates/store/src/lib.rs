@@ -34,6 +34,6 @@ pub use metrics::Metrics;
 pub use queue::{Queue, QueueMessage, QUEUE_MESSAGE_VERSION, REDRIVEN_ATTRIBUTE};
 pub use secrets::{parse_secrets, SecretsError, SecretsHandle, Verifiers};
 pub use status_table::{
-    plain_json, Applied, Change, RecentPage, RecentSubject, ScanCursor, StatusItem, StatusTable,
+    plain_json, Applied, Change, RecentCursor, RecentPage, RecentSubject, StatusItem, StatusTable,
     StatusView,
 };

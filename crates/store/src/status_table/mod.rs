@@ -24,7 +24,7 @@ mod view;
 use expr::*;
 pub use item::StatusItem;
 use item::*;
-pub use view::{plain_json, RecentPage, RecentSubject, ScanCursor, StatusView};
+pub use view::{plain_json, RecentCursor, RecentPage, RecentSubject, StatusView};
 
 /// What [`StatusTable::apply`] did with an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -125,7 +125,7 @@ pub struct RecentSubject {
 
 /// Where a scan of the status table goes on from.
 #[derive(Debug, Clone)]
-pub struct ScanCursor(HashMap<String, AttributeValue>);
+pub struct RecentCursor(HashMap<String, AttributeValue>);
 
 /// One page of [`StatusTable::recent_page`].
 #[derive(Debug, Clone)]
@@ -137,7 +137,7 @@ pub struct RecentPage {
     /// Items the page scanned.
     pub scanned: usize,
     /// The next page, when there is one.
-    pub next: Option<ScanCursor>,
+    pub next: Option<RecentCursor>,
 }
 
 impl StatusTable {
@@ -167,7 +167,7 @@ impl StatusTable {
         since_ms: i64,
         provider: Option<Provider>,
         page_size: Option<i32>,
-        cursor: Option<ScanCursor>,
+        cursor: Option<RecentCursor>,
     ) -> Result<RecentPage, StoreError> {
         let mut request = self
             .client
@@ -215,7 +215,7 @@ impl StatusTable {
             next: page
                 .last_evaluated_key
                 .filter(|next| !next.is_empty())
-                .map(ScanCursor),
+                .map(RecentCursor),
         })
     }
 }
