@@ -59,27 +59,19 @@ pub(super) fn negative_ingest_events(
     let subnoto = first_sample(samples, Provider::Subnoto)?;
     let t = clock.t_ms;
     let json = BodyFormat::Json;
+    let spotdraft_signed =
+        |key: &str, at: i64| signed_headers(Provider::SpotDraft, key, &spotdraft.body, at, json);
+    let subnoto_signed =
+        |key: &str, at: i64| signed_headers(Provider::Subnoto, key, &subnoto.body, at, json);
     let post = |provider: &str, headers: Vec<(String, String)>, body: &[u8]| HttpRequest {
         method: "POST",
         path: format!("/webhooks/{provider}"),
         headers,
         body: body.to_vec(),
     };
-    let mut unsigned = signed_headers(
-        Provider::Subnoto,
-        SUBNOTO_TEST_SECRET,
-        &subnoto.body,
-        t,
-        json,
-    );
+    let mut unsigned = subnoto_signed(SUBNOTO_TEST_SECRET, t);
     unsigned.retain(|(name, _)| name != verify::subnoto::SIGNATURE_HEADER);
-    let mut text_plain = signed_headers(
-        Provider::SpotDraft,
-        SPOTDRAFT_TEST_KEY,
-        &spotdraft.body,
-        t,
-        json,
-    );
+    let mut text_plain = spotdraft_signed(SPOTDRAFT_TEST_KEY, t);
     text_plain[0].1 = "text/plain".to_owned();
     let not_json = b"CONTRACT_SIGNED 48213".as_slice();
 
@@ -89,13 +81,7 @@ pub(super) fn negative_ingest_events(
             "spotdraft-bad-signature",
             post(
                 "spotdraft",
-                signed_headers(
-                    Provider::SpotDraft,
-                    WRONG_SPOTDRAFT_KEY,
-                    &spotdraft.body,
-                    t,
-                    json,
-                ),
+                spotdraft_signed(WRONG_SPOTDRAFT_KEY, t),
                 &spotdraft.body,
             ),
             401,
@@ -105,13 +91,7 @@ pub(super) fn negative_ingest_events(
             "spotdraft-bad-signature",
             post(
                 "spotdraft",
-                signed_headers(
-                    Provider::SpotDraft,
-                    WRONG_SPOTDRAFT_KEY,
-                    &spotdraft.body,
-                    t,
-                    json,
-                ),
+                spotdraft_signed(WRONG_SPOTDRAFT_KEY, t),
                 &spotdraft.body,
             ),
             401,
@@ -121,13 +101,7 @@ pub(super) fn negative_ingest_events(
             "subnoto-bad-signature",
             post(
                 "subnoto",
-                signed_headers(
-                    Provider::Subnoto,
-                    WRONG_SUBNOTO_SECRET,
-                    &subnoto.body,
-                    t,
-                    json,
-                ),
+                subnoto_signed(WRONG_SUBNOTO_SECRET, t),
                 &subnoto.body,
             ),
             401,
@@ -138,13 +112,7 @@ pub(super) fn negative_ingest_events(
             post(
                 "subnoto",
                 // Ten minutes old: outside the 5-minute window whenever it is replayed.
-                signed_headers(
-                    Provider::Subnoto,
-                    SUBNOTO_TEST_SECRET,
-                    &subnoto.body,
-                    t - 600_000,
-                    json,
-                ),
+                subnoto_signed(SUBNOTO_TEST_SECRET, t - 600_000),
                 &subnoto.body,
             ),
             401,
@@ -160,13 +128,7 @@ pub(super) fn negative_ingest_events(
             "unknown-provider",
             post(
                 "adobesign",
-                signed_headers(
-                    Provider::SpotDraft,
-                    SPOTDRAFT_TEST_KEY,
-                    &spotdraft.body,
-                    t,
-                    json,
-                ),
+                spotdraft_signed(SPOTDRAFT_TEST_KEY, t),
                 &spotdraft.body,
             ),
             404,
@@ -176,13 +138,7 @@ pub(super) fn negative_ingest_events(
             "unknown-provider",
             post(
                 "adobesign",
-                signed_headers(
-                    Provider::SpotDraft,
-                    SPOTDRAFT_TEST_KEY,
-                    &spotdraft.body,
-                    t,
-                    json,
-                ),
+                spotdraft_signed(SPOTDRAFT_TEST_KEY, t),
                 &spotdraft.body,
             ),
             404,
