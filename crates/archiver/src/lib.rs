@@ -29,7 +29,7 @@ use store::archive::{ArchiveClients, DocumentStore, StatusDocuments};
 use store::{AwsClients, Bus, CallCounter};
 
 pub use config::{ArchiverConfig, ConfigError};
-use credentials::{CredentialError, CredentialHandle};
+use credentials::CredentialError;
 
 /// The function name in metrics.
 pub const FUNCTION: &str = "archiver";
@@ -84,7 +84,7 @@ impl App {
         let spotdraft = match &config.spotdraft {
             Some(api) => Some(spotdraft::SpotDraftApi::new(
                 api.base_url.clone(),
-                CredentialHandle::load(
+                credentials::load(
                     api.credentials.clone(),
                     clients.secrets.clone(),
                     config.secrets_refresh,
@@ -98,7 +98,7 @@ impl App {
         let subnoto = match &config.subnoto {
             Some(api) => Some(subnoto::SubnotoApi::new(
                 api.base_url.clone(),
-                CredentialHandle::load(
+                credentials::load(
                     api.credentials.clone(),
                     clients.secrets.clone(),
                     config.secrets_refresh,
@@ -111,7 +111,7 @@ impl App {
             Some(api) => Some(docusign::DocuSignApi::new(
                 &api.auth,
                 api.base_url.clone(),
-                CredentialHandle::load(
+                credentials::load(
                     api.credentials.clone(),
                     clients.secrets.clone(),
                     config.secrets_refresh,
