@@ -21,6 +21,7 @@ pub mod http;
 pub mod keypointers;
 pub mod metadata;
 pub mod spotdraft;
+pub mod spotdraft_api;
 pub mod subnoto;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
