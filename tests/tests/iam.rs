@@ -21,7 +21,6 @@ mod archiver_common;
 use std::collections::BTreeSet;
 
 use archiver::batch::{process_batch, Outcome};
-use archiver::config::CredentialSource;
 use archiver_common::provider::{pdf, CLIENT_ID, CLIENT_SECRET};
 use archiver_common::{spotdraft_executed, ArchiveStack, Fault, ProviderServer, Route};
 use integration_tests::iam::{Authorization, Deployed, Function, Role, RoleRecorder};
@@ -41,8 +40,9 @@ async fn archiver_via(
     let clients = clients_via(recorder.endpoint()).await;
     let archive = ArchiveClients::new(&sdk_config_for(recorder.endpoint()).await, &clients.calls);
     let mut config = env.config(Some(server), &[]);
-    config.spotdraft.as_mut().unwrap().credentials =
-        CredentialSource::SecretsManager(arn.to_owned());
+    config.spotdraft.as_mut().unwrap().credentials = store::SecretsSource::SecretsManager {
+        arn: arn.to_owned(),
+    };
     let mut app = archiver::App::new(&config, &clients, &archive)
         .await
         .unwrap();

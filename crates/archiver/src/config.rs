@@ -1,30 +1,11 @@
 //! The archiver's settings, read once at cold start. Names are the design's
 //! and template.yaml's (checked by tests/tests/template/archiver.rs).
 
-use std::fmt;
 use std::time::Duration;
 
+use store::SecretsSource;
+
 use crate::egress::DocumentUrlPolicy;
-
-/// Where a provider API credential comes from.
-#[derive(Clone, PartialEq, Eq)]
-pub enum CredentialSource {
-    /// `*_API_CREDENTIALS`: the JSON itself.
-    Inline(String),
-    /// `*_API_CREDENTIALS_ARN`: a Secrets Manager secret holding it.
-    SecretsManager(String),
-}
-
-impl fmt::Debug for CredentialSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CredentialSource::Inline(_) => f.write_str("Inline(<redacted>)"),
-            CredentialSource::SecretsManager(arn) => {
-                f.debug_tuple("SecretsManager").field(arn).finish()
-            }
-        }
-    }
-}
 
 /// One provider's API: base URL and credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +13,7 @@ pub struct ApiConfig {
     /// Base URL (no trailing slash).
     pub base_url: String,
     /// The credential.
-    pub credentials: CredentialSource,
+    pub credentials: SecretsSource,
 }
 
 /// DocuSign's API: the auth server, the REST base when fixed, the credential.
@@ -43,7 +24,7 @@ pub struct DocuSignConfig {
     /// `DOCUSIGN_API_BASE_URL`.
     pub base_url: Option<String>,
     /// The credential.
-    pub credentials: CredentialSource,
+    pub credentials: SecretsSource,
 }
 
 /// The archiver's configuration.
@@ -143,8 +124,8 @@ impl ArchiverConfig {
                 name: inline,
                 reason: "and its _ARN variant are both set; set one",
             }),
-            (Some(json), None) => Ok(CredentialSource::Inline(json)),
-            (None, Some(arn)) => Ok(CredentialSource::SecretsManager(arn)),
+            (Some(json), None) => Ok(SecretsSource::Inline(json)),
+            (None, Some(arn)) => Ok(SecretsSource::SecretsManager { arn }),
             (None, None) => Err(ConfigError::Missing(inline)),
         };
         let base_url = |name: &'static str| -> Result<Option<String>, ConfigError> {
@@ -299,7 +280,9 @@ mod tests {
         assert_eq!(sd.base_url, "https://api.eu.spotdraft.com");
         assert_eq!(
             sd.credentials,
-            CredentialSource::SecretsManager("arn:x".into())
+            SecretsSource::SecretsManager {
+                arn: "arn:x".into()
+            }
         );
         assert_eq!(c.event_bus.as_deref(), Some("bus"));
     }

@@ -1,18 +1,17 @@
-//! Provider API credentials: inline JSON or a Secrets Manager secret, loaded
-//! once per cold start and refreshed like the webhook secrets
-//! (`store::SecretsHandle`): in the background once `SECRETS_REFRESH_SECONDS`
-//! have passed, and at once (at most once a minute) after the provider
-//! refused them, so a rotation needs no deploy. A failed refresh keeps the
-//! cached value. `Debug` never shows a secret.
+//! Provider API credentials: inline JSON or a Secrets Manager secret, kept
+//! current by the same [`store::Refreshing`] handle as the webhook secrets:
+//! refreshed in the background once `SECRETS_REFRESH_SECONDS` have passed, and
+//! at once (at most once a minute) after the provider refused them, so a
+//! rotation needs no deploy. A failed refresh keeps the cached value. `Debug`
+//! never shows a secret.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
-
-use crate::config::CredentialSource;
+use store::{Decode, Refreshing, SecretsSource};
 
 /// Credentials cannot be read or used. Never contains a secret value.
 #[derive(Debug, thiserror::Error)]
@@ -153,111 +152,59 @@ pub fn rsa_key_from_pem(pem: &str) -> Option<ring::signature::RsaKeyPair> {
     }
 }
 
-/// The least time between two refreshes forced by a refusal: a provider that
-/// keeps answering 401 must not turn into a Secrets Manager hot loop.
-pub const FORCED_REFRESH_EVERY: Duration = Duration::from_secs(60);
+/// How one provider's credential is read, for [`store::Refreshing`].
+pub struct ApiCredentials<T>(PhantomData<fn() -> T>);
 
-/// The current credential of one provider.
-#[derive(Debug)]
-pub struct CredentialHandle<T: Credential> {
-    current: RwLock<Arc<T>>,
-    source: CredentialSource,
-    client: aws_sdk_secretsmanager::Client,
-    refresh_every: Duration,
-    loaded_at: Mutex<Instant>,
-    refreshing: AtomicBool,
-}
-
-impl<T: Credential + fmt::Debug> CredentialHandle<T> {
-    /// Loads now; fails when the credential cannot be read or parsed (the
-    /// function then does not start, and says why).
-    pub async fn load(
-        source: CredentialSource,
-        client: aws_sdk_secretsmanager::Client,
-        refresh_every: Duration,
-    ) -> Result<Arc<Self>, CredentialError> {
-        let value = fetch::<T>(&source, &client).await?;
-        Ok(Arc::new(CredentialHandle {
-            current: RwLock::new(Arc::new(value)),
-            source,
-            client,
-            refresh_every,
-            loaded_at: Mutex::new(Instant::now()),
-            refreshing: AtomicBool::new(false),
-        }))
-    }
-
-    /// The credential to use now; starts a background refresh when stale.
-    pub fn current(self: &Arc<Self>) -> Arc<T> {
-        if matches!(self.source, CredentialSource::SecretsManager(_))
-            && self.older_than(self.refresh_every)
-            && !self.refreshing.swap(true, Ordering::AcqRel)
-        {
-            let this = Arc::clone(self);
-            tokio::spawn(async move {
-                if let Err(err) = this.refresh().await {
-                    tracing::warn!(error = %err, "API credentials refresh failed; keeping cached credentials");
-                }
-                this.refreshing.store(false, Ordering::Release);
-            });
-        }
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// After the provider refused the credential: re-reads it now, unless it
-    /// was read less than [`FORCED_REFRESH_EVERY`] ago. True when re-read.
-    pub async fn refresh_after_refusal(&self) -> bool {
-        if matches!(self.source, CredentialSource::Inline(_))
-            || !self.older_than(FORCED_REFRESH_EVERY)
-        {
-            return false;
-        }
-        match self.refresh().await {
-            Ok(()) => true,
-            Err(err) => {
-                tracing::warn!(error = %err, "API credentials refresh failed; keeping cached credentials");
-                false
-            }
-        }
-    }
-
-    fn older_than(&self, age: Duration) -> bool {
-        self.loaded_at
-            .lock()
-            .map(|t| t.elapsed() >= age)
-            .unwrap_or(true)
-    }
-
-    async fn refresh(&self) -> Result<(), CredentialError> {
-        let result = fetch::<T>(&self.source, &self.client).await;
-        if let Ok(mut at) = self.loaded_at.lock() {
-            *at = Instant::now();
-        }
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(result?);
-        Ok(())
+impl<T> ApiCredentials<T> {
+    /// The reader of `T`.
+    pub fn new() -> Self {
+        ApiCredentials(PhantomData)
     }
 }
 
-async fn fetch<T: Credential>(
-    source: &CredentialSource,
-    client: &aws_sdk_secretsmanager::Client,
-) -> Result<T, CredentialError> {
-    let json = match source {
-        CredentialSource::Inline(json) => json.clone(),
-        CredentialSource::SecretsManager(arn) => store::archive::secret_string(client, arn)
-            .await
-            .map_err(|source| CredentialError::Fetch {
+impl<T> Default for ApiCredentials<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Credential + fmt::Debug> Decode for ApiCredentials<T> {
+    type Value = T;
+    type Error = CredentialError;
+    const WHAT: &'static str = "API credentials secret";
+
+    fn decode(&self, json: &str) -> Result<T, CredentialError> {
+        T::parse(json).ok_or(CredentialError::Shape {
+            what: T::WHAT,
+            shape: T::SHAPE,
+        })
+    }
+
+    fn fetch_failed(&self, source: store::StoreError) -> CredentialError {
+        CredentialError::Fetch {
             what: T::WHAT,
             source,
-        })?,
-    };
-    T::parse(&json).ok_or(CredentialError::Shape {
-        what: T::WHAT,
-        shape: T::SHAPE,
-    })
+        }
+    }
+
+    fn log_refresh(&self, outcome: Result<&T, &CredentialError>) {
+        if let Err(err) = outcome {
+            tracing::warn!(error = %err, "API credentials refresh failed; keeping cached credentials");
+        }
+    }
+}
+
+/// The current credential of one provider.
+pub type CredentialHandle<T> = Refreshing<ApiCredentials<T>>;
+
+/// Loads a provider's credential now; fails when it cannot be read or parsed
+/// (the function then does not start, and says why).
+pub async fn load<T: Credential + fmt::Debug>(
+    source: SecretsSource,
+    client: aws_sdk_secretsmanager::Client,
+    refresh_every: Duration,
+) -> Result<Arc<CredentialHandle<T>>, CredentialError> {
+    Refreshing::load(ApiCredentials::new(), source, client, refresh_every).await
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! What the provider clients share: the error classification that decides
-//! between retry, back-off and the dead-letter queue, the pace limiter, the
-//! clients, API answers read with a cap ([`read_json`]), and `Retry-After`.
+//! What the provider clients share: the typed answer errors ([`ApiError`],
+//! also the operator CLI's), their classification that decides between retry,
+//! back-off and the dead-letter queue, the pace limiter, the clients, API
+//! answers read with a cap ([`answer_bytes`]), and `Retry-After`.
 //!
 //! Error texts never contain a URL (reqwest's errors carry the request URL,
 //! and the temporary download URL is a credential: [`transport`] strips it),
@@ -9,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -29,6 +30,94 @@ pub enum Class {
     /// Retrying cannot help (bad message, redirect, too large, not found):
     /// straight to the DLQ.
     Permanent,
+}
+
+/// An API call that did not succeed, by what its answer (or its absence)
+/// says; [`FetchError::api`] names the call and decides its handling, the
+/// operator CLI shows it with the request. Never contains a URL, a credential
+/// or a response body.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A 3xx: never followed.
+    #[error("answered a redirect ({status}); redirects are not followed")]
+    Redirect {
+        /// The status.
+        status: u16,
+        /// Where the answer pointed (may be shown to the operator, never logged).
+        location: Option<String>,
+    },
+    /// 401 / 403: the credentials were refused.
+    #[error("{status}: the API credentials were refused")]
+    CredentialsRefused {
+        /// The status.
+        status: u16,
+    },
+    /// 429, with its `Retry-After`.
+    #[error("429 Too Many Requests (Retry-After {retry_after:?})")]
+    RateLimited {
+        /// `Retry-After`, if any.
+        retry_after: Option<Duration>,
+    },
+    /// 404 / 410.
+    #[error("{status}: not found")]
+    NotFound {
+        /// The status.
+        status: u16,
+    },
+    /// 5xx.
+    #[error("server error {status}")]
+    Server {
+        /// The status.
+        status: u16,
+    },
+    /// Another unexpected status.
+    #[error("unexpected status {status}")]
+    Status {
+        /// The status.
+        status: u16,
+    },
+    /// No answer: connection failure, timeout, TLS, body cut short.
+    #[error("{0}")]
+    Transport(#[source] reqwest::Error),
+    /// A credential holds characters a header cannot carry.
+    #[error("the API credentials hold characters a header cannot carry")]
+    UnusableCredentials,
+    /// A successful answer larger than the cap: not read further.
+    #[error("answer larger than {limit} bytes")]
+    TooLarge {
+        /// The cap.
+        limit: usize,
+    },
+    /// A successful answer that is not what the API documents.
+    #[error("unexpected answer: {reason}")]
+    Malformed {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl ApiError {
+    /// The answer's status as an error. `None` for 2xx.
+    pub fn from_status(status: StatusCode, headers: &HeaderMap) -> Option<ApiError> {
+        let code = status.as_u16();
+        Some(match code {
+            200..=299 => return None,
+            300..=399 => ApiError::Redirect {
+                status: code,
+                location: headers
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            },
+            401 | 403 => ApiError::CredentialsRefused { status: code },
+            404 | 410 => ApiError::NotFound { status: code },
+            429 => ApiError::RateLimited {
+                retry_after: retry_after(headers),
+            },
+            500..=599 => ApiError::Server { status: code },
+            _ => ApiError::Status { status: code },
+        })
+    }
 }
 
 /// A provider call failed.
@@ -192,19 +281,26 @@ impl FetchError {
         status: StatusCode,
         headers: &HeaderMap,
     ) -> Option<FetchError> {
-        let code = status.as_u16();
-        Some(match code {
-            200..=299 => return None,
-            300..=399 => FetchError::Redirect { what, status: code },
-            401 | 403 => FetchError::Credentials { what, status: code },
-            404 | 410 => FetchError::NotFound { what },
-            429 => FetchError::Throttled {
+        ApiError::from_status(status, headers).map(|err| FetchError::api(what, err))
+    }
+
+    /// An API call's (`what`) typed error, classified for the queue.
+    pub fn api(what: &'static str, err: ApiError) -> FetchError {
+        match err {
+            ApiError::Redirect { status, .. } => FetchError::Redirect { what, status },
+            ApiError::CredentialsRefused { status } => FetchError::Credentials { what, status },
+            ApiError::RateLimited { retry_after } => FetchError::Throttled { what, retry_after },
+            ApiError::NotFound { .. } => FetchError::NotFound { what },
+            ApiError::Server { status } => FetchError::Server { what, status },
+            ApiError::Status { status } => FetchError::Status { what, status },
+            ApiError::Transport(err) => transport(what, err),
+            ApiError::UnusableCredentials => FetchError::Network {
                 what,
-                retry_after: retry_after(headers),
+                reason: ApiError::UnusableCredentials.to_string(),
             },
-            500..=599 => FetchError::Server { what, status: code },
-            _ => FetchError::Status { what, status: code },
-        })
+            ApiError::TooLarge { limit } => FetchError::AnswerTooLarge { what, limit },
+            ApiError::Malformed { reason } => FetchError::Answer { what, reason },
+        }
     }
 }
 
@@ -285,14 +381,25 @@ impl Pace {
 /// The HTTP client of an API: no redirects, short timeouts. The download
 /// client ([`download_client`]) differs only in its read timeout.
 pub fn api_client(timeout: Duration) -> reqwest::Client {
+    api_client_with(Duration::from_secs(5), timeout, USER_AGENT)
+}
+
+/// The archiver's `User-Agent`.
+pub const USER_AGENT: &str = concat!("contract-hooks-archiver/", env!("CARGO_PKG_VERSION"));
+
+/// An API client with these timeouts and `User-Agent`: never follows a
+/// redirect (a client that follows may drop the method, the body, or send
+/// the credentials elsewhere).
+pub fn api_client_with(
+    connect_timeout: Duration,
+    timeout: Duration,
+    user_agent: &str,
+) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(5))
+        .connect_timeout(connect_timeout)
         .timeout(timeout)
-        .user_agent(concat!(
-            "contract-hooks-archiver/",
-            env!("CARGO_PKG_VERSION")
-        ))
+        .user_agent(user_agent)
         .build()
         .expect("a client with static settings builds")
 }
@@ -310,10 +417,7 @@ pub fn download_client(
         .no_proxy()
         .connect_timeout(Duration::from_secs(5))
         .read_timeout(read_timeout)
-        .user_agent(concat!(
-            "contract-hooks-archiver/",
-            env!("CARGO_PKG_VERSION")
-        ));
+        .user_agent(USER_AGENT);
     match policy {
         Some(policy) => builder.dns_resolver(Arc::new(FilteringResolver::new(policy))),
         None => builder,
@@ -326,24 +430,49 @@ pub fn download_client(
 /// declared or streamed larger answer is [`FetchError::AnswerTooLarge`].
 pub async fn read_json(
     what: &'static str,
-    mut response: reqwest::Response,
+    response: reqwest::Response,
 ) -> Result<Value, FetchError> {
+    answer_json(response)
+        .await
+        .map_err(|err| FetchError::api(what, err))
+}
+
+/// An answer's JSON, read up to [`MAX_ANSWER_BYTES`].
+pub async fn answer_json(response: reqwest::Response) -> Result<Value, ApiError> {
+    let body = answer_bytes(response).await?;
+    serde_json::from_slice(&body).map_err(|_| ApiError::Malformed {
+        reason: "not JSON".into(),
+    })
+}
+
+/// An answer's body, read up to [`MAX_ANSWER_BYTES`]: a declared or streamed
+/// larger one is [`ApiError::TooLarge`].
+pub async fn answer_bytes(response: reqwest::Response) -> Result<Vec<u8>, ApiError> {
     let limit = MAX_ANSWER_BYTES;
-    let too_large = FetchError::AnswerTooLarge { what, limit };
+    match read_capped(response, limit).await? {
+        (body, true) => Ok(body),
+        (_, false) => Err(ApiError::TooLarge { limit }),
+    }
+}
+
+/// At most `limit` bytes of an answer's body, and whether that is all of it
+/// (a larger declared length is not read at all).
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), ApiError> {
     if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(too_large);
+        return Ok((Vec::new(), false));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport(what, e))? {
+    while let Some(chunk) = response.chunk().await.map_err(ApiError::Transport)? {
         if body.len() + chunk.len() > limit {
-            return Err(too_large);
+            body.extend_from_slice(&chunk[..limit - body.len()]);
+            return Ok((body, false));
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|_| FetchError::Answer {
-        what,
-        reason: "not JSON".into(),
-    })
+    Ok((body, true))
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod http;
 pub mod keypointers;
 pub mod metadata;
 pub mod spotdraft;
+pub mod spotdraft_api;
 pub mod subnoto;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -29,7 +30,7 @@ use store::archive::{ArchiveClients, DocumentStore, StatusDocuments};
 use store::{AwsClients, Bus, CallCounter};
 
 pub use config::{ArchiverConfig, ConfigError};
-use credentials::{CredentialError, CredentialHandle};
+use credentials::CredentialError;
 
 /// The function name in metrics.
 pub const FUNCTION: &str = "archiver";
@@ -84,7 +85,7 @@ impl App {
         let spotdraft = match &config.spotdraft {
             Some(api) => Some(spotdraft::SpotDraftApi::new(
                 api.base_url.clone(),
-                CredentialHandle::load(
+                credentials::load(
                     api.credentials.clone(),
                     clients.secrets.clone(),
                     config.secrets_refresh,
@@ -98,7 +99,7 @@ impl App {
         let subnoto = match &config.subnoto {
             Some(api) => Some(subnoto::SubnotoApi::new(
                 api.base_url.clone(),
-                CredentialHandle::load(
+                credentials::load(
                     api.credentials.clone(),
                     clients.secrets.clone(),
                     config.secrets_refresh,
@@ -111,7 +112,7 @@ impl App {
             Some(api) => Some(docusign::DocuSignApi::new(
                 &api.auth,
                 api.base_url.clone(),
-                CredentialHandle::load(
+                credentials::load(
                     api.credentials.clone(),
                     clients.secrets.clone(),
                     config.secrets_refresh,

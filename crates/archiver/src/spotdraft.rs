@@ -7,14 +7,15 @@
 //! | download link | `POST /api/v2.1/public/contracts/{composite_id}/download_link` `{"format": "PDF"}` | 200 `{url, file_name, current_version_id}` |
 //! | metadata values | `GET /api/v2.1/public/contracts/{composite_id}/key_pointers` | 200, a JSON array of `{id, value, label, field_name, data_type, format_option}` (see `keypointers`) |
 //!
-//! Both carry `client-id` and `client-secret`; their answers are read with a
-//! cap ([`read_json`]). The temporary URL is fetched with another client that
+//! They go through the shared [`SpotDraftClient`] (`client-id` and
+//! `client-secret`, answers read with a cap, typed errors). The temporary URL is fetched with another client that
 //! sends neither, only where `egress` allows (https, a public host, the
 //! allowlist), and is never logged. No redirect is followed anywhere.
 //! Requests are paced ([`Pace`]) under SpotDraft's 10 requests/s per workspace.
 
 use std::sync::Arc;
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use tokio::time::Instant;
@@ -23,8 +24,9 @@ use crate::credentials::{CredentialHandle, SpotDraftCredentials};
 use crate::download::{Download, DownloadLimits};
 use crate::egress::DocumentUrlPolicy;
 use crate::http::{
-    api_client, download_client, read_json, transport, FetchError, Pace, API_TIMEOUT, READ_TIMEOUT,
+    download_client, transport, FetchError, Pace, API_TIMEOUT, READ_TIMEOUT, USER_AGENT,
 };
+use crate::spotdraft_api::SpotDraftClient;
 
 /// The listing path (with `?filter__contract_id=`).
 pub const CONTRACTS_PATH: &str = "/api/v2.1/public/contracts/";
@@ -78,8 +80,7 @@ pub fn valid_contract_id(id: &str) -> bool {
 /// The SpotDraft documents client.
 #[derive(Debug)]
 pub struct SpotDraftApi {
-    base_url: String,
-    api: reqwest::Client,
+    api: SpotDraftClient,
     download: reqwest::Client,
     credentials: Arc<CredentialHandle<SpotDraftCredentials>>,
     pace: Pace,
@@ -98,8 +99,7 @@ impl SpotDraftApi {
     ) -> Self {
         let policy = Arc::new(policy);
         SpotDraftApi {
-            base_url: base_url.into(),
-            api: api_client(API_TIMEOUT),
+            api: api_client(base_url.into(), API_TIMEOUT),
             download: download_client(READ_TIMEOUT, Some(policy.clone())),
             credentials,
             pace: Pace::new(requests_per_second),
@@ -110,7 +110,7 @@ impl SpotDraftApi {
 
     /// Other timeouts than [`API_TIMEOUT`] and [`READ_TIMEOUT`] (tests).
     pub fn with_timeouts(mut self, api: std::time::Duration, read: std::time::Duration) -> Self {
-        self.api = api_client(api);
+        self.api = api_client(self.api.base_url().to_owned(), api);
         self.download = download_client(read, Some(self.policy.clone()));
         self
     }
@@ -126,37 +126,39 @@ impl SpotDraftApi {
         &self.credentials
     }
 
+    /// One call: the current credential, the pace, the status's error, the
+    /// answer's JSON (capped).
     async fn call(
         &self,
         what: &'static str,
-        request: reqwest::RequestBuilder,
+        method: Method,
+        path: &str,
+        build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<Value, FetchError> {
         let credentials = self.credentials.current();
+        let request = self
+            .api
+            .request(method, path, &credentials)
+            .map_err(|e| FetchError::api(what, e))?;
         self.pace.wait().await;
-        let response = request
-            .header("client-id", &credentials.client_id)
-            .header("client-secret", &credentials.client_secret)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
+        let reply = self
+            .api
+            .send(build(request))
             .await
-            .map_err(|e| transport(what, e))?;
-        if let Some(err) = FetchError::from_status(what, response.status(), response.headers()) {
-            return Err(err);
-        }
-        read_json(what, response).await
+            .map_err(|e| FetchError::api(what, e))?;
+        reply
+            .success_json()
+            .await
+            .map_err(|e| FetchError::api(what, e))
     }
 
     /// The composite id of `contract_id` from the contracts listing.
     pub async fn find_composite_id(&self, contract_id: &str) -> Result<String, FetchError> {
         const WHAT: &str = "SpotDraft contracts listing";
-        let url = format!("{}{CONTRACTS_PATH}", self.base_url);
         let answer = self
-            .call(
-                WHAT,
-                self.api
-                    .get(url)
-                    .query(&[("filter__contract_id", contract_id)]),
-            )
+            .call(WHAT, Method::GET, CONTRACTS_PATH, |r| {
+                r.query(&[("filter__contract_id", contract_id)])
+            })
             .await?;
         let entries = listing_entries(&answer).ok_or_else(|| FetchError::Answer {
             what: WHAT,
@@ -185,9 +187,11 @@ impl SpotDraftApi {
     /// A fresh download link for `composite_id`.
     pub async fn download_link(&self, composite_id: &str) -> Result<DownloadLink, FetchError> {
         const WHAT: &str = "SpotDraft download_link";
-        let url = format!("{}{}", self.base_url, download_link_path(composite_id));
+        let path = download_link_path(composite_id);
         let answer = self
-            .call(WHAT, self.api.post(url).json(&json!({"format": "PDF"})))
+            .call(WHAT, Method::POST, &path, |r| {
+                r.json(&json!({"format": "PDF"}))
+            })
             .await?;
         let bad = |reason: &str| FetchError::Answer {
             what: WHAT,
@@ -218,8 +222,8 @@ impl SpotDraftApi {
     /// the same cap, pace and error mapping as the other calls.
     pub async fn key_pointers(&self, composite_id: &str) -> Result<Value, FetchError> {
         const WHAT: &str = "SpotDraft key_pointers";
-        let url = format!("{}{}", self.base_url, key_pointers_path(composite_id));
-        self.call(WHAT, self.api.get(url)).await
+        let path = key_pointers_path(composite_id);
+        self.call(WHAT, Method::GET, &path, |r| r).await
     }
 
     /// Starts downloading a link's document, to end by `deadline`: only a
@@ -250,6 +254,16 @@ impl SpotDraftApi {
             ),
         }
     }
+}
+
+/// The archiver's SpotDraft client: a 5 s connect timeout, `timeout` in all.
+fn api_client(base_url: String, timeout: std::time::Duration) -> SpotDraftClient {
+    SpotDraftClient::new(
+        base_url,
+        std::time::Duration::from_secs(5),
+        timeout,
+        USER_AGENT,
+    )
 }
 
 /// The entries of a listing answer: a plain array, or an object holding one

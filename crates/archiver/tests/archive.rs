@@ -416,7 +416,7 @@ async fn credentials_from_secrets_manager_are_used_and_reread_after_a_refusal() 
         .await;
     let mut config = env.config(Some(&server), &[]);
     config.spotdraft.as_mut().unwrap().credentials =
-        archiver::config::CredentialSource::SecretsManager(arn.clone());
+        store::SecretsSource::SecretsManager { arn: arn.clone() };
     let app = archiver::App::new(&config, &env.stack.clients, &env.archive)
         .await
         .unwrap();

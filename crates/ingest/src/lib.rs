@@ -14,7 +14,7 @@ use std::sync::Arc;
 use lambda_http::{Body, Request, Response};
 use store::{
     Accepted, AwsClients, Config, Ledger, NewEntry, Queue, QueueMessage, SecretsError,
-    SecretsHandle, StoreError, ALLOWED_HEADERS,
+    SecretsHandle, StoreError, WebhookSecrets, ALLOWED_HEADERS,
 };
 use verify::{Event, Provider, Rejection};
 
@@ -53,9 +53,11 @@ impl App {
     pub async fn new(config: &Config, clients: &AwsClients) -> Result<App, InitError> {
         let source = config.require_secrets()?.clone();
         let secrets = SecretsHandle::load(
+            WebhookSecrets {
+                tolerance_ms: config.tolerance_ms,
+            },
             source,
             clients.secrets.clone(),
-            config.tolerance_ms,
             config.secrets_refresh,
         )
         .await?;

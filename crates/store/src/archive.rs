@@ -828,25 +828,6 @@ pub async fn dead_letter(
     Ok(())
 }
 
-/// A Secrets Manager secret's string (provider API credentials).
-pub async fn secret_string(
-    client: &aws_sdk_secretsmanager::Client,
-    arn: &str,
-) -> Result<String, StoreError> {
-    let out = client
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|e| StoreError::aws("SecretsManager.GetSecretValue", e))?;
-    out.secret_string()
-        .map(str::to_owned)
-        .ok_or(StoreError::Corrupt {
-            what: "API credentials secret",
-            reason: "no SecretString".into(),
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

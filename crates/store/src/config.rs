@@ -1,12 +1,14 @@
 use std::fmt;
 use std::time::Duration;
 
-/// Where the webhook secrets come from.
-#[derive(Clone)]
+/// Where a secret comes from: the webhook secrets (`WEBHOOK_SECRETS` or
+/// `WEBHOOK_SECRETS_ARN`) or a provider API credential
+/// (`*_API_CREDENTIALS` or `*_API_CREDENTIALS_ARN`).
+#[derive(Clone, PartialEq, Eq)]
 pub enum SecretsSource {
-    /// `WEBHOOK_SECRETS`: the JSON document itself.
+    /// The JSON itself.
     Inline(String),
-    /// `WEBHOOK_SECRETS_ARN`: a Secrets Manager secret holding the same JSON.
+    /// A Secrets Manager secret holding the same JSON.
     SecretsManager {
         /// Secret ARN or name.
         arn: String,

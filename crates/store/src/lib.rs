@@ -1,6 +1,7 @@
 //! The AWS adapters of contract-hooks: the DynamoDB ledger (accept-once) and
 //! status table, the SQS queue message, the EventBridge bus, webhook secrets
-//! (inline or Secrets Manager), the S3 document store (feature `archive`) and
+//! and provider API credentials (inline or Secrets Manager, kept current by
+//! [`Refreshing`]), the S3 document store (feature `archive`) and
 //! configuration from the environment. Client building and error
 //! classification are in one place ([`AwsClients`], [`StoreError`]).
 //!
@@ -20,6 +21,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod ops;
 mod queue;
+pub mod refreshing;
 pub mod schema;
 mod secrets;
 mod status_table;
@@ -32,7 +34,8 @@ pub use ledger::{Accepted, Ledger, LedgerEntry, NewEntry, PendingEntry, Stored, 
 pub use logging::init_json_logs;
 pub use metrics::Metrics;
 pub use queue::{Queue, QueueMessage, QUEUE_MESSAGE_VERSION, REDRIVEN_ATTRIBUTE};
-pub use secrets::{parse_secrets, SecretsError, SecretsHandle, Verifiers};
+pub use refreshing::{Decode, Refreshing};
+pub use secrets::{parse_secrets, SecretsError, SecretsHandle, Verifiers, WebhookSecrets};
 pub use status_table::{
     plain_json, Applied, Change, RecentCursor, RecentPage, RecentSubject, StatusItem, StatusTable,
     StatusView,

@@ -1,12 +1,12 @@
+//! The webhook secrets: the JSON document of each provider's signing secrets,
+//! parsed into verifiers and kept current by a [`Refreshing`] handle.
+
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
 
 use verify::{Provider, SecretError, SecretSet, Verifier};
 
-use crate::config::SecretsSource;
 use crate::error::StoreError;
+use crate::refreshing::{Decode, Refreshing};
 
 /// One verifier per configured provider, built from the secrets document.
 #[derive(Debug, Clone)]
@@ -69,112 +69,45 @@ pub fn parse_secrets(json: &str, tolerance_ms: u64) -> Result<Verifiers, Secrets
     Ok(Verifiers { by_provider })
 }
 
-/// The current verifiers, loaded at cold start and, for Secrets Manager,
-/// refreshed in the background once `refresh_every` has passed, so a rotation
-/// takes effect without a deploy. A failed refresh keeps the cached secrets.
-#[derive(Debug)]
-pub struct SecretsHandle {
-    current: RwLock<Arc<Verifiers>>,
-    source: SecretsSource,
-    client: aws_sdk_secretsmanager::Client,
-    tolerance_ms: u64,
-    refresh_every: Duration,
-    loaded_at: Mutex<Instant>,
-    refreshing: AtomicBool,
+/// How the webhook secrets document is read: each provider's verifier with
+/// this timestamp tolerance.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookSecrets {
+    /// The verifiers' timestamp tolerance.
+    pub tolerance_ms: u64,
 }
 
-impl SecretsHandle {
-    /// Loads the secrets now. Fails when they cannot be read or used: a function
-    /// without secrets must not start (it could only reject, or worse).
-    pub async fn load(
-        source: SecretsSource,
-        client: aws_sdk_secretsmanager::Client,
-        tolerance_ms: u64,
-        refresh_every: Duration,
-    ) -> Result<Arc<Self>, SecretsError> {
-        let verifiers = fetch(&source, &client, tolerance_ms).await?;
-        Ok(Arc::new(SecretsHandle {
-            current: RwLock::new(Arc::new(verifiers)),
-            source,
-            client,
-            tolerance_ms,
-            refresh_every,
-            loaded_at: Mutex::new(Instant::now()),
-            refreshing: AtomicBool::new(false),
-        }))
+impl Decode for WebhookSecrets {
+    type Value = Verifiers;
+    type Error = SecretsError;
+    const WHAT: &'static str = "webhook secret";
+
+    fn decode(&self, json: &str) -> Result<Verifiers, SecretsError> {
+        parse_secrets(json, self.tolerance_ms)
     }
 
-    /// The verifiers to use now. When they are older than the refresh interval a
-    /// background refresh starts; this call never waits for it.
-    pub fn current(self: &Arc<Self>) -> Arc<Verifiers> {
-        if matches!(self.source, SecretsSource::SecretsManager { .. }) && self.is_stale() {
-            self.spawn_refresh();
-        }
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    fn fetch_failed(&self, err: StoreError) -> SecretsError {
+        SecretsError::Fetch(err)
     }
 
-    fn is_stale(&self) -> bool {
-        self.loaded_at
-            .lock()
-            .map(|t| t.elapsed() >= self.refresh_every)
-            .unwrap_or(true)
-    }
-
-    fn spawn_refresh(self: &Arc<Self>) {
-        if self.refreshing.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
-            match this.refresh().await {
-                Ok(providers) => tracing::info!(providers, "webhook secrets refreshed"),
-                Err(err) => {
-                    tracing::warn!(error = %err, "webhook secrets refresh failed; keeping cached secrets")
-                }
+    fn log_refresh(&self, outcome: Result<&Verifiers, &SecretsError>) {
+        match outcome {
+            Ok(verifiers) => {
+                let providers = verifiers.by_provider.len();
+                tracing::info!(providers, "webhook secrets refreshed")
             }
-            this.refreshing.store(false, Ordering::Release);
-        });
-    }
-
-    /// Re-reads the secrets now and swaps them in. On error the cached secrets
-    /// stay, and the next refresh is attempted after the interval again.
-    pub async fn refresh(&self) -> Result<usize, SecretsError> {
-        let result = fetch(&self.source, &self.client, self.tolerance_ms).await;
-        if let Ok(mut at) = self.loaded_at.lock() {
-            *at = Instant::now();
-        }
-        let verifiers = result?;
-        let count = verifiers.by_provider.len();
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(verifiers);
-        Ok(count)
-    }
-}
-
-async fn fetch(
-    source: &SecretsSource,
-    client: &aws_sdk_secretsmanager::Client,
-    tolerance_ms: u64,
-) -> Result<Verifiers, SecretsError> {
-    match source {
-        SecretsSource::Inline(json) => parse_secrets(json, tolerance_ms),
-        SecretsSource::SecretsManager { arn } => {
-            let out = client
-                .get_secret_value()
-                .secret_id(arn)
-                .send()
-                .await
-                .map_err(|e| StoreError::aws("SecretsManager.GetSecretValue", e))?;
-            let json = out.secret_string().ok_or(StoreError::Corrupt {
-                what: "webhook secret",
-                reason: "no SecretString".into(),
-            })?;
-            parse_secrets(json, tolerance_ms)
+            Err(err) => {
+                tracing::warn!(error = %err, "webhook secrets refresh failed; keeping cached secrets")
+            }
         }
     }
 }
+
+/// The current verifiers, loaded at cold start and, for Secrets Manager,
+/// refreshed in the background once the refresh interval has passed, so a
+/// rotation takes effect without a deploy. A failed refresh keeps the cached
+/// secrets.
+pub type SecretsHandle = Refreshing<WebhookSecrets>;
 
 #[cfg(test)]
 mod tests {

@@ -97,7 +97,9 @@ fn the_archiver_sets_exactly_the_settings_its_config_reads() {
         assert_eq!(ds.auth, format!("https://{host}"));
         assert_eq!(
             ds.credentials,
-            archiver::config::CredentialSource::SecretsManager("from-the-stack".into())
+            store::SecretsSource::SecretsManager {
+                arn: "from-the-stack".into()
+            }
         );
     }
     let defaults = archiver::ArchiverConfig::from_lookup(|k| match k {

@@ -5,24 +5,27 @@
 
 pub mod activities;
 pub mod api;
+pub mod base_url;
+pub mod call_error;
+pub mod contract_id;
+pub mod hmac_key;
+pub mod retrigger;
 pub mod state;
 
-use std::collections::BTreeMap;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use reqwest::Url;
 use serde_json::json;
-use store::ops::{rotate_secret_in_secrets_manager, rotate_secrets_document, KeyChange};
-use verify::Provider;
 
 use crate::common::{now_rfc3339, print_json, print_line, runtime};
-use crate::devenv;
 use crate::error::{CliError, CliResult};
-use api::{Api, ApiError, ContractId, Credentials, Deleted, NewWebhook, Region, RetryPolicy};
+use api::{credentials_from_env, Api, Deleted, NewWebhook, RetryPolicy};
+use base_url::Region;
+use hmac_key::{hmac_key, HmacKeyArgs};
+use retrigger::{retrigger, RetriggerArgs};
 use state::{State, Subscription, DEFAULT_STATE_FILE};
 
 /// Manage SpotDraft webhook subscriptions and the workspace HMAC key.
@@ -103,74 +106,6 @@ pub enum SpotdraftCommand {
     Retrigger(RetriggerArgs),
 }
 
-/// Arguments of `spotdraft retrigger`.
-#[derive(Debug, Args)]
-#[command(
-    after_help = "For recovery after an outage longer than SpotDraft's own retries: \
-SpotDraft sends the latest webhook call of each contract again, signed as before, to the \
-subscriptions of the workspace. Re-triggering a contract that was received is harmless: if \
-SpotDraft re-sends the same body, the receiver answers 200 duplicate; if it builds the body \
-anew (SpotDraft does not document which), the event is accepted as a new one, published again \
-under a new id, and the status still converges on the latest event. \
-Only the latest call of each contract is re-sent: events before it are not, and the status \
-table converges on the latest one. Contract ids are the integer contract_id of the webhooks \
-(`contract-hooks recent --provider spotdraft` lists them), any length, sent exactly as given. \
-A 404 from SpotDraft means it does not know one of the ids (or has no webhook call for it); \
-re-trigger the ids one at a time to find which. 429 and 5xx answers are retried (a repeat \
-only re-sends again)."
-)]
-pub struct RetriggerArgs {
-    /// A contract id; repeat the flag, give several after it, or separate them with commas.
-    #[arg(
-        long = "contract-id",
-        value_name = "ID",
-        required = true,
-        num_args = 1..,
-        value_delimiter = ','
-    )]
-    pub contract_ids: Vec<String>,
-}
-
-/// Where `hmac-key --store` puts the key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KeyStore {
-    /// The Secrets Manager secret ingest reads (WEBHOOK_SECRETS_ARN).
-    SecretsManager,
-    /// A local JSON file in the same format.
-    File,
-}
-
-/// Arguments of `spotdraft hmac-key`.
-#[derive(Debug, Args)]
-#[command(
-    after_help = "Without --store the key is only checked (base64) and described, \
-never printed unless --show. --store puts it first in the \"spotdraft\" list of the secrets \
-document {\"spotdraft\":[...],\"subnoto\":[...]}, keeps the previous key second (still \
-accepted during the rotation window) and drops older ones."
-)]
-pub struct HmacKeyArgs {
-    /// Store the key as the current SpotDraft secret.
-    #[arg(long, value_enum)]
-    pub store: Option<KeyStore>,
-
-    /// Secret ARN or name for --store secrets-manager (default: WEBHOOK_SECRETS_ARN, from the
-    /// environment or the env file).
-    #[arg(long, value_name = "ARN")]
-    pub secret_id: Option<String>,
-
-    /// Secrets file for --store file (created if missing, written with mode 0600).
-    #[arg(long, value_name = "PATH", required_if_eq("store", "file"))]
-    pub file: Option<PathBuf>,
-
-    /// Print the key on stdout.
-    #[arg(long)]
-    pub show: bool,
-
-    /// Environment file written by `make dev` (AWS endpoint, WEBHOOK_SECRETS_ARN).
-    #[arg(long, value_name = "PATH", default_value = ".dev/env")]
-    pub env_file: PathBuf,
-}
-
 /// Arguments of `spotdraft register`.
 #[derive(Debug, Args)]
 pub struct RegisterArgs {
@@ -248,7 +183,7 @@ pub fn run(args: SpotdraftArgs) -> CliResult {
 impl ApiArgs {
     fn base_url(&self) -> Result<String, CliError> {
         match (&self.base_url, self.region) {
-            (Some(url), _) => api::normalise_base_url(url).map_err(CliError::usage),
+            (Some(url), _) => base_url::normalise_base_url(url).map_err(CliError::usage),
             (None, Some(region)) => Ok(region.base_url().to_owned()),
             (None, None) => Err(CliError::usage(
                 "choose the workspace's region with --region in|us|eu|me (or SPOTDRAFT_REGION), \
@@ -260,7 +195,7 @@ impl ApiArgs {
     /// The client; credentials are read before the base URL so that a missing
     /// credential is reported first, before any request.
     fn api(&self) -> Result<Api, CliError> {
-        let credentials = Credentials::from_env()?;
+        let credentials = credentials_from_env()?;
         let base = self.base_url()?;
         if self.timeout == 0 {
             return Err(CliError::usage("--timeout must be at least 1 second"));
@@ -324,183 +259,6 @@ fn list(args: &ApiArgs) -> CliResult {
         ))?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-// ------------------------------------------------------------------ hmac-key
-
-fn hmac_key(args: &ApiArgs, cmd: HmacKeyArgs) -> CliResult {
-    let api = args.api()?;
-    let vars = if cmd.store == Some(KeyStore::SecretsManager) && cmd.env_file.exists() {
-        devenv::read_env_file(&cmd.env_file)?
-    } else {
-        BTreeMap::new()
-    };
-    let secret_id = match cmd.store {
-        Some(KeyStore::SecretsManager) => Some(
-            cmd.secret_id
-                .clone()
-                .or_else(|| devenv::setting(&vars, "WEBHOOK_SECRETS_ARN"))
-                .ok_or_else(|| {
-                    CliError::usage(
-                        "--store secrets-manager needs --secret-id ARN (or WEBHOOK_SECRETS_ARN)",
-                    )
-                })?,
-        ),
-        _ => None,
-    };
-    let rt = runtime()?;
-    let key = rt.block_on(api.hmac_key())?;
-    let decoded_len = verify::SecretSet::new(Provider::SpotDraft, [&key])
-        .map(|_| key_bytes(&key))
-        .map_err(|_| {
-            CliError::Failed(anyhow::anyhow!(
-                "SpotDraft returned an HMAC key that is not base64; nothing was stored"
-            ))
-        })?;
-
-    let (destination, change) = match cmd.store {
-        None => (None, None),
-        Some(KeyStore::File) => {
-            let path = cmd.file.as_deref().expect("clap requires --file");
-            let change = store_in_file(path, &key)?;
-            (Some(path.display().to_string()), Some(change))
-        }
-        Some(KeyStore::SecretsManager) => {
-            let id = secret_id.expect("resolved above");
-            let change = rt.block_on(async {
-                let sdk = devenv::sdk_config(&vars).await;
-                let client = aws_sdk_secretsmanager::Client::new(&sdk);
-                rotate_secret_in_secrets_manager(&client, &id, Provider::SpotDraft, &key).await
-            });
-            let change = change
-                .map_err(|e| CliError::Failed(anyhow::anyhow!("storing the key in {id}: {e}")))?;
-            (Some(id), Some(change))
-        }
-    };
-
-    let outcome = match &change {
-        None => "not stored",
-        Some(KeyChange::Unchanged) => "unchanged",
-        Some(KeyChange::Rotated {
-            kept_previous: true,
-        }) => "stored; previous key kept",
-        Some(KeyChange::Rotated {
-            kept_previous: false,
-        }) => "stored",
-    };
-    if args.json {
-        let mut out = json!({
-            "key_bytes": decoded_len,
-            "stored": change.as_ref().is_some_and(|c| *c != KeyChange::Unchanged),
-            "outcome": outcome,
-            "destination": destination,
-        });
-        if cmd.show {
-            out["hmac_key"] = json!(key);
-        }
-        print_json(&out)?;
-    } else {
-        if cmd.show {
-            print_line(&key)?;
-        }
-        let mut line = format!("fetched the workspace HMAC key ({decoded_len} bytes)");
-        match (&destination, &change) {
-            (Some(dest), Some(KeyChange::Unchanged)) => line.push_str(&format!(
-                "; already the current key in {dest}, nothing written"
-            )),
-            (Some(dest), Some(KeyChange::Rotated { kept_previous })) => {
-                line.push_str(&format!("; stored as the current key in {dest}"));
-                if *kept_previous {
-                    line.push_str(", previous key kept for the rotation window");
-                }
-            }
-            _ if !cmd.show => {
-                line.push_str("; not shown (--show prints it, --store saves it)");
-            }
-            _ => {}
-        }
-        // With --show the key is stdout's only line; the summary goes to stderr.
-        if cmd.show {
-            eprintln!("{line}");
-        } else {
-            print_line(&line)?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn key_bytes(key: &str) -> usize {
-    use base64::Engine;
-    let engine = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-    );
-    engine.decode(key.trim()).map(|b| b.len()).unwrap_or(0)
-}
-
-/// Rotates the key into a local secrets file (created with mode 0600).
-fn store_in_file(path: &Path, key: &str) -> Result<KeyChange, CliError> {
-    let current = match std::fs::read_to_string(path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(CliError::usage(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )))
-        }
-    };
-    let (text, change) = rotate_secrets_document(current.as_deref(), Provider::SpotDraft, key)
-        .map_err(|e| match e {
-            store::SecretsError::Secret(_) => CliError::Failed(anyhow::anyhow!(
-                "SpotDraft returned an HMAC key that is not usable ({e}); nothing was stored"
-            )),
-            other => CliError::usage(format!(
-                "{} cannot be updated: {other}; nothing was stored",
-                path.display()
-            )),
-        })?;
-    if change == KeyChange::Unchanged {
-        return Ok(change);
-    }
-    let pretty = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or(text);
-    write_private(path, format!("{pretty}\n").as_bytes())?;
-    Ok(change)
-}
-
-/// Writes `bytes` to `path` atomically with mode 0600.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    use std::io::Write;
-    let fail = |e: std::io::Error| {
-        CliError::Failed(anyhow::anyhow!("cannot write {}: {e}", path.display()))
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "secrets".into());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(fail)?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(fail)?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        fail(e)
-    })
 }
 
 // ------------------------------------------------------------------ register
@@ -723,99 +481,9 @@ fn rotate(args: &ApiArgs, cmd: RotateArgs) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-// ------------------------------------------------------------------ retrigger
-
-/// The ids checked (a usage error names the first bad one) and deduplicated,
-/// in the order given.
-fn contract_ids(raw: &[String]) -> Result<Vec<ContractId>, CliError> {
-    let mut ids: Vec<ContractId> = Vec::new();
-    for r in raw {
-        let id = api::contract_id(r).map_err(|e| CliError::usage(format!("--contract-id: {e}")))?;
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    if ids.is_empty() {
-        return Err(CliError::usage("give at least one --contract-id"));
-    }
-    Ok(ids)
-}
-
-fn retrigger(args: &ApiArgs, cmd: RetriggerArgs) -> CliResult {
-    // Every id is checked before credentials are read or anything is sent.
-    let ids = contract_ids(&cmd.contract_ids)?;
-    let api = args.api()?;
-    let rt = runtime()?;
-    let listed = ids
-        .iter()
-        .map(ContractId::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let message = rt
-        .block_on(api.retrigger_latest(&ids))
-        .map_err(|e| match e {
-            ApiError::Status { status, body, .. } if status == reqwest::StatusCode::NOT_FOUND => {
-                CliError::Failed(anyhow::anyhow!(
-                    "SpotDraft answered 404 Not Found to POST {}{}: it does not know at least \
-                     one of the contract ids {listed} in this workspace (or has no webhook call \
-                     to re-send for it). Check the ids (the integer contract_id of the webhooks, \
-                     not T-/H- ids) and the region; re-trigger them one at a time to find which. \
-                     Response body: {body}",
-                    api.base(),
-                    api::RETRIGGER_PATH
-                ))
-            }
-            other => other.into(),
-        })?;
-    if args.json {
-        #[derive(serde::Serialize)]
-        struct Out<'a> {
-            contract_ids: Vec<Box<serde_json::value::RawValue>>,
-            retriggered: bool,
-            message: Option<&'a str>,
-        }
-        let out = Out {
-            // Numbers exactly as sent (a serde_json::Value would round wide ones).
-            contract_ids: ids
-                .iter()
-                .filter_map(|id| serde_json::value::RawValue::from_string(id.to_string()).ok())
-                .collect(),
-            retriggered: true,
-            message: message.as_deref(),
-        };
-        let text = serde_json::to_string_pretty(&out).unwrap_or_default();
-        print_line(&text)?;
-    } else {
-        print_line(&format!(
-            "SpotDraft accepted re-sending the latest webhook of {} contract(s): {listed}{}",
-            ids.len(),
-            message
-                .as_deref()
-                .map(|m| format!(" (\"{}\")", crate::ops::status::shortened(m, 200)))
-                .unwrap_or_default()
-        ))?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn contract_ids_are_checked_and_deduplicated_in_order() {
-        let raw = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let ids = contract_ids(&raw(&["48213", "7", "48213"])).unwrap();
-        assert_eq!(
-            ids.iter().map(ContractId::as_str).collect::<Vec<_>>(),
-            ["48213", "7"]
-        );
-        assert!(matches!(
-            contract_ids(&raw(&["48213", "x"])),
-            Err(CliError::Usage(m)) if m.contains("\"x\"")
-        ));
-        assert!(matches!(contract_ids(&[]), Err(CliError::Usage(_))));
-    }
 
     #[test]
     fn receivers_must_be_https() {
@@ -831,11 +499,5 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn key_bytes_counts_the_decoded_key() {
-        assert_eq!(key_bytes("c3BvdGRyYWZ0"), 9);
-        assert_eq!(key_bytes("c3BvdGRyYWZ0LWE"), 11);
     }
 }
