@@ -23,14 +23,9 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::call_error::{shown_body, CallError};
+use super::call_error::{shown_body, CallError, CLIENT_ID_ENV, CLIENT_SECRET_ENV};
 use super::contract_id::{retrigger_body, ContractId};
 use crate::error::CliError;
-
-/// Environment variable with the API credential's client id.
-pub const CLIENT_ID_ENV: &str = "SPOTDRAFT_CLIENT_ID";
-/// Environment variable with the API credential's client secret.
-pub const CLIENT_SECRET_ENV: &str = "SPOTDRAFT_CLIENT_SECRET";
 
 /// Path of the workspace HMAC key.
 pub const HMAC_KEY_PATH: &str = "/api/v2.1/public/webhooks/hmac_key/";

@@ -3,9 +3,13 @@
 
 use std::fmt;
 
+/// Environment variable with the API credential's client id.
+pub const CLIENT_ID_ENV: &str = "SPOTDRAFT_CLIENT_ID";
+/// Environment variable with the API credential's client secret.
+pub const CLIENT_SECRET_ENV: &str = "SPOTDRAFT_CLIENT_SECRET";
+
 use reqwest::StatusCode;
 
-use super::api::{CLIENT_ID_ENV, CLIENT_SECRET_ENV};
 use crate::error::CliError;
 
 /// Longest error body shown.

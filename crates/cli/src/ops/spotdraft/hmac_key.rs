@@ -96,9 +96,9 @@ pub fn hmac_key(args: &ApiArgs, cmd: HmacKeyArgs) -> CliResult {
         Some(KeyStore::SecretsManager) => {
             let id = secret_id.expect("resolved above");
             let change = rt.block_on(async {
-                let sdk = devenv::sdk_config(&vars).await;
-                let client = aws_sdk_secretsmanager::Client::new(&sdk);
-                rotate_secret_in_secrets_manager(&client, &id, Provider::SpotDraft, &key).await
+                let clients = store::AwsClients::new(&devenv::sdk_config(&vars).await);
+                rotate_secret_in_secrets_manager(&clients.secrets, &id, Provider::SpotDraft, &key)
+                    .await
             });
             let change = change
                 .map_err(|e| CliError::Failed(anyhow::anyhow!("storing the key in {id}: {e}")))?;

@@ -1,130 +1,25 @@
-//! The archiver's AWS side: the document bucket (S3, streamed, multipart for
-//! large documents, one object per (provider, subject, version)), the
-//! `document` attribute of the status item (never replaced by an older
-//! version), `Contract Document Archived` on the bus, the archive queue's
-//! visibility (back-off), and the provider API credentials in Secrets Manager.
-//!
-//! Kept apart from the webhook path's adapters (ledger, queue, status sync):
-//! nothing here runs in ingest or the processor.
+//! The document bucket: one object per (provider, subject, version), streamed in
+//! parts with its SHA-256 checked, found again by its checksum metadata.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::time::Duration;
-
-use aws_config::timeout::TimeoutConfig;
-use aws_config::SdkConfig;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use crate::error::StoreError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use base64::Engine;
 use sha2::{Digest, Sha256};
-use verify::Provider;
+use std::collections::HashMap;
+use std::future::Future;
 
-use crate::aws::CallCounter;
-use crate::error::StoreError;
-use crate::schema::attr;
-use domain::limits::status_key;
-
-pub use domain::events::{DOCUMENT_ARCHIVED, SOURCE as EVENT_SOURCE, STATUS_CHANGED};
-/// The archive rule's event pattern (template.yaml has the same, checked by a test).
-pub fn archive_rule_pattern() -> serde_json::Value {
-    serde_json::json!({
-        "source": [EVENT_SOURCE],
-        "detail-type": [STATUS_CHANGED],
-        "detail": {"lifecycle": ["executed"]}
-    })
-}
-
-/// `detail-type` of a metadata job on the archive queue (the archiver's
-/// `event::METADATA_REQUESTED`).
-pub const METADATA_REQUESTED: &str = "Contract Metadata Requested";
-
-/// The archive rule's second target: the same executed event rewritten as a
-/// metadata job, so the document and the metadata values are two messages
-/// that fail and retry apart. `(InputPathsMap, InputTemplate)`; template.yaml
-/// has the same, checked by a test.
-pub fn metadata_target_input() -> (serde_json::Value, String) {
-    (
-        serde_json::json!({"id": "$.id", "detail": "$.detail"}),
-        format!(
-            r#"{{"version": "0", "id": "<id>", "detail-type": "{METADATA_REQUESTED}", "source": "{EVENT_SOURCE}", "detail": <detail>}}"#
-        ),
-    )
-}
-
-/// The key-pointer rule's pattern: SpotDraft's key pointers created or
-/// updated on an executed contract, delivered as they are to the archive
-/// queue (a metadata job).
-pub fn key_pointer_rule_pattern() -> serde_json::Value {
-    serde_json::json!({
-        "source": [EVENT_SOURCE],
-        "detail-type": [domain::events::CONTRACT_EVENT],
-        "detail": {
-            "provider": ["spotdraft"],
-            "lifecycle": ["executed"],
-            "provider_event_type": ["CONTRACT_KEY_POINTER_CREATION", "CONTRACT_KEY_POINTER_UPDATION"]
-        }
-    })
-}
-
-/// Status item attribute: the archived document (a map, see [`DocumentRecord`]).
-pub const DOCUMENT_ATTR: &str = "document";
-/// Status item attribute: the archived document's rank (see [`DocumentRecord::rank`]).
-pub const DOCUMENT_RANK_ATTR: &str = "document_rank";
 /// S3 user metadata: the document's SHA-256, lowercase hex.
 pub const META_SHA256: &str = "sha256";
+
 /// S3 user metadata: the provider's version id.
 pub const META_VERSION: &str = "provider-version";
 
-/// Archive queue visibility timeout: six times the archiver's 120 s timeout.
-pub const ARCHIVE_VISIBILITY_TIMEOUT_SECS: u32 = 720;
-/// Receives of an archive message before SQS moves it to the archive DLQ:
-/// SQS's maximum, a backstop only. The archiver bounds retries by time (the
-/// archiver's `batch::RETRY_WINDOW` from the message's `SentTimestamp`) and
-/// dead-letters a request itself when it runs out; its back-offs keep this
-/// count out of reach within the window, so a busy hour of 429s (each
-/// back-off is a receive) does not send an execution to the DLQ.
-pub const ARCHIVE_MAX_RECEIVE_COUNT: u32 = 1000;
-/// Archive queue message retention: 14 days (SQS's longest), beyond the
-/// retry window, so a message is never dropped by age while being retried.
-pub const ARCHIVE_RETENTION_SECS: u32 = 1_209_600;
 /// Multipart part size. Peak memory holds about one part.
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
+
 /// Room above a part for the chunk that completes it (HTTP chunks are small).
-const PART_SLACK: usize = 256 * 1024;
-
-/// The S3 client for the archiver, counted like [`crate::aws::AwsClients`] (whose
-/// EventBridge client the archiver publishes with).
-#[derive(Debug, Clone)]
-pub struct ArchiveClients {
-    /// S3 (the document bucket).
-    pub s3: aws_sdk_s3::Client,
-}
-
-impl ArchiveClients {
-    /// S3 needs longer attempts than the webhook path's 2 s: a part is 8 MiB.
-    pub fn s3_timeouts() -> TimeoutConfig {
-        TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .operation_attempt_timeout(Duration::from_secs(30))
-            .operation_timeout(Duration::from_secs(70))
-            .build()
-    }
-
-    /// Builds the S3 client; path-style addressing when `AWS_ENDPOINT_URL`
-    /// points at a local emulator (no per-bucket host names there).
-    pub fn new(sdk: &SdkConfig, calls: &CallCounter) -> Self {
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(sdk)
-                .timeout_config(Self::s3_timeouts())
-                .force_path_style(sdk.endpoint_url().is_some())
-                .interceptor(calls.clone())
-                .build(),
-        );
-        ArchiveClients { s3 }
-    }
-}
+pub(super) const PART_SLACK: usize = 256 * 1024;
 
 /// A stored document as S3 holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,12 +68,12 @@ pub enum UploadError<E: std::fmt::Display> {
 /// The document bucket.
 #[derive(Debug, Clone)]
 pub struct DocumentStore {
-    s3: aws_sdk_s3::Client,
-    bucket: String,
-    part_bytes: usize,
+    pub(super) s3: aws_sdk_s3::Client,
+    pub(super) bucket: String,
+    pub(super) part_bytes: usize,
 }
 
-fn b64(digest: &[u8]) -> String {
+pub(super) fn b64(digest: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(digest)
 }
 
@@ -242,7 +137,11 @@ impl DocumentStore {
     /// A multipart object's SHA-256: its tag, or (when a crash came between
     /// completing the upload and tagging it) the hash of its bytes, streamed,
     /// and then tagged.
-    async fn sha256_of(&self, key: &str, version: Option<&str>) -> Result<String, StoreError> {
+    pub(super) async fn sha256_of(
+        &self,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<String, StoreError> {
         let tags = self
             .s3
             .get_object_tagging()
@@ -278,7 +177,7 @@ impl DocumentStore {
         Ok(sha)
     }
 
-    async fn tag_sha256(
+    pub(super) async fn tag_sha256(
         &self,
         key: &str,
         version: Option<&str>,
@@ -422,7 +321,7 @@ impl DocumentStore {
         result
     }
 
-    async fn put(
+    pub(super) async fn put(
         &self,
         key: &str,
         content_type: &str,
@@ -450,7 +349,7 @@ impl DocumentStore {
         }
     }
 
-    async fn create_multipart(
+    pub(super) async fn create_multipart(
         &self,
         key: &str,
         content_type: &str,
@@ -480,7 +379,7 @@ impl DocumentStore {
         })
     }
 
-    async fn upload_part(
+    pub(super) async fn upload_part(
         &self,
         key: &str,
         mp: &mut Multipart,
@@ -512,7 +411,7 @@ impl DocumentStore {
         Ok(())
     }
 
-    async fn complete(
+    pub(super) async fn complete(
         &self,
         key: &str,
         mp: &Multipart,
@@ -541,7 +440,7 @@ impl DocumentStore {
         }
     }
 
-    async fn abort(&self, key: &str, mp: &Multipart) {
+    pub(super) async fn abort(&self, key: &str, mp: &Multipart) {
         if let Err(err) = self
             .s3
             .abort_multipart_upload()
@@ -576,296 +475,11 @@ impl DocumentStore {
 }
 
 #[derive(Debug)]
-struct Multipart {
-    upload_id: String,
-    parts: Vec<CompletedPart>,
+pub(super) struct Multipart {
+    pub(super) upload_id: String,
+    pub(super) parts: Vec<CompletedPart>,
 }
 
-fn precondition_failed(raw: Option<&aws_smithy_runtime_api::http::Response>) -> bool {
+pub(super) fn precondition_failed(raw: Option<&aws_smithy_runtime_api::http::Response>) -> bool {
     raw.is_some_and(|r| r.status().as_u16() == 412)
-}
-
-/// The `document` the status item records.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct DocumentRecord {
-    /// `s3://bucket/key`.
-    pub s3_uri: String,
-    /// SHA-256, lowercase hex.
-    pub sha256: String,
-    /// Size.
-    pub bytes: u64,
-    /// Content type.
-    pub content_type: String,
-    /// The provider's version id (SpotDraft `current_version_id`; Subnoto: the document uuid).
-    pub version: String,
-    /// The provider's file name (personal data possible: never logged).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub file_name: Option<String>,
-    /// When it was archived, RFC 3339.
-    pub archived_at: String,
-    /// S3 object version (versioned bucket).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub s3_version_id: Option<String>,
-    /// When the provider was asked for the document, ms (orders versions that
-    /// are not numbers).
-    #[serde(skip)]
-    pub fetched_at_ms: i64,
-}
-
-impl DocumentRecord {
-    /// A string that sorts like "newer": a numeric provider version (SpotDraft's
-    /// version ids) as `v` + 20 digits; anything else by when the provider was
-    /// asked (it answers its current version), `t` + 20 digits. A later fetch
-    /// of the current document is never older than an earlier one.
-    pub fn rank(&self) -> String {
-        match self.version.trim().parse::<u64>() {
-            Ok(n) => format!("v{n:020}"),
-            Err(_) => format!("t{:020}", self.fetched_at_ms.max(0)),
-        }
-    }
-
-    fn to_item(&self) -> AttributeValue {
-        let mut m = HashMap::new();
-        let s = |v: &str| AttributeValue::S(v.to_owned());
-        m.insert("s3_uri".to_owned(), s(&self.s3_uri));
-        m.insert("sha256".to_owned(), s(&self.sha256));
-        m.insert(
-            "bytes".to_owned(),
-            AttributeValue::N(self.bytes.to_string()),
-        );
-        m.insert("content_type".to_owned(), s(&self.content_type));
-        m.insert("version".to_owned(), s(&self.version));
-        m.insert("archived_at".to_owned(), s(&self.archived_at));
-        if let Some(f) = &self.file_name {
-            m.insert("file_name".to_owned(), s(f));
-        }
-        if let Some(v) = &self.s3_version_id {
-            m.insert("s3_version_id".to_owned(), s(v));
-        }
-        AttributeValue::M(m)
-    }
-
-    /// Reads a stored `document` map back.
-    pub fn from_item(value: &AttributeValue) -> Option<DocumentRecord> {
-        let m = value.as_m().ok()?;
-        let s = |k: &str| m.get(k).and_then(|v| v.as_s().ok()).cloned();
-        Some(DocumentRecord {
-            s3_uri: s("s3_uri")?,
-            sha256: s("sha256")?,
-            bytes: m.get("bytes")?.as_n().ok()?.parse().ok()?,
-            content_type: s("content_type").unwrap_or_default(),
-            version: s("version").unwrap_or_default(),
-            file_name: s("file_name"),
-            archived_at: s("archived_at").unwrap_or_default(),
-            s3_version_id: s("s3_version_id"),
-            fetched_at_ms: 0,
-        })
-    }
-}
-
-/// What [`StatusDocuments::record`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recorded {
-    /// The item now names this document.
-    Written,
-    /// The item already named this very version.
-    Same,
-    /// The item names a newer version; left alone.
-    Newer(Option<DocumentRecord>),
-    /// There is no status item for the subject (yet).
-    NoItem,
-}
-
-/// The `document` attribute of status items.
-#[derive(Debug, Clone)]
-pub struct StatusDocuments {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-}
-
-impl StatusDocuments {
-    /// The status table `table`.
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        StatusDocuments {
-            client,
-            table: table.into(),
-        }
-    }
-
-    /// Sets `document` on the subject's status item, only when the item exists
-    /// and holds no document of the same or a higher rank. One `UpdateItem`; a
-    /// refused one says why from the item it returns.
-    pub async fn record(
-        &self,
-        provider: Provider,
-        subject: &str,
-        doc: &DocumentRecord,
-    ) -> Result<Recorded, StoreError> {
-        let rank = doc.rank();
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::PK, AttributeValue::S(status_key(provider, subject)))
-            .update_expression("SET #doc = :doc, #rank = :rank")
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(#rank) OR #rank < :rank)",
-            )
-            .expression_attribute_names("#doc", DOCUMENT_ATTR)
-            .expression_attribute_names("#rank", DOCUMENT_RANK_ATTR)
-            .expression_attribute_values(":doc", doc.to_item())
-            .expression_attribute_values(":rank", AttributeValue::S(rank.clone()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(Recorded::Written),
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(e) => {
-                    let Some(item) = e.item() else {
-                        return Ok(Recorded::NoItem);
-                    };
-                    let stored_rank = item
-                        .get(DOCUMENT_RANK_ATTR)
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                        .unwrap_or_default();
-                    let stored = item.get(DOCUMENT_ATTR).and_then(DocumentRecord::from_item);
-                    let same_version = stored
-                        .as_ref()
-                        .is_some_and(|s| s.version == doc.version && s.sha256 == doc.sha256);
-                    if stored_rank == rank || same_version {
-                        Ok(Recorded::Same)
-                    } else {
-                        Ok(Recorded::Newer(stored))
-                    }
-                }
-                other => Err(StoreError::aws("DynamoDB.UpdateItem", other)),
-            },
-        }
-    }
-
-    /// The subject's recorded document, if any (and whether the item exists).
-    pub async fn get(
-        &self,
-        provider: Provider,
-        subject: &str,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(attr::PK, AttributeValue::S(status_key(provider, subject)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("DynamoDB.GetItem", e))?;
-        Ok(out.item)
-    }
-}
-
-/// Puts an archive job (an archive or metadata request body) on the archive
-/// queue at `queue_url`; returns its message id (operator re-archiving).
-pub async fn queue_job(
-    sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    body: String,
-) -> Result<String, StoreError> {
-    let sent = sqs
-        .send_message()
-        .queue_url(queue_url)
-        .message_body(body)
-        .send()
-        .await
-        .map_err(|e| StoreError::aws("SQS.SendMessage", e))?;
-    Ok(sent.message_id().unwrap_or_default().to_owned())
-}
-
-/// Hides an archive-queue message for `seconds` (0–43200): the back-off of a
-/// throttled or failing record, which the event source mapping then leaves to
-/// SQS as a batch item failure.
-pub async fn change_visibility(
-    sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    receipt_handle: &str,
-    seconds: u32,
-) -> Result<(), StoreError> {
-    sqs.change_message_visibility()
-        .queue_url(queue_url)
-        .receipt_handle(receipt_handle)
-        .visibility_timeout(seconds.min(43_200) as i32)
-        .send()
-        .await
-        .map_err(|e| StoreError::aws("SQS.ChangeMessageVisibility", e))?;
-    Ok(())
-}
-
-/// Moves a message that retrying cannot help straight to the dead-letter
-/// queue, body unchanged, with the reason as message attributes
-/// (`error`: a short code, `error_message`: one line, no personal data).
-pub async fn dead_letter(
-    sqs: &aws_sdk_sqs::Client,
-    dlq_url: &str,
-    body: &str,
-    reason: &str,
-    message: &str,
-) -> Result<(), StoreError> {
-    let attr = |v: &str| {
-        aws_sdk_sqs::types::MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(v)
-            .build()
-            .map_err(|e| StoreError::aws_other("SQS.SendMessage", e))
-    };
-    sqs.send_message()
-        .queue_url(dlq_url)
-        .message_body(body)
-        .message_attributes("error", attr(reason)?)
-        .message_attributes("error_message", attr(message)?)
-        .send()
-        .await
-        .map_err(|e| StoreError::aws("SQS.SendMessage", e))?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn doc(version: &str, fetched: i64) -> DocumentRecord {
-        DocumentRecord {
-            s3_uri: "s3://b/k".into(),
-            sha256: "00".into(),
-            bytes: 1,
-            content_type: "application/pdf".into(),
-            version: version.into(),
-            file_name: None,
-            archived_at: "2026-01-01T00:00:00Z".into(),
-            s3_version_id: None,
-            fetched_at_ms: fetched,
-        }
-    }
-
-    #[test]
-    fn numeric_versions_rank_by_number_others_by_fetch_time() {
-        assert!(doc("9", 5).rank() < doc("10", 1).rank());
-        assert!(doc("abc", 1).rank() < doc("abc", 2).rank());
-        assert!(doc("abc", 9_999_999_999_999).rank() < doc("1", 0).rank());
-        assert_eq!(doc("42", 1).rank(), doc("42", 2).rank());
-    }
-
-    #[test]
-    fn a_record_round_trips_through_its_item() {
-        let mut d = doc("7", 3);
-        d.file_name = Some("x.pdf".into());
-        d.s3_version_id = Some("v1".into());
-        let back = DocumentRecord::from_item(&d.to_item()).unwrap();
-        assert_eq!(
-            back,
-            DocumentRecord {
-                fetched_at_ms: 0,
-                ..d
-            }
-        );
-    }
 }
