@@ -26,6 +26,7 @@ use crate::ledger::{Ledger, LedgerEntry};
 use crate::queue::QueueMessage;
 use crate::schema::{attr, status};
 use crate::secrets::{parse_secrets, SecretsError};
+use crate::status_table::{RecentCursor, RecentPage, RecentSubject, StatusTable};
 
 // ------------------------------------------------------------------ listing
 
@@ -529,6 +530,89 @@ pub async fn rotate_secret_in_secrets_manager(
             })?;
     }
     Ok(change)
+}
+
+impl StatusTable {
+    /// One page (`page_size` items scanned, the table's default when `None`)
+    /// of the subjects whose last event is at or after `since_ms`, of
+    /// `provider` only when given. Reads only the listed attributes.
+    pub async fn recent_page(
+        &self,
+        since_ms: i64,
+        provider: Option<Provider>,
+        page_size: Option<i32>,
+        cursor: Option<RecentCursor>,
+    ) -> Result<RecentPage, StoreError> {
+        let mut request = self
+            .client()
+            .scan()
+            .table_name(self.table())
+            .set_exclusive_start_key(cursor.map(|c| c.0))
+            .set_limit(page_size)
+            .projection_expression("#pk, #provider, #subject, #status, #type, #time, #title")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#provider", attr::PROVIDER)
+            .expression_attribute_names("#subject", attr::SUBJECT)
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#type", attr::LAST_EVENT_TYPE)
+            .expression_attribute_names("#time", attr::EVENT_TIME)
+            .expression_attribute_names("#title", attr::TITLE)
+            .expression_attribute_values(":since", AttributeValue::N(since_ms.to_string()));
+        let mut filter = "#time >= :since".to_owned();
+        if let Some(p) = provider {
+            filter.push_str(" AND #provider = :provider");
+            request =
+                request.expression_attribute_values(":provider", AttributeValue::S(p.to_string()));
+        }
+        let page = request
+            .filter_expression(filter)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("DynamoDB.Scan", e))?;
+        let mut subjects = Vec::new();
+        let mut unreadable = Vec::new();
+        for item in page.items() {
+            match recent_subject(item) {
+                Some(subject) => subjects.push(subject),
+                None => unreadable.push(
+                    item.get(attr::PK)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_else(|| "?".into()),
+                ),
+            }
+        }
+        Ok(RecentPage {
+            subjects,
+            unreadable,
+            scanned: usize::try_from(page.scanned_count).unwrap_or(0),
+            next: page
+                .last_evaluated_key
+                .filter(|next| !next.is_empty())
+                .map(RecentCursor),
+        })
+    }
+}
+
+fn recent_subject(item: &HashMap<String, AttributeValue>) -> Option<RecentSubject> {
+    let s = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .filter(|v| !v.is_empty())
+            .cloned()
+    };
+    Some(RecentSubject {
+        key: s(attr::PK)?,
+        provider: s(attr::PROVIDER)?,
+        subject: s(attr::SUBJECT)?,
+        status: s(attr::STATUS),
+        title: s(attr::TITLE),
+        last_event_type: s(attr::LAST_EVENT_TYPE),
+        event_time_ms: item
+            .get(attr::EVENT_TIME)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())?,
+    })
 }
 
 #[cfg(test)]

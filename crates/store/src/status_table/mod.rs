@@ -389,6 +389,11 @@ impl StatusTable {
         }
     }
 
+    /// The DynamoDB client (for the operator's scan in `crate::ops`).
+    pub(crate) fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
     /// Reads a subject's item (strongly consistent).
     pub async fn get(
         &self,

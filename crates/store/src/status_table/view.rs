@@ -1,7 +1,8 @@
 //! What the operator commands read from the status table: one subject's whole
-//! state ([`StatusTable::view`], for `status`) and pages of the subjects with
-//! the newest events ([`StatusTable::recent_page`], for `recent`). Attribute
-//! names stay here; the CLI gets typed values.
+//! state ([`StatusTable::view`], for `status`) and the subjects with the newest
+//! events (the types of `StatusTable::recent_page`, a scan that lives with the
+//! operator tooling in `crate::ops`). Attribute names stay here; the CLI gets
+//! typed values.
 
 use std::collections::HashMap;
 
@@ -125,7 +126,7 @@ pub struct RecentSubject {
 
 /// Where a scan of the status table goes on from.
 #[derive(Debug, Clone)]
-pub struct RecentCursor(HashMap<String, AttributeValue>);
+pub struct RecentCursor(pub(crate) HashMap<String, AttributeValue>);
 
 /// One page of [`StatusTable::recent_page`].
 #[derive(Debug, Clone)]
@@ -158,87 +159,6 @@ impl StatusTable {
             .map_err(|e| StoreError::aws("DynamoDB.GetItem", e))?;
         Ok(out.item().map(StatusView::from_item))
     }
-
-    /// One page (`page_size` items scanned, the table's default when `None`)
-    /// of the subjects whose last event is at or after `since_ms`, of
-    /// `provider` only when given. Reads only the listed attributes.
-    pub async fn recent_page(
-        &self,
-        since_ms: i64,
-        provider: Option<Provider>,
-        page_size: Option<i32>,
-        cursor: Option<RecentCursor>,
-    ) -> Result<RecentPage, StoreError> {
-        let mut request = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .set_exclusive_start_key(cursor.map(|c| c.0))
-            .set_limit(page_size)
-            .projection_expression("#pk, #provider, #subject, #status, #type, #time, #title")
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#provider", attr::PROVIDER)
-            .expression_attribute_names("#subject", attr::SUBJECT)
-            .expression_attribute_names("#status", attr::STATUS)
-            .expression_attribute_names("#type", attr::LAST_EVENT_TYPE)
-            .expression_attribute_names("#time", attr::EVENT_TIME)
-            .expression_attribute_names("#title", attr::TITLE)
-            .expression_attribute_values(":since", AttributeValue::N(since_ms.to_string()));
-        let mut filter = "#time >= :since".to_owned();
-        if let Some(p) = provider {
-            filter.push_str(" AND #provider = :provider");
-            request =
-                request.expression_attribute_values(":provider", AttributeValue::S(p.to_string()));
-        }
-        let page = request
-            .filter_expression(filter)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("DynamoDB.Scan", e))?;
-        let mut subjects = Vec::new();
-        let mut unreadable = Vec::new();
-        for item in page.items() {
-            match recent_subject(item) {
-                Some(subject) => subjects.push(subject),
-                None => unreadable.push(
-                    item.get(attr::PK)
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                        .unwrap_or_else(|| "?".into()),
-                ),
-            }
-        }
-        Ok(RecentPage {
-            subjects,
-            unreadable,
-            scanned: usize::try_from(page.scanned_count).unwrap_or(0),
-            next: page
-                .last_evaluated_key
-                .filter(|next| !next.is_empty())
-                .map(RecentCursor),
-        })
-    }
-}
-
-fn recent_subject(item: &HashMap<String, AttributeValue>) -> Option<RecentSubject> {
-    let s = |name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_s().ok())
-            .filter(|v| !v.is_empty())
-            .cloned()
-    };
-    Some(RecentSubject {
-        key: s(attr::PK)?,
-        provider: s(attr::PROVIDER)?,
-        subject: s(attr::SUBJECT)?,
-        status: s(attr::STATUS),
-        title: s(attr::TITLE),
-        last_event_type: s(attr::LAST_EVENT_TYPE),
-        event_time_ms: item
-            .get(attr::EVENT_TIME)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok())?,
-    })
 }
 
 /// A DynamoDB attribute as plain JSON (string sets sorted, binary as its size).
