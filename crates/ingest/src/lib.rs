@@ -63,12 +63,7 @@ impl App {
         .await?;
         Ok(App {
             secrets,
-            ledger: Ledger::new(
-                clients.dynamodb.clone(),
-                &config.events_table,
-                config.retention_days,
-                config.lease_ms,
-            ),
+            ledger: Ledger::from_config(config, clients.dynamodb.clone()),
             queue: Queue::new(clients.sqs.clone(), &config.queue_url),
             max_body_bytes: config.max_body_bytes,
             calls: clients.calls.clone(),

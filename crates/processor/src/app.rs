@@ -36,12 +36,7 @@ impl App {
     pub fn new(config: &Config, clients: &AwsClients) -> App {
         App {
             status: StatusTable::new(clients.dynamodb.clone(), &config.status_table),
-            ledger: Ledger::new(
-                clients.dynamodb.clone(),
-                &config.events_table,
-                config.retention_days,
-                config.lease_ms,
-            ),
+            ledger: Ledger::from_config(config, clients.dynamodb.clone()),
             queue: Queue::new(clients.sqs.clone(), &config.queue_url),
             bus: config
                 .event_bus_name

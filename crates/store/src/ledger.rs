@@ -183,6 +183,16 @@ impl Ledger {
         }
     }
 
+    /// The ledger a function's configuration names (table, retention, lease).
+    pub fn from_config(config: &crate::config::Config, client: aws_sdk_dynamodb::Client) -> Self {
+        Self::new(
+            client,
+            &config.events_table,
+            config.retention_days,
+            config.lease_ms,
+        )
+    }
+
     /// The ledger in `table` for reading (operator commands): retention and
     /// lease only matter for writes.
     pub fn reader(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {

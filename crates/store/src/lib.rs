@@ -15,6 +15,7 @@ mod aws;
 mod bus;
 mod config;
 mod error;
+mod guarded;
 mod ledger;
 mod logging;
 pub mod metadata;

@@ -7,11 +7,11 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::AttributeValue;
 use verify::Provider;
 
 use crate::error::StoreError;
+use crate::guarded::{Guarded, GuardedUpdate};
 use crate::schema::attr;
 use domain::limits::status_key;
 
@@ -84,35 +84,31 @@ impl StatusMetadata {
         sha256: &str,
         fetched_at: &str,
     ) -> Result<MetadataRecorded, StoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::PK, AttributeValue::S(status_key(provider, subject)))
-            .update_expression("SET #kp = :kp, #h = :h, #at = :at")
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(#pub) OR #pub <> :h)",
-            )
-            .expression_attribute_names("#kp", KEY_POINTERS_ATTR)
-            .expression_attribute_names("#h", KEY_POINTERS_SHA256_ATTR)
-            .expression_attribute_names("#at", KEY_POINTERS_AT_ATTR)
-            .expression_attribute_names("#pub", KEY_POINTERS_PUBLISHED_ATTR)
-            .expression_attribute_values(":kp", AttributeValue::S(values.to_owned()))
-            .expression_attribute_values(":h", AttributeValue::S(sha256.to_owned()))
-            .expression_attribute_values(":at", AttributeValue::S(fetched_at.to_owned()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(MetadataRecorded::Written),
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(e) => Ok(match e.item() {
-                    None => MetadataRecorded::NoItem,
-                    Some(_) => MetadataRecorded::Unchanged,
-                }),
-                other => Err(StoreError::aws("DynamoDB.UpdateItem", other)),
+        let update = GuardedUpdate {
+            update: "SET #kp = :kp, #h = :h, #at = :at",
+            condition: "attribute_not_exists(#pub) OR #pub <> :h",
+            names: &[
+                ("#kp", KEY_POINTERS_ATTR),
+                ("#h", KEY_POINTERS_SHA256_ATTR),
+                ("#at", KEY_POINTERS_AT_ATTR),
+                ("#pub", KEY_POINTERS_PUBLISHED_ATTR),
+            ],
+            values: vec![
+                (":kp", AttributeValue::S(values.to_owned())),
+                (":h", AttributeValue::S(sha256.to_owned())),
+                (":at", AttributeValue::S(fetched_at.to_owned())),
+            ],
+        };
+        Ok(
+            match update
+                .send(&self.client, &self.table, provider, subject)
+                .await?
+            {
+                Guarded::Written => MetadataRecorded::Written,
+                Guarded::NoItem => MetadataRecorded::NoItem,
+                Guarded::Refused(_) => MetadataRecorded::Unchanged,
             },
-        }
+        )
     }
 
     /// Notes that the values `sha256` were published. One `UpdateItem`.

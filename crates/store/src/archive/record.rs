@@ -2,9 +2,9 @@
 //! when no document of the same or a higher rank is there.
 
 use crate::error::StoreError;
+use crate::guarded::{Guarded, GuardedUpdate};
 use crate::schema::attr;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::AttributeValue;
 use domain::limits::status_key;
 use std::collections::HashMap;
 use verify::Provider;
@@ -132,29 +132,23 @@ impl StatusDocuments {
         doc: &DocumentRecord,
     ) -> Result<Recorded, StoreError> {
         let rank = doc.rank();
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::PK, AttributeValue::S(status_key(provider, subject)))
-            .update_expression("SET #doc = :doc, #rank = :rank")
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(#rank) OR #rank < :rank)",
-            )
-            .expression_attribute_names("#doc", DOCUMENT_ATTR)
-            .expression_attribute_names("#rank", DOCUMENT_RANK_ATTR)
-            .expression_attribute_values(":doc", doc.to_item())
-            .expression_attribute_values(":rank", AttributeValue::S(rank.clone()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(Recorded::Written),
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(e) => {
-                    let Some(item) = e.item() else {
-                        return Ok(Recorded::NoItem);
-                    };
+        let update = GuardedUpdate {
+            update: "SET #doc = :doc, #rank = :rank",
+            condition: "attribute_not_exists(#rank) OR #rank < :rank",
+            names: &[("#doc", DOCUMENT_ATTR), ("#rank", DOCUMENT_RANK_ATTR)],
+            values: vec![
+                (":doc", doc.to_item()),
+                (":rank", AttributeValue::S(rank.clone())),
+            ],
+        };
+        Ok(
+            match update
+                .send(&self.client, &self.table, provider, subject)
+                .await?
+            {
+                Guarded::Written => Recorded::Written,
+                Guarded::NoItem => Recorded::NoItem,
+                Guarded::Refused(item) => {
                     let stored_rank = item
                         .get(DOCUMENT_RANK_ATTR)
                         .and_then(|v| v.as_s().ok())
@@ -165,14 +159,13 @@ impl StatusDocuments {
                         .as_ref()
                         .is_some_and(|s| s.version == doc.version && s.sha256 == doc.sha256);
                     if stored_rank == rank || same_version {
-                        Ok(Recorded::Same)
+                        Recorded::Same
                     } else {
-                        Ok(Recorded::Newer(stored))
+                        Recorded::Newer(stored)
                     }
                 }
-                other => Err(StoreError::aws("DynamoDB.UpdateItem", other)),
             },
-        }
+        )
     }
 
     /// The subject's recorded document, if any (and whether the item exists).
