@@ -26,6 +26,7 @@ use crate::ledger::{Ledger, LedgerEntry};
 use crate::queue::QueueMessage;
 use crate::schema::{attr, status};
 use crate::secrets::{parse_secrets, SecretsError};
+use crate::status_table::item::{opt_n, opt_text};
 use crate::status_table::{RecentCursor, RecentPage, RecentSubject, StatusTable};
 
 // ------------------------------------------------------------------ listing
@@ -595,12 +596,7 @@ impl StatusTable {
 }
 
 fn recent_subject(item: &HashMap<String, AttributeValue>) -> Option<RecentSubject> {
-    let s = |name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_s().ok())
-            .filter(|v| !v.is_empty())
-            .cloned()
-    };
+    let s = |name: &str| opt_text(item, name);
     Some(RecentSubject {
         key: s(attr::PK)?,
         provider: s(attr::PROVIDER)?,
@@ -608,10 +604,7 @@ fn recent_subject(item: &HashMap<String, AttributeValue>) -> Option<RecentSubjec
         status: s(attr::STATUS),
         title: s(attr::TITLE),
         last_event_type: s(attr::LAST_EVENT_TYPE),
-        event_time_ms: item
-            .get(attr::EVENT_TIME)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok())?,
+        event_time_ms: opt_n(item, attr::EVENT_TIME)?,
     })
 }
 

@@ -51,8 +51,21 @@ pub(super) fn corrupt(reason: String) -> StoreError {
     }
 }
 
-pub(super) fn opt_s(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+/// A string attribute, if present.
+pub(crate) fn opt_s(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+/// A string attribute that is present and not empty (what an operator reads).
+pub(crate) fn opt_text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    opt_s(item, name).filter(|s| !s.is_empty())
+}
+
+/// A number attribute that parses as an integer, if present.
+pub(crate) fn opt_n(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 pub(super) fn req_s(
@@ -63,10 +76,7 @@ pub(super) fn req_s(
 }
 
 pub(super) fn req_n(item: &HashMap<String, AttributeValue>, name: &str) -> Result<i64, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| corrupt(format!("missing number {name}")))
+    opt_n(item, name).ok_or_else(|| corrupt(format!("missing number {name}")))
 }
 
 pub(super) fn item_from(item: &HashMap<String, AttributeValue>) -> Result<StatusItem, StoreError> {

@@ -16,7 +16,7 @@ use crate::error::StoreError;
 use crate::schema::attr;
 
 mod expr;
-mod item;
+pub(crate) mod item;
 #[cfg(test)]
 mod tests;
 mod view;

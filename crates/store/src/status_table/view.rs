@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use verify::Provider;
 
+use super::item::{opt_n, opt_text};
 use crate::error::StoreError;
 use crate::metadata::StoredMetadata;
 use crate::schema::attr;
@@ -59,17 +60,8 @@ pub struct StatusView {
 impl StatusView {
     /// Reads a status item's attributes.
     pub fn from_item(item: &HashMap<String, AttributeValue>) -> Self {
-        let text = |name: &str| {
-            item.get(name)
-                .and_then(|v| v.as_s().ok())
-                .filter(|s| !s.is_empty())
-                .cloned()
-        };
-        let number = |name: &str| {
-            item.get(name)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse().ok())
-        };
+        let text = |name: &str| opt_text(item, name);
+        let number = |name: &str| opt_n(item, name);
         let mut signers: Vec<String> = item
             .get(attr::SIGNERS)
             .and_then(|v| v.as_ss().ok())
