@@ -252,7 +252,7 @@ async fn latest_webhook(resend: &Resend, id: &str) -> Option<Vec<u8>> {
         .ok()?
         .item?;
     let event_key = item.get(store::schema::attr::LAST_EVENT_KEY)?.as_s().ok()?;
-    let ledger = store::Ledger::new(resend.dynamodb.clone(), &resend.events_table, 30, 30_000);
+    let ledger = store::Ledger::reader(resend.dynamodb.clone(), &resend.events_table);
     let entry = ledger.get(&format!("spotdraft#{event_key}")).await.ok()??;
     Some(entry.body)
 }

@@ -48,7 +48,7 @@ pub(super) async fn check(
     let table = devenv::setting(&vars, "EVENTS_TABLE")
         .ok_or_else(|| anyhow!("EVENTS_TABLE not in {}", stack.env_file.display()))?;
     let queue_url = devenv::setting(&vars, "QUEUE_URL");
-    let ledger = Ledger::new(clients.dynamodb.clone(), table, 30, 30_000);
+    let ledger = Ledger::reader(clients.dynamodb.clone(), table);
     let drain_started = Instant::now();
     let listing = drain(&ledger, &genuine_2xx, args.drain_timeout).await?;
     let drain_s = drain_started.elapsed().as_secs_f64();
