@@ -15,8 +15,8 @@ mod archiver_common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use testkit::lambda_event::{body_of, headers_of};
 
-use base64::Engine;
 use integration_tests::*;
 use serde_json::Value;
 use verify::{BodyFormat, Event, Provider, SecretSet, Verifier};
@@ -46,28 +46,6 @@ fn files_under(dir: &str) -> BTreeSet<String> {
     std::fs::read_dir(events_dir().join(dir))
         .unwrap_or_else(|e| panic!("events/{dir}: {e} (run `make events`)"))
         .map(|e| format!("{dir}/{}", e.unwrap().file_name().to_string_lossy()))
-        .collect()
-}
-
-/// The raw body bytes an HTTP event carries.
-fn body_of(event: &Value) -> Vec<u8> {
-    match &event["body"] {
-        Value::Null => Vec::new(),
-        Value::String(s) if event["isBase64Encoded"] == true => {
-            base64::engine::general_purpose::STANDARD.decode(s).unwrap()
-        }
-        Value::String(s) => s.clone().into_bytes(),
-        other => panic!("body is {other}"),
-    }
-}
-
-/// The event's headers (single-valued map) as name/value pairs.
-fn headers_of(event: &Value) -> Vec<(String, String)> {
-    event["headers"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
         .collect()
 }
 

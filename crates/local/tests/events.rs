@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use testkit::lambda_event::{body_of, headers_of};
 
-use base64::Engine;
 use serde_json::Value;
 
 /// `contract-hooks-local`, without a secret from the caller's environment.
@@ -70,26 +70,6 @@ fn tree(dir: &Path) -> BTreeMap<String, String> {
         }
     }
     out
-}
-
-fn body_of(event: &Value) -> Vec<u8> {
-    match &event["body"] {
-        Value::Null => Vec::new(),
-        Value::String(s) if event["isBase64Encoded"] == true => {
-            base64::engine::general_purpose::STANDARD.decode(s).unwrap()
-        }
-        Value::String(s) => s.clone().into_bytes(),
-        other => panic!("body is {other}"),
-    }
-}
-
-fn headers_of(event: &Value) -> Vec<(String, String)> {
-    event["headers"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect()
 }
 
 fn verifier(provider: Provider) -> Verifier {

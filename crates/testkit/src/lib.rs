@@ -1,8 +1,10 @@
 //! Test and local-stack fixtures: one moto launcher ([`moto`]), SDK settings for
-//! an emulator ([`sdk_config_for`]), and the template's AWS resources created on
-//! it ([`resources`]). Used by the integration tests and `contract-hooks-dev`,
-//! never by a deployed function.
+//! an emulator ([`sdk_config_for`]), the template's AWS resources created on it
+//! ([`resources`]), and the Lambda test events read back ([`lambda_event`]).
+//! Used by the integration tests and `contract-hooks-local`, never by a
+//! deployed function.
 
+pub mod lambda_event;
 pub mod moto;
 pub mod resources;
 
